@@ -1,0 +1,329 @@
+// Package sandbox is a local KooDrive for dev mode and tests. It serves the carrier
+// endpoints kooflow calls and enforces the published rules strictly — bearer token,
+// X-Date format and its 15-minute, never-in-the-future window, X-User-Id, a 58-character
+// x-traceid, exact body types — so that a client bug fails a test instead of reaching
+// KooDrive. Faults can be injected: the next N calls, a time window, throttling, or a
+// business rejection.
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kooflow/kooflow/koodrive"
+)
+
+// Notification is one notifyPackageExpire call the sandbox accepted.
+type Notification struct {
+	CarrierUserID string    `json:"carrierUserId"`
+	Type          int       `json:"type"`
+	PackageID     string    `json:"packageId"`
+	TraceID       string    `json:"traceId"`
+	At            time.Time `json:"at"`
+}
+
+// Rejection is a call the sandbox refused because it broke the API rules.
+type Rejection struct {
+	Path   string    `json:"path"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Options configure a sandbox.
+type Options struct {
+	// AccessToken and UserID are the credentials callers must present.
+	AccessToken string
+	UserID      string
+	// Now is the sandbox's clock for X-Date checks and fault windows; default time.Now.
+	Now func() time.Time
+}
+
+// Sandbox is the fake KooDrive. Use Handler to serve it.
+type Sandbox struct {
+	opts Options
+
+	mu            sync.Mutex
+	notifications []Notification
+	rejections    []Rejection
+	calls         int
+	failNext      int
+	failStatus    int
+	failUntil     time.Time
+	failWhile     func() bool
+	throttleNext  int
+	retryAfter    time.Duration
+	rejectCode    string
+	rejectMsg     string
+}
+
+// New returns a sandbox accepting opts' credentials.
+func New(opts Options) *Sandbox {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Sandbox{opts: opts}
+}
+
+// Handler serves the KooDrive endpoints and, under /sandbox/, a control API:
+// GET /sandbox/notifications, GET /sandbox/rejections, POST /sandbox/faults
+// (JSON Faults), DELETE /sandbox/faults.
+func (s *Sandbox) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(koodrive.NotifyPackageExpirePath, s.notify)
+	mux.HandleFunc("GET /sandbox/notifications", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Notifications())
+	})
+	mux.HandleFunc("GET /sandbox/rejections", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Rejections())
+	})
+	mux.HandleFunc("POST /sandbox/faults", s.postFaults)
+	mux.HandleFunc("DELETE /sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
+		s.ClearFaults()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+// Faults is the control API's body for POST /sandbox/faults.
+type Faults struct {
+	// FailNext makes the next N calls fail with Status (default 503).
+	FailNext int `json:"failNext"`
+	// FailForSeconds makes every call fail with Status for that long.
+	FailForSeconds int `json:"failForSeconds"`
+	Status         int `json:"status"`
+	// RejectCode and RejectMsg make every call a business rejection until cleared.
+	RejectCode string `json:"rejectCode"`
+	RejectMsg  string `json:"rejectMsg"`
+}
+
+func (s *Sandbox) postFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	if f.FailNext > 0 {
+		s.FailNext(f.FailNext, f.Status)
+	}
+	if f.FailForSeconds > 0 {
+		s.FailFor(time.Duration(f.FailForSeconds)*time.Second, f.Status)
+	}
+	if f.RejectCode != "" {
+		s.RejectWith(f.RejectCode, f.RejectMsg)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// FailNext makes the next n calls fail with HTTP status (503 when 0).
+func (s *Sandbox) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext, s.failStatus = n, orDefault(status, http.StatusServiceUnavailable)
+}
+
+// FailFor makes every call fail with status (503 when 0) for d from now on the sandbox clock.
+func (s *Sandbox) FailFor(d time.Duration, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failUntil, s.failStatus = s.opts.Now().Add(d), orDefault(status, http.StatusServiceUnavailable)
+}
+
+// FailWhile makes calls fail with status (503 when 0) while cond reports true; tests pass
+// a condition on their own (possibly simulated) clock.
+func (s *Sandbox) FailWhile(cond func() bool, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failWhile, s.failStatus = cond, orDefault(status, http.StatusServiceUnavailable)
+}
+
+// Throttle answers the next n calls with 429 and a Retry-After of d.
+func (s *Sandbox) Throttle(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttleNext, s.retryAfter = n, d
+}
+
+// RejectWith answers every call with a business rejection until ClearFaults.
+func (s *Sandbox) RejectWith(code, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectCode, s.rejectMsg = code, msg
+}
+
+// ClearFaults removes every injected fault.
+func (s *Sandbox) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext, s.failUntil, s.failWhile, s.throttleNext, s.rejectCode, s.rejectMsg = 0, time.Time{}, nil, 0, "", ""
+}
+
+// Notifications returns every accepted notifyPackageExpire call, in order.
+func (s *Sandbox) Notifications() []Notification {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Notification(nil), s.notifications...)
+}
+
+// Rejections returns every call refused for breaking the API rules, in order.
+func (s *Sandbox) Rejections() []Rejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Rejection(nil), s.rejections...)
+}
+
+// Calls counts every request to a KooDrive endpoint, failed or not.
+func (s *Sandbox) Calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+type answer struct {
+	status int
+	code   string
+	msg    string
+	header http.Header
+}
+
+func (s *Sandbox) reject(w http.ResponseWriter, path string, status int, code, reason string) {
+	s.mu.Lock()
+	s.rejections = append(s.rejections, Rejection{Path: path, Reason: reason, At: s.opts.Now()})
+	s.mu.Unlock()
+	writeJSON(w, status, map[string]string{"code": code, "msg": reason})
+}
+
+// checkHeaders enforces the common carrier headers (spec §1).
+func (s *Sandbox) checkHeaders(r *http.Request) (int, string, string) {
+	auth := r.Header.Get("Authorization")
+	scheme, token, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "bearer") || token != s.opts.AccessToken {
+		return http.StatusUnauthorized, "401", "Authorization must be Bearer with a valid access token"
+	}
+	xdate := r.Header.Get("X-Date")
+	if xdate == "" {
+		return http.StatusBadRequest, "13000102", "X-Date is required"
+	}
+	signed, err := time.Parse(koodrive.XDateLayout, xdate)
+	if err != nil {
+		return http.StatusBadRequest, "13000102", fmt.Sprintf("X-Date %q is not yyyyMMdd'T'HHmmss'Z'", xdate)
+	}
+	now := s.opts.Now().UTC()
+	if signed.After(now) {
+		return http.StatusBadRequest, "13000102", fmt.Sprintf("X-Date %s is later than the server time %s", xdate, now.Format(koodrive.XDateLayout))
+	}
+	if now.Sub(signed) > 15*time.Minute {
+		return http.StatusBadRequest, "13000102", fmt.Sprintf("X-Date %s is more than 15 minutes old", xdate)
+	}
+	if user := r.Header.Get("X-User-Id"); user == "" || user != s.opts.UserID {
+		return http.StatusUnauthorized, "401", "X-User-Id is missing or unknown"
+	}
+	if trace, ok := r.Header["X-Traceid"]; ok && len(trace[0]) != koodrive.TraceIDLength {
+		return http.StatusBadRequest, "13000102", fmt.Sprintf("x-traceid must be %d characters, got %d", koodrive.TraceIDLength, len(trace[0]))
+	}
+	return 0, "", ""
+}
+
+// injected returns the fault to answer with, if any, consuming one-shot faults.
+func (s *Sandbox) injected() *answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.throttleNext > 0 {
+		s.throttleNext--
+		h := http.Header{}
+		h.Set("Retry-After", fmt.Sprint(int(s.retryAfter.Seconds())))
+		return &answer{status: http.StatusTooManyRequests, code: "429", msg: "too many requests", header: h}
+	}
+	if s.failNext > 0 {
+		s.failNext--
+		return &answer{status: s.failStatus, code: fmt.Sprint(s.failStatus), msg: "injected failure"}
+	}
+	if s.opts.Now().Before(s.failUntil) || (s.failWhile != nil && s.failWhile()) {
+		return &answer{status: s.failStatus, code: fmt.Sprint(s.failStatus), msg: "injected outage"}
+	}
+	if s.rejectCode != "" {
+		return &answer{status: http.StatusOK, code: s.rejectCode, msg: s.rejectMsg}
+	}
+	return nil
+}
+
+func (s *Sandbox) notify(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if r.Method != http.MethodPost {
+		s.reject(w, path, http.StatusMethodNotAllowed, "405", "notifyPackageExpire takes POST")
+		return
+	}
+	if status, code, reason := s.checkHeaders(r); status != 0 {
+		s.reject(w, path, status, code, reason)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		s.reject(w, path, http.StatusBadRequest, "13000102", fmt.Sprintf("Content-Type must be application/json, got %q", ct))
+		return
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		s.reject(w, path, http.StatusBadRequest, "13000102", "unreadable body")
+		return
+	}
+	var body struct {
+		CarrierUserID *string `json:"carrierUserId"`
+		Type          *int    `json:"type"`
+		PackageID     *string `json:"packageId"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		s.reject(w, path, http.StatusBadRequest, "13000102", "body is not the documented JSON: "+err.Error())
+		return
+	}
+	switch {
+	case body.CarrierUserID == nil || *body.CarrierUserID == "":
+		s.reject(w, path, http.StatusBadRequest, "13000102", "carrierUserId is required")
+		return
+	case body.PackageID == nil || *body.PackageID == "":
+		s.reject(w, path, http.StatusBadRequest, "13000102", "packageId is required")
+		return
+	case body.Type == nil:
+		s.reject(w, path, http.StatusBadRequest, "13000102", "type is required")
+		return
+	case *body.Type != koodrive.TypeReservationPeriod:
+		s.reject(w, path, http.StatusBadRequest, "13000102", fmt.Sprintf("type %d is not supported; only 2 (reservation period) is", *body.Type))
+		return
+	}
+	if a := s.injected(); a != nil {
+		for k, v := range a.header {
+			w.Header()[k] = v
+		}
+		writeJSON(w, a.status, map[string]string{"code": a.code, "msg": a.msg})
+		return
+	}
+	s.mu.Lock()
+	s.notifications = append(s.notifications, Notification{
+		CarrierUserID: *body.CarrierUserID, Type: *body.Type, PackageID: *body.PackageID,
+		TraceID: r.Header.Get("x-traceid"), At: s.opts.Now(),
+	})
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"code": "0", "msg": "Success."})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

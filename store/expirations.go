@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Expiration states, as shown in the store and in the KooflowState search attribute.
+const (
+	StateAccepted  = "accepted"
+	StateFreezing  = "freezing"
+	StateNotifying = "notifying"
+	StateStalled   = "stalled"
+	StateReserved  = "reserved"
+)
+
+// Expiration is one accepted expiry and where it stands.
+type Expiration struct {
+	WorkflowID     string
+	Source         string
+	Subject        string
+	Period         string
+	SubscriptionID int64
+	CarrierUserID  string
+	PackageID      string
+	Test           bool
+	State          string
+	Attempts       int
+	LastError      string
+	NotifiedAt     time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// RecordExpiration stores e if no expiry with its workflow ID is known yet, and reports
+// whether it was new. An existing row is left as it is.
+func (s *Store) RecordExpiration(ctx context.Context, e Expiration) (bool, error) {
+	now := s.stamp()
+	state := e.State
+	if state == "" {
+		state = StateAccepted
+	}
+	res, err := s.exec(ctx, s.db, `INSERT INTO expirations (workflow_id, source, subject, period, subscription_id, carrier_user_id, package_id,
+ test, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO NOTHING`,
+		e.WorkflowID, e.Source, e.Subject, e.Period, e.SubscriptionID, e.CarrierUserID, e.PackageID, boolInt(e.Test), state, now, now)
+	if err != nil {
+		return false, fmt.Errorf("record expiration %s: %w", e.WorkflowID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record expiration %s: %w", e.WorkflowID, err)
+	}
+	return n == 1, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// SetExpirationState moves an expiration to state, keeping lastError when it is not empty.
+func (s *Store) SetExpirationState(ctx context.Context, workflowID, state, lastError string) error {
+	query := "UPDATE expirations SET state = ?, updated_at = ? WHERE workflow_id = ?"
+	args := []any{state, s.stamp(), workflowID}
+	if lastError != "" {
+		query = "UPDATE expirations SET state = ?, updated_at = ?, last_error = ? WHERE workflow_id = ?"
+		args = []any{state, s.stamp(), lastError, workflowID}
+	}
+	return s.updateExpiration(ctx, workflowID, "set state "+state, query, args...)
+}
+
+// RecordAttempt notes one attempt to notify KooDrive and its error (empty on success).
+func (s *Store) RecordAttempt(ctx context.Context, workflowID string, lastError string) error {
+	return s.updateExpiration(ctx, workflowID, "record attempt",
+		"UPDATE expirations SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE workflow_id = ?",
+		lastError, s.stamp(), workflowID)
+}
+
+// MarkNotified records that KooDrive accepted the notification for workflowID.
+func (s *Store) MarkNotified(ctx context.Context, workflowID string) error {
+	now := s.stamp()
+	return s.updateExpiration(ctx, workflowID, "mark notified",
+		"UPDATE expirations SET notified_at = ?, last_error = '', updated_at = ? WHERE workflow_id = ?", now, now, workflowID)
+}
+
+func (s *Store) updateExpiration(ctx context.Context, workflowID, what, query string, args ...any) error {
+	res, err := s.exec(ctx, s.db, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s for expiration %s: %w", what, workflowID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("%s for expiration %s: %w", what, workflowID, ErrNotFound)
+	}
+	return nil
+}
+
+const expirationColumns = `workflow_id, source, subject, period, subscription_id, carrier_user_id, package_id, test, state,
+ attempts, last_error, notified_at, created_at, updated_at`
+
+func scanExpiration(row interface{ Scan(...any) error }) (Expiration, error) {
+	var (
+		e                          Expiration
+		test                       int
+		notified, created, updated string
+	)
+	err := row.Scan(&e.WorkflowID, &e.Source, &e.Subject, &e.Period, &e.SubscriptionID, &e.CarrierUserID, &e.PackageID,
+		&test, &e.State, &e.Attempts, &e.LastError, &notified, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Expiration{}, ErrNotFound
+	}
+	if err != nil {
+		return Expiration{}, err
+	}
+	e.Test = test == 1
+	e.NotifiedAt, e.CreatedAt, e.UpdatedAt = parseTime(notified), parseTime(created), parseTime(updated)
+	return e, nil
+}
+
+// Expiration returns the expiry with workflowID.
+func (s *Store) Expiration(ctx context.Context, workflowID string) (Expiration, error) {
+	e, err := scanExpiration(s.db.QueryRowContext(ctx, s.rebind("SELECT "+expirationColumns+" FROM expirations WHERE workflow_id = ?"), workflowID))
+	if err != nil {
+		return Expiration{}, fmt.Errorf("expiration %s: %w", workflowID, err)
+	}
+	return e, nil
+}
+
+// ExpirationFilter selects expirations to list; empty fields match everything.
+type ExpirationFilter struct {
+	State   string
+	Subject string
+	Limit   int
+}
+
+// Expirations lists expirations, most recently updated first.
+func (s *Store) Expirations(ctx context.Context, f ExpirationFilter) ([]Expiration, error) {
+	query := "SELECT " + expirationColumns + " FROM expirations WHERE 1 = 1"
+	var args []any
+	if f.State != "" {
+		query += " AND state = ?"
+		args = append(args, f.State)
+	}
+	if f.Subject != "" {
+		query += " AND subject = ?"
+		args = append(args, f.Subject)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	query += " ORDER BY updated_at DESC, workflow_id LIMIT ?"
+	args = append(args, f.Limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list expirations: %w", err)
+	}
+	defer rows.Close()
+	var out []Expiration
+	for rows.Next() {
+		e, err := scanExpiration(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// CountExpirationsByState returns how many expirations are in each state.
+func (s *Store) CountExpirationsByState(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT state, COUNT(*) FROM expirations GROUP BY state")
+	if err != nil {
+		return nil, fmt.Errorf("count expirations: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, err
+		}
+		out[state] = n
+	}
+	return out, rows.Err()
+}

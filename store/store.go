@@ -1,0 +1,274 @@
+// Package store keeps kooflow's own records — the subscription registry, its history, the
+// inbound delivery log and one row per accepted expiry — in SQLite (the embedded default,
+// pure Go) or PostgreSQL, behind one database/sql implementation.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
+
+// Store is the kooflow database. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect dialect
+	now     func() time.Time
+}
+
+// Open connects to dsn — "sqlite:PATH" or a "postgres://" URL — and applies any
+// migrations that have not run yet.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	var (
+		s   *Store
+		err error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		s, err = openSQLite(strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		var db *sql.DB
+		db, err = sql.Open("pgx", dsn)
+		s = &Store{db: db, dialect: postgres}
+	default:
+		return nil, fmt.Errorf("database %q: want sqlite:PATH or a postgres:// URL", redactDSN(dsn))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.now = time.Now
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", redactDSN(dsn), err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", redactDSN(dsn), err)
+	}
+	return s, nil
+}
+
+func openSQLite(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: path is empty")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create directory for %s: %w", path, err)
+	}
+	// WAL lets the CLI read and write the file while `kooflow dev` runs; immediate
+	// transactions and a busy timeout make concurrent writers wait instead of failing.
+	dsn := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &Store{db: db, dialect: sqlite}, nil
+}
+
+// redactDSN hides the password of a database URL so it can be logged.
+func redactDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return dsn
+	}
+	creds := dsn[scheme+3 : at]
+	if user, _, ok := strings.Cut(creds, ":"); ok {
+		return dsn[:scheme+3] + user + ":***" + dsn[at:]
+	}
+	return dsn
+}
+
+// Close releases the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers; used by readiness checks.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Dialect names the backing database, "sqlite" or "postgres".
+func (s *Store) Dialect() string {
+	if s.dialect == postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// rebind turns the '?' placeholders used throughout this package into $n for PostgreSQL.
+func (s *Store) rebind(query string) string {
+	if s.dialect != postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *Store) exec(ctx context.Context, q execer, query string, args ...any) (sql.Result, error) {
+	return q.ExecContext(ctx, s.rebind(query), args...)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// insertID runs an INSERT and returns the new row's id on either database.
+func (s *Store) insertID(ctx context.Context, q execer, query string, args ...any) (int64, error) {
+	if s.dialect == postgres {
+		var id int64
+		err := q.QueryRowContext(ctx, s.rebind(query+" RETURNING id"), args...).Scan(&id)
+		return id, err
+	}
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// formatTime renders t in the sortable UTC text form every table uses.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func (s *Store) stamp() string { return formatTime(s.now()) }
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.dialect == postgres {
+		// Several processes may start at once against one database.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7151)"); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"); err != nil {
+		return err
+	}
+	applied := map[int]bool{}
+	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		if applied[version] {
+			continue
+		}
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		idType := "INTEGER PRIMARY KEY AUTOINCREMENT"
+		if s.dialect == postgres {
+			idType = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+		}
+		for _, stmt := range strings.Split(strings.ReplaceAll(string(body), "{{ID}}", idType), ";") {
+			if strings.TrimSpace(stripComments(stmt)) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+		}
+		if _, err := s.exec(ctx, tx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, s.stamp()); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func stripComments(stmt string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(stmt, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Subscription statuses in the registry.
+const (
+	StatusActive   = "active"
+	StatusFrozen   = "frozen"
+	StatusReleased = "released"
+)
+
+// Subscription is one carrier subscription: a KooGallery instance and/or a SmartHub SIM
+// package, mapped to the carrier user and package KooDrive knows.
+type Subscription struct {
+	ID               int64
+	InstanceID       string
+	OrderID          string
+	CarrierUserID    string
+	PackageID        string
+	CarrierOrderID   string
+	CarrierOrderTime string
+	// ExpireTime is the end of the current paid period, empty when unknown.
+	ExpireTime  time.Time
+	GIccid      string
+	PackageCode string
+	Status      string
+	// FrozenPeriod is the expiry period the subscription was last frozen for.
+	FrozenPeriod string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Event is one entry of a subscription's history.
+type Event struct {
+	At     time.Time
+	Event  string
+	Detail string
+}
+
+const subscriptionColumns = `id, COALESCE(instance_id, ''), order_id, carrier_user_id, package_id, carrier_order_id,
+ carrier_order_time, expire_time, COALESCE(g_iccid, ''), COALESCE(package_code, ''), status, frozen_period, created_at, updated_at`
+
+func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
+	var (
+		sub                      Subscription
+		expire, created, updated string
+	)
+	err := row.Scan(&sub.ID, &sub.InstanceID, &sub.OrderID, &sub.CarrierUserID, &sub.PackageID, &sub.CarrierOrderID,
+		&sub.CarrierOrderTime, &expire, &sub.GIccid, &sub.PackageCode, &sub.Status, &sub.FrozenPeriod, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscription{}, ErrNotFound
+	}
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub.ExpireTime, sub.CreatedAt, sub.UpdatedAt = parseTime(expire), parseTime(created), parseTime(updated)
+	return sub, nil
+}
+
+// SubscriptionByInstance looks a subscription up by its KooGallery instance ID.
+func (s *Store) SubscriptionByInstance(ctx context.Context, instanceID string) (Subscription, error) {
+	sub, err := scanSubscription(s.db.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE instance_id = ?"), instanceID))
+	if err != nil {
+		return Subscription{}, fmt.Errorf("subscription for instance %s: %w", instanceID, err)
+	}
+	return sub, nil
+}
+
+// SubscriptionBySIM looks a subscription up by SmartHub's gIccid and packageCode.
+func (s *Store) SubscriptionBySIM(ctx context.Context, gIccid, packageCode string) (Subscription, error) {
+	sub, err := scanSubscription(s.db.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE g_iccid = ? AND package_code = ?"), gIccid, packageCode))
+	if err != nil {
+		return Subscription{}, fmt.Errorf("subscription for SIM %s package %s: %w", gIccid, packageCode, err)
+	}
+	return sub, nil
+}
+
+// Subscription looks a subscription up by its registry ID.
+func (s *Store) Subscription(ctx context.Context, id int64) (Subscription, error) {
+	sub, err := scanSubscription(s.db.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE id = ?"), id))
+	if err != nil {
+		return Subscription{}, fmt.Errorf("subscription %d: %w", id, err)
+	}
+	return sub, nil
+}
+
+// ImportStats counts what an import did.
+type ImportStats struct {
+	Inserted int
+	Updated  int
+}
+
+// UpsertSubscriptions writes rows in one transaction: a row that names an instance ID
+// updates the subscription with that instance, otherwise the one with its gIccid and
+// packageCode; rows that match nothing are inserted. Status and freeze state are kept.
+func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (ImportStats, error) {
+	var stats ImportStats
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.stamp()
+		for i, r := range rows {
+			var existing int64
+			var err error
+			if r.InstanceID != "" {
+				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE instance_id = ?"), r.InstanceID).Scan(&existing)
+			} else {
+				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE g_iccid = ? AND package_code = ?"), r.GIccid, r.PackageCode).Scan(&existing)
+			}
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("row %d: %w", i+1, err)
+			}
+			args := []any{nullable(r.InstanceID), r.OrderID, r.CarrierUserID, r.PackageID, r.CarrierOrderID,
+				r.CarrierOrderTime, formatTime(r.ExpireTime), nullable(r.GIccid), nullable(r.PackageCode), now}
+			if existing != 0 {
+				_, err = s.exec(ctx, tx, `UPDATE subscriptions SET instance_id = COALESCE(?, instance_id), order_id = ?, carrier_user_id = ?, package_id = ?,
+ carrier_order_id = ?, carrier_order_time = ?, expire_time = ?, g_iccid = COALESCE(?, g_iccid), package_code = COALESCE(?, package_code), updated_at = ? WHERE id = ?`,
+					append(args, existing)...)
+				if err != nil {
+					return fmt.Errorf("row %d: update subscription %d: %w", i+1, existing, err)
+				}
+				stats.Updated++
+				continue
+			}
+			id, err := s.insertID(ctx, tx, `INSERT INTO subscriptions (instance_id, order_id, carrier_user_id, package_id, carrier_order_id,
+ carrier_order_time, expire_time, g_iccid, package_code, updated_at, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')`,
+				append(args, now)...)
+			if err != nil {
+				return fmt.Errorf("row %d: insert subscription: %w", i+1, err)
+			}
+			if err := s.addEvent(ctx, tx, id, "imported", ""); err != nil {
+				return err
+			}
+			stats.Inserted++
+		}
+		return nil
+	})
+	if err != nil {
+		return ImportStats{}, fmt.Errorf("import subscriptions: %w", err)
+	}
+	return stats, nil
+}
+
+func nullable(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
+
+func (s *Store) addEvent(ctx context.Context, tx execer, subscriptionID int64, event, detail string) error {
+	_, err := s.exec(ctx, tx, "INSERT INTO subscription_events (subscription_id, at, event, detail) VALUES (?, ?, ?, ?)",
+		subscriptionID, s.stamp(), event, detail)
+	if err != nil {
+		return fmt.Errorf("record %s event for subscription %d: %w", event, subscriptionID, err)
+	}
+	return nil
+}
+
+// Freeze marks a subscription frozen for period. It reports whether anything changed:
+// freezing again for the same period, or freezing a released subscription, is a no-op.
+func (s *Store) Freeze(ctx context.Context, subscriptionID int64, period string) (bool, error) {
+	changed := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE subscriptions SET status = 'frozen', frozen_period = ?, updated_at = ?
+ WHERE id = ? AND status <> 'released' AND NOT (status = 'frozen' AND frozen_period = ?)`, period, s.stamp(), subscriptionID, period)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			var exists int
+			if err := tx.QueryRowContext(ctx, s.rebind("SELECT 1 FROM subscriptions WHERE id = ?"), subscriptionID).Scan(&exists); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return ErrNotFound
+				}
+				return err
+			}
+			return nil
+		}
+		changed = true
+		return s.addEvent(ctx, tx, subscriptionID, "frozen", "period "+period)
+	})
+	if err != nil {
+		return false, fmt.Errorf("freeze subscription %d for period %s: %w", subscriptionID, period, err)
+	}
+	return changed, nil
+}
+
+// Events returns a subscription's history, oldest first.
+func (s *Store) Events(ctx context.Context, subscriptionID int64) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind("SELECT at, event, detail FROM subscription_events WHERE subscription_id = ? ORDER BY id"), subscriptionID)
+	if err != nil {
+		return nil, fmt.Errorf("events of subscription %d: %w", subscriptionID, err)
+	}
+	defer rows.Close()
+	var events []Event
+	for rows.Next() {
+		var e Event
+		var at string
+		if err := rows.Scan(&at, &e.Event, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.At = parseTime(at)
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}
