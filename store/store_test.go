@@ -181,4 +181,3 @@ func TestOpenRejectsUnknownDSN(t *testing.T) {
 		t.Fatalf("error leaks the password: %s", got)
 	}
 }
-

@@ -1,0 +1,125 @@
+// Package activities holds kooflow's Temporal activities: structs that carry their
+// dependencies (store, KooDrive client) and do the I/O the workflows decide on. Every
+// activity is idempotent, because Temporal runs activities at least once.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/workflows"
+)
+
+// Notifier is the part of the KooDrive client the expiration activities use.
+type Notifier interface {
+	NotifyPackageExpire(ctx context.Context, carrierUserID, packageID string) error
+}
+
+// Expiration holds the dependencies of the expiration workflow's activities.
+type Expiration struct {
+	Store    *store.Store
+	KooDrive Notifier
+	Logger   *slog.Logger
+}
+
+func (a *Expiration) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.Default()
+	}
+	return a.Logger
+}
+
+// BeginExpiration records the expiry in the store, so it is remembered after Temporal's
+// retention has passed. Recording it again is a no-op.
+func (a *Expiration) BeginExpiration(ctx context.Context, in workflows.ExpirationInput) error {
+	info := activity.GetInfo(ctx)
+	_, err := a.Store.RecordExpiration(ctx, store.Expiration{
+		WorkflowID: info.WorkflowExecution.ID, Source: in.Source, Subject: in.Subject, Period: in.Period,
+		SubscriptionID: in.SubscriptionID, CarrierUserID: in.CarrierUserID, PackageID: in.PackageID,
+		Test: in.Test, State: store.StateFreezing,
+	})
+	if err != nil {
+		return err
+	}
+	return a.Store.SetExpirationState(ctx, info.WorkflowExecution.ID, store.StateFreezing, "")
+}
+
+// FreezeSubscription marks the subscription frozen for the expiry's period. Freezing an
+// already-frozen subscription for the same period changes nothing.
+func (a *Expiration) FreezeSubscription(ctx context.Context, in workflows.ExpirationInput) error {
+	changed, err := a.Store.Freeze(ctx, in.SubscriptionID, in.Period)
+	if errors.Is(err, store.ErrNotFound) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "SubscriptionNotFound", err)
+	}
+	if err != nil {
+		return err
+	}
+	a.logger().Info("subscription frozen", "workflowId", activity.GetInfo(ctx).WorkflowExecution.ID,
+		"instanceId", in.InstanceID, "subject", in.Subject, "period", in.Period, "changed", changed)
+	return nil
+}
+
+// NotifyKooDrive tells KooDrive the user entered the reservation period. It skips the
+// call when the store says KooDrive already accepted this expiry. Each failed attempt is
+// counted in the store; business rejections are returned as non-retryable errors, and a
+// Retry-After from KooDrive sets the delay before the next attempt.
+func (a *Expiration) NotifyKooDrive(ctx context.Context, in workflows.ExpirationInput) (workflows.NotifyResult, error) {
+	info := activity.GetInfo(ctx)
+	id := info.WorkflowExecution.ID
+	log := a.logger().With("workflowId", id, "instanceId", in.InstanceID, "attempt", info.Attempt)
+	rec, err := a.Store.Expiration(ctx, id)
+	if err != nil {
+		return workflows.NotifyResult{}, fmt.Errorf("read expiration before notifying: %w", err)
+	}
+	if !rec.NotifiedAt.IsZero() {
+		log.Info("KooDrive already notified; not sending again", "notifiedAt", rec.NotifiedAt)
+		return workflows.NotifyResult{Attempt: info.Attempt, AlreadyNotified: true}, nil
+	}
+
+	callErr := a.KooDrive.NotifyPackageExpire(ctx, in.CarrierUserID, in.PackageID)
+	if callErr == nil {
+		if err := a.Store.MarkNotified(ctx, id); err != nil {
+			// KooDrive has it; a retry would find NotifiedAt unset and send again, so
+			// keep trying to record it rather than failing the attempt.
+			return workflows.NotifyResult{}, fmt.Errorf("record that KooDrive was notified: %w", err)
+		}
+		_ = a.Store.RecordAttempt(ctx, id, "")
+		log.Info("KooDrive notified: user entered the reservation period", "carrierUserId", in.CarrierUserID, "packageId", in.PackageID)
+		return workflows.NotifyResult{Attempt: info.Attempt}, nil
+	}
+
+	msg := fmt.Sprintf("notify KooDrive for %s: %v", in.Subject, callErr)
+	if err := a.Store.RecordAttempt(ctx, id, msg); err != nil {
+		log.Warn("could not record the failed attempt", "error", err)
+	}
+	details := workflows.NotifyFailure{Attempt: info.Attempt}
+	var kerr *koodrive.Error
+	errors.As(callErr, &kerr)
+	if !koodrive.IsRetryable(callErr) {
+		log.Warn("KooDrive rejected the notification", "error", callErr)
+		return workflows.NotifyResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeKooDriveRejected, callErr, details)
+	}
+	log.Warn("KooDrive notification failed; will retry", "error", callErr)
+	opts := temporal.ApplicationErrorOptions{Cause: callErr, Details: []any{details}}
+	if kerr != nil && kerr.RetryAfter > 0 {
+		opts.NextRetryDelay = min(kerr.RetryAfter, 10*time.Minute)
+	}
+	return workflows.NotifyResult{}, temporal.NewApplicationErrorWithOptions(msg, workflows.ErrTypeKooDriveUnavailable, opts)
+}
+
+// SetExpirationState mirrors the workflow's state into the store, where operators'
+// listings and the stalled gauge read it.
+func (a *Expiration) SetExpirationState(ctx context.Context, change workflows.StateChange) error {
+	if change.State == store.StateStalled {
+		a.logger().Warn("expiration stalled", "workflowId", change.WorkflowID, "reason", change.LastError)
+	}
+	return a.Store.SetExpirationState(ctx, change.WorkflowID, change.State, change.LastError)
+}

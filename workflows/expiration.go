@@ -1,0 +1,246 @@
+// Package workflows holds kooflow's Temporal workflow definitions: deterministic code
+// only — no I/O, no wall clock, no map iteration — with every side effect in activities.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kooflow/kooflow/store"
+)
+
+// TaskQueue is the task queue kooflow's worker polls and its starters use.
+const TaskQueue = "kooflow"
+
+// Names operators and other processes use to talk to a running expiration.
+const (
+	// SignalRetry asks a stalled expiration to try KooDrive for another hour.
+	SignalRetry = "retry"
+	// QueryStatus returns the expiration's ExpirationStatus.
+	QueryStatus = "status"
+)
+
+// NotifyWindow is the one-hour rule: how long one round of KooDrive notification
+// attempts may take before the expiration stalls and waits for an operator. It mirrors
+// KooGallery's own hour of retries.
+const NotifyWindow = time.Hour
+
+// notifyRetryPolicy retries KooDrive with exponential backoff capped at a minute, so the
+// last attempts of the hour are close together and an outage of 59 minutes still ends in
+// a notification within the hour. NotifyWindow is what bounds the attempts (about 66 fit
+// in an hour); MaximumAttempts is set far above that only because the SDK's test
+// environment would otherwise cap "unlimited" at 10 and test a different policy.
+var notifyRetryPolicy = &temporal.RetryPolicy{
+	InitialInterval:        time.Second,
+	BackoffCoefficient:     2,
+	MaximumInterval:        time.Minute,
+	MaximumAttempts:        1000,
+	NonRetryableErrorTypes: []string{ErrTypeKooDriveRejected},
+}
+
+// Error types that activities return and the workflow reasons about.
+const (
+	// ErrTypeKooDriveRejected marks a business rejection by KooDrive: retrying cannot help.
+	ErrTypeKooDriveRejected = "KooDriveRejected"
+	// ErrTypeKooDriveUnavailable marks a failure that may pass: outage, overload, timeout.
+	ErrTypeKooDriveUnavailable = "KooDriveUnavailable"
+)
+
+// Custom search attributes that make an expiration findable in the Temporal UI.
+var (
+	SearchAttrInstanceID    = temporal.NewSearchAttributeKeyKeyword("KooflowInstanceId")
+	SearchAttrCarrierUserID = temporal.NewSearchAttributeKeyKeyword("KooflowCarrierUserId")
+	SearchAttrState         = temporal.NewSearchAttributeKeyKeyword("KooflowState")
+	SearchAttrBillingCycle  = temporal.NewSearchAttributeKeyKeyword("KooflowBillingCycle")
+)
+
+// ExpirationInput identifies one expiry of one subscription.
+type ExpirationInput struct {
+	// Source is "koogallery" or "smarthub".
+	Source string
+	// Subject is the source's identity for the subscription (the instance ID, or
+	// gIccid/packageCode).
+	Subject string
+	// Period names the paid period that ended; a renewal starts a new one.
+	Period         string
+	SubscriptionID int64
+	InstanceID     string
+	CarrierUserID  string
+	PackageID      string
+	// Test runs the workflow as a rehearsal: nothing is frozen and nothing is sent to KooDrive.
+	Test bool
+}
+
+// ExpirationStatus is what the status query answers.
+type ExpirationStatus struct {
+	State string
+	// Attempts counts KooDrive calls made so far, over all rounds.
+	Attempts int
+	// Rounds counts the hour-long notification rounds started (1 + operator retries).
+	Rounds    int
+	LastError string
+}
+
+// NotifyResult is what the notify activity reports on success.
+type NotifyResult struct {
+	// Attempt is the attempt number within the round that succeeded.
+	Attempt int32
+	// AlreadyNotified is true when KooDrive had already accepted this expiry earlier.
+	AlreadyNotified bool
+}
+
+// NotifyFailure is attached to every notify activity error so the workflow can count
+// attempts across an activity's retries.
+type NotifyFailure struct {
+	Attempt int32
+}
+
+// Activity names, shared with the worker's registrations.
+const (
+	ActivityBeginExpiration    = "BeginExpiration"
+	ActivityFreezeSubscription = "FreezeSubscription"
+	ActivityNotifyKooDrive     = "NotifyKooDrive"
+	ActivitySetExpirationState = "SetExpirationState"
+)
+
+// StateChange is the input of the SetExpirationState activity.
+type StateChange struct {
+	WorkflowID string
+	State      string
+	LastError  string
+}
+
+// ExpirationWorkflow takes one expired subscription to KooDrive's reservation period.
+//
+// Pattern: a saga of idempotent activities with an operator gate. It records the expiry,
+// freezes the subscription, then notifies KooDrive under the one-hour rule — the activity's
+// own retry policy retries with backoff inside a one-hour ScheduleToClose, and business
+// rejections are non-retryable. When an hour is spent (or KooDrive rejects), the
+// workflow does not fail: it becomes "stalled" (search attribute, store row, log line) and
+// blocks on the "retry" signal, then runs another hour-long round. The "status" query
+// reports state, attempts and the last error. Every activity is idempotent, so a duplicate
+// delivery or a worker crash never freezes or notifies twice.
+func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationStatus, error) {
+	logger := workflow.GetLogger(ctx)
+	workflowID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	status := ExpirationStatus{State: store.StateFreezing}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (ExpirationStatus, error) { return status, nil }); err != nil {
+		return status, err
+	}
+
+	bookkeeping := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	setState := func(state, lastError string) error {
+		status.State = state
+		if lastError != "" {
+			status.LastError = lastError
+		}
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrState.ValueSet(state)); err != nil {
+			return fmt.Errorf("set search attribute KooflowState=%s: %w", state, err)
+		}
+		workflow.SetCurrentDetails(ctx, describe(workflowID, in, status))
+		return workflow.ExecuteActivity(bookkeeping, ActivitySetExpirationState,
+			StateChange{WorkflowID: workflowID, State: state, LastError: lastError}).Get(ctx, nil)
+	}
+
+	workflow.SetCurrentDetails(ctx, describe(workflowID, in, status))
+	if err := workflow.ExecuteActivity(bookkeeping, ActivityBeginExpiration, in).Get(ctx, nil); err != nil {
+		return status, fmt.Errorf("record expiration %s: %w", workflowID, err)
+	}
+	if !in.Test {
+		if err := workflow.ExecuteActivity(bookkeeping, ActivityFreezeSubscription, in).Get(ctx, nil); err != nil {
+			return status, fmt.Errorf("freeze subscription %d: %w", in.SubscriptionID, err)
+		}
+	}
+
+	notifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ScheduleToCloseTimeout: NotifyWindow,
+		StartToCloseTimeout:    45 * time.Second,
+		RetryPolicy:            notifyRetryPolicy,
+	})
+	retries := workflow.GetSignalChannel(ctx, SignalRetry)
+	for {
+		// A retry sent while a round was still running is spent: drop it so the next
+		// stall waits for a fresh decision.
+		for retries.ReceiveAsync(nil) {
+			logger.Info("Ignoring a retry signal that arrived while not stalled")
+		}
+		status.Rounds++
+		if err := setState(store.StateNotifying, ""); err != nil {
+			return status, err
+		}
+		if in.Test {
+			logger.Info("Test expiration: not notifying KooDrive")
+			break
+		}
+		var result NotifyResult
+		err := workflow.ExecuteActivity(notifyCtx, ActivityNotifyKooDrive, in).Get(ctx, &result)
+		if err == nil {
+			status.Attempts += int(result.Attempt)
+			status.LastError = ""
+			break
+		}
+		status.Attempts += failedAttempts(err)
+		reason := stallReason(err)
+		logger.Warn("Expiration stalled; waiting for an operator's retry",
+			"instanceId", in.InstanceID, "subject", in.Subject, "reason", reason, "attempts", status.Attempts)
+		if err := setState(store.StateStalled, reason); err != nil {
+			return status, err
+		}
+		retries.Receive(ctx, nil)
+		logger.Info("Operator retry received", "instanceId", in.InstanceID, "round", status.Rounds+1)
+	}
+	if err := setState(store.StateReserved, ""); err != nil {
+		return status, err
+	}
+	return status, nil
+}
+
+// failedAttempts reads the attempt count the notify activity attached to its last error.
+func failedAttempts(err error) int {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.HasDetails() {
+		var f NotifyFailure
+		if appErr.Details(&f) == nil {
+			return int(f.Attempt)
+		}
+	}
+	return 1
+}
+
+// stallReason says in one line why a round ended without a notification. Anything but a
+// business rejection ends a round only when the one-hour window is spent.
+func stallReason(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == ErrTypeKooDriveRejected {
+		return "KooDrive rejected the notification: " + appErr.Message()
+	}
+	last := err.Error()
+	if errors.As(err, &appErr) {
+		last = appErr.Message()
+	}
+	return fmt.Sprintf("KooDrive not notified within %s; last error: %s", NotifyWindow, last)
+}
+
+// describe renders the workflow's current details for the Temporal UI.
+func describe(workflowID string, in ExpirationInput, s ExpirationStatus) string {
+	test := ""
+	if in.Test {
+		test = " (test: nothing is frozen or sent)"
+	}
+	details := fmt.Sprintf("**%s** expiry of %s, period %s%s\n\ncarrierUserId %s, packageId %s\n\nstate **%s**, KooDrive attempts %d, rounds %d",
+		in.Source, in.Subject, in.Period, test, in.CarrierUserID, in.PackageID, s.State, s.Attempts, s.Rounds)
+	if s.LastError != "" {
+		details += "\n\nlast error: " + s.LastError
+	}
+	if s.State == store.StateStalled {
+		details += "\n\nWaiting for an operator: `kooflow retry " + workflowID + "`"
+	}
+	return details
+}

@@ -1,0 +1,229 @@
+package workflows_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/koodrive/sandbox"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/store/storetest"
+	"github.com/kooflow/kooflow/workflows"
+)
+
+// fixture runs the real activities against a real SQLite store and the KooDrive sandbox
+// over real HTTP; only the workflow clock is simulated.
+type fixture struct {
+	env   *testsuite.TestWorkflowEnvironment
+	store *store.Store
+	kd    *sandbox.Sandbox
+	input workflows.ExpirationInput
+}
+
+const workflowID = "expire/koogallery/inst-1/20261031160000"
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(clientStartOptions())
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	if _, err := st.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := st.SubscriptionByInstance(ctx, "inst-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd := sandbox.New(sandbox.Options{AccessToken: "tok", UserID: "kd"})
+	srv := httptest.NewServer(kd.Handler())
+	t.Cleanup(srv.Close)
+	client, err := koodrive.New(koodrive.Config{BaseURL: srv.URL, AccessToken: "tok", UserID: "kd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := &activities.Expiration{Store: st, KooDrive: client}
+	env.RegisterWorkflow(workflows.ExpirationWorkflow)
+	env.RegisterActivityWithOptions(acts.BeginExpiration, activity.RegisterOptions{Name: workflows.ActivityBeginExpiration})
+	env.RegisterActivityWithOptions(acts.FreezeSubscription, activity.RegisterOptions{Name: workflows.ActivityFreezeSubscription})
+	env.RegisterActivityWithOptions(acts.NotifyKooDrive, activity.RegisterOptions{Name: workflows.ActivityNotifyKooDrive})
+	env.RegisterActivityWithOptions(acts.SetExpirationState, activity.RegisterOptions{Name: workflows.ActivitySetExpirationState})
+	env.SetWorkerOptions(worker.Options{})
+	return &fixture{env: env, store: st, kd: kd, input: workflows.ExpirationInput{
+		Source: "koogallery", Subject: "inst-1", Period: "20261031160000", SubscriptionID: sub.ID,
+		InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1",
+	}}
+}
+
+func (f *fixture) run(t *testing.T) workflows.ExpirationStatus {
+	t.Helper()
+	f.env.ExecuteWorkflow(workflows.ExpirationWorkflow, f.input)
+	if !f.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := f.env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var status workflows.ExpirationStatus
+	if err := f.env.GetWorkflowResult(&status); err != nil {
+		t.Fatal(err)
+	}
+	return status
+}
+
+func (f *fixture) query(t *testing.T) workflows.ExpirationStatus {
+	t.Helper()
+	v, err := f.env.QueryWorkflow(workflows.QueryStatus)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	var status workflows.ExpirationStatus
+	if err := v.Get(&status); err != nil {
+		t.Fatal(err)
+	}
+	return status
+}
+
+func (f *fixture) assertNotifiedOnce(t *testing.T) {
+	t.Helper()
+	got := f.kd.Notifications()
+	if len(got) != 1 || got[0].CarrierUserID != "user-1" || got[0].PackageID != "pkg-1" || got[0].Type != 2 {
+		t.Fatalf("KooDrive notifications = %+v, want exactly one for user-1/pkg-1", got)
+	}
+	rec, err := f.store.Expiration(context.Background(), workflowID)
+	if err != nil || rec.State != store.StateReserved || rec.NotifiedAt.IsZero() {
+		t.Fatalf("store record = %+v, %v", rec, err)
+	}
+	sub, _ := f.store.SubscriptionByInstance(context.Background(), "inst-1")
+	if sub.Status != store.StatusFrozen || sub.FrozenPeriod != f.input.Period {
+		t.Fatalf("subscription = %+v, want frozen for %s", sub, f.input.Period)
+	}
+}
+
+func TestHappyPath(t *testing.T) {
+	f := newFixture(t)
+	status := f.run(t)
+	if status.State != store.StateReserved || status.Attempts != 1 || status.Rounds != 1 {
+		t.Fatalf("status = %+v", status)
+	}
+	f.assertNotifiedOnce(t)
+}
+
+func TestKooDriveDownFor59MinutesStillReservedWithinTheHour(t *testing.T) {
+	f := newFixture(t)
+	start := f.env.Now()
+	f.kd.FailWhile(func() bool { return f.env.Now().Before(start.Add(59 * time.Minute)) }, 503)
+	status := f.run(t)
+	if status.State != store.StateReserved || status.Rounds != 1 || status.Attempts < 10 {
+		t.Fatalf("status = %+v, want reserved in one round after many attempts", status)
+	}
+	if elapsed := f.env.Now().Sub(start); elapsed > workflows.NotifyWindow {
+		t.Fatalf("took %s of workflow time, more than the one-hour window", elapsed)
+	}
+	f.assertNotifiedOnce(t)
+	rec, _ := f.store.Expiration(context.Background(), workflowID)
+	if rec.Attempts != status.Attempts {
+		t.Fatalf("store counted %d attempts, workflow %d", rec.Attempts, status.Attempts)
+	}
+}
+
+func TestPastTheHourStallsThenRetryReserves(t *testing.T) {
+	f := newFixture(t)
+	start := f.env.Now()
+	f.kd.FailWhile(func() bool { return f.env.Now().Before(start.Add(3 * time.Hour)) }, 503)
+	var stalled workflows.ExpirationStatus
+	var storeState string
+	f.env.RegisterDelayedCallback(func() {
+		stalled = f.query(t)
+		rec, _ := f.store.Expiration(context.Background(), workflowID)
+		storeState = rec.State
+		f.kd.ClearFaults()
+		f.env.SignalWorkflow(workflows.SignalRetry, nil)
+	}, 5*time.Hour)
+	status := f.run(t)
+	if stalled.State != store.StateStalled || !strings.Contains(stalled.LastError, "within 1h0m0s") || storeState != store.StateStalled {
+		t.Fatalf("before retry: query %+v, store state %q", stalled, storeState)
+	}
+	if status.State != store.StateReserved || status.Rounds != 2 {
+		t.Fatalf("after retry: %+v", status)
+	}
+	f.assertNotifiedOnce(t)
+}
+
+func TestBusinessRejectionStallsAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.kd.RejectWith("10020001", "carrier is not whitelisted")
+	var stalled workflows.ExpirationStatus
+	f.env.RegisterDelayedCallback(func() {
+		stalled = f.query(t)
+		f.kd.ClearFaults()
+		f.env.SignalWorkflow(workflows.SignalRetry, nil)
+	}, time.Minute)
+	status := f.run(t)
+	if stalled.State != store.StateStalled || stalled.Attempts != 1 || !strings.Contains(stalled.LastError, "not whitelisted") {
+		t.Fatalf("stalled = %+v", stalled)
+	}
+	if status.State != store.StateReserved || status.Attempts != 2 {
+		t.Fatalf("status = %+v", status)
+	}
+	f.assertNotifiedOnce(t)
+}
+
+func TestThrottlingHonoursRetryAfter(t *testing.T) {
+	f := newFixture(t)
+	f.kd.Throttle(1, 90*time.Second)
+	start := f.env.Now()
+	status := f.run(t)
+	if status.State != store.StateReserved || status.Attempts != 2 {
+		t.Fatalf("status = %+v", status)
+	}
+	if waited := f.env.Now().Sub(start); waited < 90*time.Second {
+		t.Fatalf("retried after %s, KooDrive asked for 90s", waited)
+	}
+	f.assertNotifiedOnce(t)
+}
+
+func TestTestFlagSendsNothingAndFreezesNothing(t *testing.T) {
+	f := newFixture(t)
+	f.input.Test = true
+	status := f.run(t)
+	if status.State != store.StateReserved {
+		t.Fatalf("status = %+v", status)
+	}
+	if n := f.kd.Calls(); n != 0 {
+		t.Fatalf("KooDrive saw %d calls from a test expiration", n)
+	}
+	sub, _ := f.store.SubscriptionByInstance(context.Background(), "inst-1")
+	if sub.Status != store.StatusActive {
+		t.Fatalf("test expiration changed the subscription: %+v", sub)
+	}
+	rec, err := f.store.Expiration(context.Background(), workflowID)
+	if err != nil || !rec.Test || rec.State != store.StateReserved {
+		t.Fatalf("record = %+v, %v", rec, err)
+	}
+}
+
+func TestAlreadyNotifiedIsNotSentAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.store.RecordExpiration(ctx, store.Expiration{WorkflowID: workflowID, Source: "koogallery", Subject: "inst-1",
+		Period: f.input.Period, SubscriptionID: f.input.SubscriptionID, CarrierUserID: "user-1", PackageID: "pkg-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.MarkNotified(ctx, workflowID); err != nil {
+		t.Fatal(err)
+	}
+	status := f.run(t)
+	if status.State != store.StateReserved || f.kd.Calls() != 0 {
+		t.Fatalf("status %+v, KooDrive calls %d", status, f.kd.Calls())
+	}
+}
