@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/kooflow/kooflow/store"
+)
+
+// envOr returns the environment variable name, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// requireEnv reads required settings and names every missing one at once.
+func requireEnv(names ...string) (map[string]string, error) {
+	values := map[string]string{}
+	var missing []string
+	for _, n := range names {
+		v := os.Getenv(n)
+		if v == "" {
+			missing = append(missing, n)
+		}
+		values[n] = v
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("missing required environment variable(s): %s", strings.Join(missing, ", "))
+	}
+	return values, nil
+}
+
+// storeFlags locate the kooflow database for operator commands.
+type storeFlags struct {
+	dataDir string
+	db      string
+}
+
+func (f *storeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "data directory of `kooflow dev` (env KOOFLOW_DATA_DIR)")
+	cmd.Flags().StringVar(&f.db, "db", os.Getenv("KOOFLOW_DB"), "database: sqlite:PATH or a postgres:// URL (env KOOFLOW_DB; default sqlite in --data-dir)")
+}
+
+func (f *storeFlags) dsn() string {
+	if f.db != "" {
+		return f.db
+	}
+	return "sqlite:" + filepath.Join(f.dataDir, "kooflow.db")
+}
+
+func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
+	return store.Open(ctx, f.dsn())
+}
+
+// temporalOptions reads the SDK's standard TEMPORAL_* configuration (address, namespace,
+// TLS, API key, profile file), defaulting to the local dev server.
+func temporalOptions(logger *slog.Logger) (client.Options, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return client.Options{}, fmt.Errorf("read Temporal client configuration (TEMPORAL_*): %w", err)
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = "127.0.0.1:7233"
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	opts.Logger = sdklog.NewStructuredLogger(logger)
+	return opts, nil
+}
+
+// dialTemporal connects to Temporal, failing with a message that says where it looked.
+func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, error) {
+	opts, err := temporalOptions(logger)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE): %w", opts.HostPort, opts.Namespace, err)
+	}
+	return c, nil
+}
+
+// devKey returns KOOGALLERY_KEY, or the dev key stored in dataDir, creating it if asked.
+func devKey(dataDir string, create bool) (string, error) {
+	if k := os.Getenv("KOOGALLERY_KEY"); k != "" {
+		return k, nil
+	}
+	path := filepath.Join(dataDir, "koogallery.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read dev KooGallery key: %w", err)
+	}
+	if !create {
+		return "", fmt.Errorf("KOOGALLERY_KEY is not set and %s does not exist (start `kooflow dev` first or set KOOGALLERY_KEY)", path)
+	}
+	buf := make([]byte, 16)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	key := "dev-" + hex.EncodeToString(buf)
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write dev KooGallery key: %w", err)
+	}
+	return key, nil
+}

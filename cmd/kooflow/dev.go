@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/kooflow/kooflow/devstack"
+	"github.com/kooflow/kooflow/koodrive/sandbox"
+	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/starter"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/webhook"
+)
+
+// devFlags are `kooflow dev`'s settings; each flag also reads a KOOFLOW_* variable.
+type devFlags struct {
+	dataDir      string
+	temporalPort int
+	uiPort       int
+	webhookAddr  string
+	metricsAddr  string
+	sandboxAddr  string
+}
+
+func newDevCommand() *cobra.Command {
+	var f devFlags
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process: Temporal server and UI, worker, webhook, metrics, KooDrive sandbox",
+		Long: `Runs a complete kooflow on this machine with nothing else installed: an embedded Temporal
+server on SQLite in --data-dir (workflows survive a restart), the Temporal UI, a worker, the
+webhook receiver, /metrics, and — unless KOODRIVE_BASE_URL is set — a local KooDrive sandbox.
+Ctrl-C stops it; starting it again on the same --data-dir resumes unfinished workflows.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), f, cmd.OutOrStdout()) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "directory for the Temporal and kooflow databases (env KOOFLOW_DATA_DIR)")
+	fl.IntVar(&f.temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port")
+	fl.IntVar(&f.uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port (-1 disables the UI)")
+	fl.StringVar(&f.webhookAddr, "webhook-addr", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), "webhook listen address (env KOOFLOW_WEBHOOK_ADDR)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", envOr("KOOFLOW_METRICS_ADDR", ":9090"), "metrics listen address (env KOOFLOW_METRICS_ADDR)")
+	fl.StringVar(&f.sandboxAddr, "sandbox-addr", envOr("KOOFLOW_SANDBOX_ADDR", "127.0.0.1:0"), "KooDrive sandbox listen address (0 = any free port)")
+	return cmd
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// demoSubscriptions seed an empty dev registry so the banner's sample command works.
+var demoSubscriptions = []store.Subscription{
+	{InstanceID: "demo-0001", OrderID: "CS-DEMO-0001", CarrierUserID: "demo-user-1", PackageID: "demo-pkg-50GB", CarrierOrderID: "CO-0001"},
+	{InstanceID: "demo-0002", OrderID: "CS-DEMO-0002", CarrierUserID: "demo-user-2", PackageID: "demo-pkg-200GB", CarrierOrderID: "CO-0002"},
+}
+
+func runDev(ctx context.Context, f devFlags, out io.Writer) error {
+	logger := slog.Default().With("process", "dev")
+	dataDir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return err
+	}
+	key, err := devKey(dataDir, true)
+	if err != nil {
+		return err
+	}
+
+	logger.Info("starting embedded Temporal", "dataDir", dataDir, "port", f.temporalPort)
+	stack, err := devstack.Start(ctx, devstack.Options{
+		DataDir: dataDir, FrontendPort: f.temporalPort, UIPort: f.uiPort, SearchAttributes: starter.SearchAttributes(),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stack.Stop(); err != nil {
+			logger.Warn("Temporal server stop", "error", err)
+		}
+	}()
+	c, err := client.DialContext(ctx, client.Options{HostPort: stack.HostPort(), Namespace: stack.Namespace(), Logger: sdklog.NewStructuredLogger(logger)})
+	if err != nil {
+		return fmt.Errorf("connect to the embedded Temporal: %w", err)
+	}
+	defer c.Close()
+	if err := starter.EnsureSearchAttributes(ctx, c, stack.Namespace()); err != nil {
+		return err
+	}
+
+	st, err := store.Open(ctx, envOr("KOOFLOW_DB", "sqlite:"+filepath.Join(dataDir, "kooflow.db")))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := seedDemo(ctx, st); err != nil {
+		return err
+	}
+
+	kdURL, kdToken, kdUser := os.Getenv("KOODRIVE_BASE_URL"), envOr("KOODRIVE_ACCESS_TOKEN", "dev-token"), envOr("KOODRIVE_USER_ID", "dev-koodrive-user")
+	var sandboxSrv *httpServer
+	if kdURL == "" {
+		sb := sandbox.New(sandbox.Options{AccessToken: kdToken, UserID: kdUser})
+		if sandboxSrv, err = listenAndServe("koodrive-sandbox", f.sandboxAddr, sb.Handler(), logger); err != nil {
+			return err
+		}
+		defer sandboxSrv.shutdown()
+		kdURL = sandboxSrv.URL()
+	}
+	kd, err := newKooDriveClient(kdURL, kdToken, kdUser)
+	if err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	w, err := startWorker(c, st, kd, logger)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	router := webhook.NewRouter(webhook.Config{
+		KooGalleryKey: key, Store: st, Starter: &starter.Starter{Client: c, Store: st}, Temporal: c, Metrics: m, Logger: logger,
+	})
+	hook, err := listenAndServe("webhook", f.webhookAddr, router, logger)
+	if err != nil {
+		return err
+	}
+	defer hook.shutdown()
+	ms, err := listenAndServe("metrics", f.metricsAddr, m.Handler(), logger)
+	if err != nil {
+		return err
+	}
+	defer ms.shutdown()
+
+	printBanner(out, banner{stack: stack, webhook: hook.URL(), metrics: ms.URL(), sandbox: sandboxSrv, kooDrive: kdURL, dataDir: f.dataDir, key: key})
+	<-ctx.Done()
+	logger.Info("stopping: webhook, worker, Temporal (unfinished workflows resume on the next start)")
+	return nil
+}
+
+func seedDemo(ctx context.Context, st *store.Store) error {
+	var missing []store.Subscription
+	for _, d := range demoSubscriptions {
+		_, err := st.SubscriptionByInstance(ctx, d.InstanceID)
+		if errors.Is(err, store.ErrNotFound) {
+			d.ExpireTime = time.Now().UTC().Truncate(24 * time.Hour)
+			missing = append(missing, d)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err := st.UpsertSubscriptions(ctx, missing)
+	return err
+}
+
+type banner struct {
+	stack    *devstack.Stack
+	webhook  string
+	metrics  string
+	sandbox  *httpServer
+	kooDrive string
+	dataDir  string
+	key      string
+}
+
+func printBanner(out io.Writer, b banner) {
+	ui := b.stack.UIURL()
+	if ui == "" {
+		ui = "(disabled)"
+	}
+	kd := b.kooDrive + " (real KooDrive, from KOODRIVE_BASE_URL)"
+	if b.sandbox != nil {
+		kd = b.kooDrive + " (sandbox; accepted calls: " + b.kooDrive + "/sandbox/notifications)"
+	}
+	fmt.Fprintf(out, `
+kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
+
+  Temporal frontend  %s (namespace %s)
+  Temporal UI        %s
+  Webhook            %s/koogallery/produce   (health %s/healthz, readiness %s/readyz)
+  Metrics            %s/metrics
+  KooDrive           %s
+  Data directory     %s
+  KooGallery key     %s   (dev key, stored in %s)
+
+Demo subscriptions demo-0001 and demo-0002 are in the registry. Send a signed sample expiration:
+
+  go run ./cmd/kooflow send koogallery-expire --instance demo-0001 --webhook %s --data-dir %s
+
+then watch it in the Temporal UI (%s) or with:
+
+  go run ./cmd/kooflow status --data-dir %s
+
+`, b.stack.HostPort(), b.stack.Namespace(), ui, b.webhook, b.webhook, b.webhook, b.metrics, kd, b.dataDir, b.key,
+		filepath.Join(b.dataDir, "koogallery.key"), b.webhook, b.dataDir, ui, b.dataDir)
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/starter"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/webhook"
+	"github.com/kooflow/kooflow/worker"
+)
+
+// startWorker runs kooflow's Temporal worker until Stop.
+func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, logger *slog.Logger) (sdkworker.Worker, error) {
+	w := worker.New(c, worker.Dependencies{
+		Expiration: &activities.Expiration{Store: st, KooDrive: kd, Logger: logger},
+	}, sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start Temporal worker: %w", err)
+	}
+	return w, nil
+}
+
+// httpServer is a listening HTTP server; listening happens before Start returns, so a
+// busy port is reported at once.
+type httpServer struct {
+	name string
+	srv  *http.Server
+	addr net.Addr
+}
+
+func listenAndServe(name, addr string, h http.Handler, logger *slog.Logger) (*httpServer, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("HTTP server stopped", "server", name, "error", err)
+		}
+	}()
+	return &httpServer{name: name, srv: srv, addr: l.Addr()}, nil
+}
+
+// URL is the server's base URL, with 127.0.0.1 for a wildcard address.
+func (s *httpServer) URL() string {
+	tcp := s.addr.(*net.TCPAddr)
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+func (s *httpServer) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+}
+
+func newKooDriveClient(baseURL, token, user string) (*koodrive.Client, error) {
+	return koodrive.New(koodrive.Config{BaseURL: baseURL, AccessToken: token, UserID: user})
+}
+
+func newWorkerCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker (workflows and activities) as a long-running process",
+		Long: `Runs kooflow's Temporal worker against any Temporal cluster.
+
+Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* (the SDK's
+standard client configuration); KOOFLOW_DB (required); KOODRIVE_BASE_URL, KOODRIVE_ACCESS_TOKEN,
+KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			logger := slog.Default().With("process", "worker")
+			env, err := requireEnv("KOOFLOW_DB", "KOODRIVE_BASE_URL", "KOODRIVE_ACCESS_TOKEN", "KOODRIVE_USER_ID")
+			if err != nil {
+				return err
+			}
+			kd, err := newKooDriveClient(env["KOODRIVE_BASE_URL"], env["KOODRIVE_ACCESS_TOKEN"], env["KOODRIVE_USER_ID"])
+			if err != nil {
+				return err
+			}
+			st, err := store.Open(ctx, env["KOOFLOW_DB"])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c, err := dialTemporal(ctx, logger)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			m := metrics.New()
+			ms, err := listenAndServe("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), m.Handler(), logger)
+			if err != nil {
+				return err
+			}
+			defer ms.shutdown()
+			w, err := startWorker(c, st, kd, logger)
+			if err != nil {
+				return err
+			}
+			logger.Info("worker running", "taskQueue", "kooflow", "metrics", ms.URL()+"/metrics", "store", st.Dialect())
+			<-ctx.Done()
+			logger.Info("worker stopping")
+			w.Stop()
+			return nil
+		},
+	}
+}
+
+func newWebhookCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "webhook",
+		Short: "Run the HTTP intake (KooGallery produce endpoint, health, metrics) as a long-running process",
+		Long: `Runs the webhook receiver. It answers KooGallery only after Temporal durably accepted the
+expiration, and keeps answering (000005, so KooGallery retries) while Temporal is unreachable.
+
+Environment: TEMPORAL_* (the SDK's standard client configuration); KOOFLOW_DB and
+KOOGALLERY_KEY (required); KOOFLOW_WEBHOOK_ADDR (default :8080).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			logger := slog.Default().With("process", "webhook")
+			env, err := requireEnv("KOOFLOW_DB", "KOOGALLERY_KEY")
+			if err != nil {
+				return err
+			}
+			st, err := store.Open(ctx, env["KOOFLOW_DB"])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opts, err := temporalOptions(logger)
+			if err != nil {
+				return err
+			}
+			// Lazy: the intake starts and answers 000005 even while Temporal is down.
+			c, err := client.NewLazyClient(opts)
+			if err != nil {
+				return fmt.Errorf("Temporal client: %w", err)
+			}
+			defer c.Close()
+			m := metrics.New()
+			router := webhook.NewRouter(webhook.Config{
+				KooGalleryKey: env["KOOGALLERY_KEY"], Store: st, Starter: &starter.Starter{Client: c, Store: st},
+				Temporal: c, Metrics: m, Logger: logger,
+			})
+			srv, err := listenAndServe("webhook", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), router, logger)
+			if err != nil {
+				return err
+			}
+			logger.Info("webhook listening", "url", srv.URL(), "temporal", opts.HostPort, "store", st.Dialect())
+			<-ctx.Done()
+			logger.Info("webhook stopping")
+			srv.shutdown()
+			return nil
+		},
+	}
+}

@@ -1,0 +1,273 @@
+// Package devstack runs a complete Temporal service inside the kooflow process: the
+// frontend, history, matching and worker services on a file-backed SQLite database (so
+// workflows survive a restart), with kooflow's namespace and search attributes, plus the
+// Temporal UI. `kooflow dev` and the integration tests use it; production points kooflow
+// at a real cluster instead.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Options configure an embedded stack.
+type Options struct {
+	// DataDir holds the Temporal database (temporal.db) and its log (temporal.log).
+	DataDir string
+	// Host is the address every service binds to; default 127.0.0.1.
+	Host string
+	// FrontendPort is the gRPC port clients dial; 0 picks a free one.
+	FrontendPort int
+	// UIPort serves the Temporal UI; 0 picks a free one, -1 disables the UI.
+	UIPort int
+	// Namespace is created on first start; default "default".
+	Namespace string
+	// SearchAttributes are registered on the namespace.
+	SearchAttributes map[string]enumspb.IndexedValueType
+	// LogLevel of the Temporal server's own log file; default "warn".
+	LogLevel string
+}
+
+// Stack is a running embedded Temporal service.
+type Stack struct {
+	server   temporal.Server
+	ui       *uiServer
+	hostPort string
+	uiURL    string
+	opts     Options
+}
+
+// Start creates the database if needed and starts the services. It returns once the
+// frontend answers health checks.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("devstack: DataDir is required")
+	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "warn"
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", opts.DataDir, err)
+	}
+	if opts.FrontendPort == 0 {
+		port, err := freePort(opts.Host)
+		if err != nil {
+			return nil, err
+		}
+		opts.FrontendPort = port
+	}
+	if err := checkPortFree(opts.Host, opts.FrontendPort, "Temporal frontend (--temporal-port)"); err != nil {
+		return nil, err
+	}
+
+	cfg, err := serverConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
+	dbPath := sqlCfg.DatabaseName
+	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
+			return nil, fmt.Errorf("create Temporal schema in %s: %w", dbPath, err)
+		}
+	}
+	ns, err := sqliteschema.NewNamespaceConfig(cfg.ClusterMetadata.CurrentClusterName, opts.Namespace, false, opts.SearchAttributes)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %s: %w", opts.Namespace, err)
+	}
+	if err := sqliteschema.CreateNamespaces(sqlCfg, ns); err != nil {
+		return nil, fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
+	}
+
+	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{
+		Level:      opts.LogLevel,
+		OutputFile: filepath.Join(opts.DataDir, "temporal.log"),
+	}))
+	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
+	if err != nil {
+		return nil, fmt.Errorf("authorizer: %w", err)
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, logger)
+	if err != nil {
+		return nil, fmt.Errorf("claim mapper: %w", err)
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			// New search attributes are visible at once, as in Temporal's own dev server.
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create Temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start Temporal server (log: %s): %w", filepath.Join(opts.DataDir, "temporal.log"), err)
+	}
+	s := &Stack{server: srv, hostPort: net.JoinHostPort(opts.Host, strconv.Itoa(opts.FrontendPort)), opts: opts}
+	if err := s.waitHealthy(ctx); err != nil {
+		_ = srv.Stop()
+		return nil, err
+	}
+	if opts.UIPort >= 0 {
+		if opts.UIPort == 0 {
+			if opts.UIPort, err = freePort(opts.Host); err != nil {
+				_ = srv.Stop()
+				return nil, err
+			}
+		}
+		ui, err := startUI(opts.Host, opts.UIPort, s.hostPort, opts.Namespace)
+		if err != nil {
+			_ = srv.Stop()
+			return nil, err
+		}
+		s.ui = ui
+		s.uiURL = "http://" + net.JoinHostPort(opts.Host, strconv.Itoa(opts.UIPort))
+	}
+	return s, nil
+}
+
+// HostPort is the frontend address for Temporal clients.
+func (s *Stack) HostPort() string { return s.hostPort }
+
+// UIURL is the Temporal UI's address, empty when the UI is disabled.
+func (s *Stack) UIURL() string { return s.uiURL }
+
+// Namespace is the namespace the stack created.
+func (s *Stack) Namespace() string { return s.opts.Namespace }
+
+// Stop shuts the UI and the services down; the database stays for the next Start.
+func (s *Stack) Stop() error {
+	if s.ui != nil {
+		s.ui.stop()
+	}
+	return s.server.Stop()
+}
+
+func (s *Stack) waitHealthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var lastErr error
+	for {
+		c, err := client.Dial(client.Options{HostPort: s.hostPort, Namespace: s.opts.Namespace, Logger: quietLogger{}})
+		if err == nil {
+			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+			if err == nil {
+				_, err = c.WorkflowService().DescribeNamespace(ctx, describeNamespace(s.opts.Namespace))
+			}
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("Temporal frontend at %s did not become healthy: %w", s.hostPort, lastErr)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// serverConfig describes a single-process cluster: one history shard, the four services
+// on loopback ports, and SQLite for both persistence and visibility.
+func serverConfig(opts Options) (*config.Config, error) {
+	sqlCfg := &config.SQL{
+		PluginName:        sqliteplugin.PluginName,
+		DatabaseName:      filepath.Join(opts.DataDir, "temporal.db"),
+		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "wal", "_synchronous": "normal"},
+	}
+	services := map[string]config.Service{}
+	for i, name := range []string{"frontend", "history", "matching", "worker"} {
+		grpcPort := opts.FrontendPort
+		if i > 0 {
+			p, err := freePort(opts.Host)
+			if err != nil {
+				return nil, err
+			}
+			grpcPort = p
+		}
+		membershipPort, err := freePort(opts.Host)
+		if err != nil {
+			return nil, err
+		}
+		services[name] = config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, BindOnIP: opts.Host}}
+	}
+	frontend := net.JoinHostPort(opts.Host, strconv.Itoa(opts.FrontendPort))
+	return &config.Config{
+		Global: config.Global{
+			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: opts.Host},
+		},
+		Persistence: config.Persistence{
+			DefaultStore:     sqliteplugin.PluginName,
+			VisibilityStore:  sqliteplugin.PluginName,
+			NumHistoryShards: 1,
+			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+		},
+		ClusterMetadata: &cluster.Config{
+			EnableGlobalNamespace:    false,
+			FailoverVersionIncrement: 10,
+			MasterClusterName:        "active",
+			CurrentClusterName:       "active",
+			ClusterInformation: map[string]cluster.ClusterInformation{
+				"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontend},
+			},
+		},
+		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
+		Services:            services,
+		Archival: config.Archival{
+			History:    config.HistoryArchival{State: "disabled"},
+			Visibility: config.VisibilityArchival{State: "disabled"},
+		},
+		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+		}},
+		// The server's internal workers reach the frontend through this address.
+		PublicClient: config.PublicClient{HostPort: frontend},
+	}, nil
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", host, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func checkPortFree(host string, port int, what string) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("%s port %d on %s is not free (is another kooflow dev running? choose another port): %w", what, port, host, err)
+	}
+	return l.Close()
+}

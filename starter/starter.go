@@ -1,0 +1,195 @@
+// Package starter is the one place that starts kooflow's workflows: it owns workflow IDs,
+// ID-reuse and conflict policies, search attributes, memos and UI summaries, so that
+// every entry point (webhook, operator CLI) starts the same business object the same way.
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/workflows"
+)
+
+// Sources of expirations.
+const (
+	SourceKooGallery = "koogallery"
+	SourceSmartHub   = "smarthub"
+)
+
+// periodLayout renders a subscription's expiry time as the period part of a workflow ID.
+const periodLayout = "20060102150405"
+
+// Period names the paid period a subscription's expiry ends: its expiry time in UTC, or
+// "current" when the registry does not know it. A renewal moves the expiry time, so an
+// expiry after a renewal is a new period and a new workflow.
+func Period(sub store.Subscription) string {
+	if sub.ExpireTime.IsZero() {
+		return "current"
+	}
+	return sub.ExpireTime.UTC().Format(periodLayout)
+}
+
+// ExpirationWorkflowID names one expiry: expire/<source>/<subject>/<period>, with a
+// /test suffix for KooGallery debugging calls so a rehearsal never blocks the real expiry.
+func ExpirationWorkflowID(source, subject, period string, test bool) string {
+	id := "expire/" + source + "/" + subject + "/" + period
+	if test {
+		id += "/test"
+	}
+	return id
+}
+
+// ExpirationInput builds the workflow input for sub's current expiry.
+func ExpirationInput(source, subject string, sub store.Subscription, test bool) workflows.ExpirationInput {
+	return workflows.ExpirationInput{
+		Source: source, Subject: subject, Period: Period(sub), SubscriptionID: sub.ID,
+		InstanceID: sub.InstanceID, CarrierUserID: sub.CarrierUserID, PackageID: sub.PackageID, Test: test,
+	}
+}
+
+// Starter starts and steers workflows through a Temporal client.
+type Starter struct {
+	Client client.Client
+	// Store, when set, remembers every accepted expiry beyond Temporal's retention.
+	Store *store.Store
+}
+
+// StartResult says what a start did.
+type StartResult struct {
+	WorkflowID string
+	// Existing is true when the expiry was already known — running, finished, or
+	// remembered in the store — and nothing new was started.
+	Existing bool
+}
+
+// StartExpiration starts the expiration workflow for in, once per expiry. It returns
+// only after Temporal has durably accepted the start or reported that the same workflow
+// ID already exists; either way the caller may tell the sender "done".
+func (s *Starter) StartExpiration(ctx context.Context, in workflows.ExpirationInput) (StartResult, error) {
+	id := ExpirationWorkflowID(in.Source, in.Subject, in.Period, in.Test)
+	if s.Store != nil {
+		if _, err := s.Store.Expiration(ctx, id); err == nil {
+			return StartResult{WorkflowID: id, Existing: true}, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return StartResult{}, fmt.Errorf("look up expiration %s: %w", id, err)
+		}
+	}
+	summary := fmt.Sprintf("%s expiry of %s (user %s, package %s)", in.Source, in.Subject, in.CarrierUserID, in.PackageID)
+	if in.Test {
+		summary = "TEST " + summary
+	}
+	_, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: workflows.TaskQueue,
+		// One workflow per expiry, ever: a finished one is never re-run by a late retry.
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrInstanceID.ValueSet(in.InstanceID),
+			workflows.SearchAttrCarrierUserID.ValueSet(in.CarrierUserID),
+			workflows.SearchAttrState.ValueSet(store.StateAccepted),
+		),
+		Memo: map[string]any{
+			"source": in.Source, "subject": in.Subject, "period": in.Period,
+			"carrierUserId": in.CarrierUserID, "packageId": in.PackageID, "test": in.Test,
+		},
+		StaticSummary: summary,
+	}, workflows.ExpirationWorkflow, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &already):
+		return StartResult{WorkflowID: id, Existing: true}, nil
+	case err != nil:
+		return StartResult{}, fmt.Errorf("start expiration workflow %s: %w", id, err)
+	}
+	if s.Store != nil {
+		// Remember the expiry at once; the workflow's first activity records it too.
+		if _, err := s.Store.RecordExpiration(ctx, store.Expiration{
+			WorkflowID: id, Source: in.Source, Subject: in.Subject, Period: in.Period, SubscriptionID: in.SubscriptionID,
+			CarrierUserID: in.CarrierUserID, PackageID: in.PackageID, Test: in.Test, State: store.StateAccepted,
+		}); err != nil {
+			return StartResult{WorkflowID: id}, fmt.Errorf("started %s but could not record it: %w", id, err)
+		}
+	}
+	return StartResult{WorkflowID: id}, nil
+}
+
+// ErrNotStalled is returned by Retry when the expiration is not waiting for an operator.
+var ErrNotStalled = errors.New("expiration is not stalled")
+
+// Retry tells a stalled expiration to try KooDrive for another hour.
+func (s *Starter) Retry(ctx context.Context, workflowID string) error {
+	status, err := s.Status(ctx, workflowID)
+	if err != nil {
+		return err
+	}
+	if status.State != store.StateStalled {
+		return fmt.Errorf("retry %s: %w (state %s)", workflowID, ErrNotStalled, status.State)
+	}
+	if err := s.Client.SignalWorkflow(ctx, workflowID, "", workflows.SignalRetry, nil); err != nil {
+		return fmt.Errorf("signal retry to %s: %w", workflowID, err)
+	}
+	return nil
+}
+
+// Status asks a running or closed expiration workflow for its status.
+func (s *Starter) Status(ctx context.Context, workflowID string) (workflows.ExpirationStatus, error) {
+	var status workflows.ExpirationStatus
+	v, err := s.Client.QueryWorkflow(ctx, workflowID, "", workflows.QueryStatus)
+	if err != nil {
+		return status, fmt.Errorf("query status of %s: %w", workflowID, err)
+	}
+	if err := v.Get(&status); err != nil {
+		return status, fmt.Errorf("decode status of %s: %w", workflowID, err)
+	}
+	return status, nil
+}
+
+// SearchAttributes lists kooflow's custom search attributes and their types.
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	out := map[string]enumspb.IndexedValueType{}
+	for _, key := range []temporal.SearchAttributeKeyKeyword{
+		workflows.SearchAttrInstanceID, workflows.SearchAttrCarrierUserID, workflows.SearchAttrState, workflows.SearchAttrBillingCycle,
+	} {
+		out[key.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return out
+}
+
+// EnsureSearchAttributes registers any of kooflow's search attributes the namespace
+// lacks. It needs operator rights on the cluster.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	existing, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range SearchAttributes() {
+		if _, ok := existing.GetCustomAttributes()[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		names := make([]string, 0, len(missing))
+		for n := range missing {
+			names = append(names, n)
+		}
+		return fmt.Errorf("add search attributes %s to namespace %s: %w", strings.Join(names, ", "), namespace, err)
+	}
+	return nil
+}

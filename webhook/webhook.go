@@ -1,0 +1,104 @@
+// Package webhook is kooflow's HTTP intake: a gorilla/mux router with the KooGallery
+// produce endpoint, health and readiness checks, and metrics.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.temporal.io/sdk/client"
+
+	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/starter"
+	"github.com/kooflow/kooflow/store"
+)
+
+// DefaultProcessTimeout bounds the work behind one KooGallery answer, leaving room
+// inside KooGallery's 5-second timeout to write the answer.
+const DefaultProcessTimeout = 4 * time.Second
+
+// Config holds the intake's dependencies.
+type Config struct {
+	// KooGalleryKey is the seller Key: it verifies authTokens and signs answers.
+	KooGalleryKey string
+	Store         *store.Store
+	Starter       *starter.Starter
+	// Temporal is checked by /readyz.
+	Temporal client.Client
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	// ProcessTimeout defaults to DefaultProcessTimeout.
+	ProcessTimeout time.Duration
+}
+
+// NewRouter returns the intake's routes. /metrics is included when cfg.Metrics is set.
+func NewRouter(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ProcessTimeout == 0 {
+		cfg.ProcessTimeout = DefaultProcessTimeout
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	r := mux.NewRouter()
+	kg := &kooGalleryHandler{cfg: cfg}
+	r.Handle("/koogallery/produce", kg).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", readiness(cfg)).Methods(http.MethodGet)
+	r.Handle("/metrics", cfg.Metrics.Handler()).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, problem{Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, problem{Title: "method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
+	})
+	return r
+}
+
+// problem is an RFC 7807 error body for the non-KooGallery endpoints.
+type problem struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func readiness(cfg Config) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{}
+		ready := true
+		if err := cfg.Store.Ping(ctx); err != nil {
+			checks["store"], ready = err.Error(), false
+		} else {
+			checks["store"] = "ok"
+		}
+		if cfg.Temporal != nil {
+			if _, err := cfg.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+				checks["temporal"], ready = err.Error(), false
+			} else {
+				checks["temporal"] = "ok"
+			}
+		}
+		status := http.StatusOK
+		if !ready {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, checks)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
