@@ -7,6 +7,7 @@ package devstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -196,6 +197,64 @@ func (s *Stack) waitHealthy(ctx context.Context) error {
 	}
 }
 
+// servicePorts are the ports of the four services. They are kept in the data directory
+// and reused on the next start: the cluster's membership is persisted in the database,
+// and a restarted service that comes back on its old address is recognised at once,
+// where one on new ports waits about a minute for the stale members to expire.
+type servicePorts struct {
+	GRPC       map[string]int `json:"grpc"`
+	Membership map[string]int `json:"membership"`
+}
+
+var serviceNames = []string{"frontend", "history", "matching", "worker"}
+
+func loadPorts(opts Options) (servicePorts, error) {
+	path := filepath.Join(opts.DataDir, "temporal-ports.json")
+	var saved servicePorts
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &saved)
+	}
+	ports := servicePorts{GRPC: map[string]int{}, Membership: map[string]int{}}
+	taken := map[int]bool{opts.FrontendPort: true}
+	pick := func(prev int) (int, error) {
+		if prev > 0 && !taken[prev] && checkPortFree(opts.Host, prev, "") == nil {
+			taken[prev] = true
+			return prev, nil
+		}
+		for {
+			p, err := freePort(opts.Host)
+			if err != nil {
+				return 0, err
+			}
+			if !taken[p] {
+				taken[p] = true
+				return p, nil
+			}
+		}
+	}
+	for _, name := range serviceNames {
+		if name == "frontend" {
+			ports.GRPC[name] = opts.FrontendPort
+		} else {
+			p, err := pick(saved.GRPC[name])
+			if err != nil {
+				return ports, err
+			}
+			ports.GRPC[name] = p
+		}
+		p, err := pick(saved.Membership[name])
+		if err != nil {
+			return ports, err
+		}
+		ports.Membership[name] = p
+	}
+	b, _ := json.MarshalIndent(ports, "", "  ")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return ports, fmt.Errorf("save Temporal service ports: %w", err)
+	}
+	return ports, nil
+}
+
 // serverConfig describes a single-process cluster: one history shard, the four services
 // on loopback ports, and SQLite for both persistence and visibility.
 func serverConfig(opts Options) (*config.Config, error) {
@@ -204,21 +263,13 @@ func serverConfig(opts Options) (*config.Config, error) {
 		DatabaseName:      filepath.Join(opts.DataDir, "temporal.db"),
 		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "wal", "_synchronous": "normal"},
 	}
+	ports, err := loadPorts(opts)
+	if err != nil {
+		return nil, err
+	}
 	services := map[string]config.Service{}
-	for i, name := range []string{"frontend", "history", "matching", "worker"} {
-		grpcPort := opts.FrontendPort
-		if i > 0 {
-			p, err := freePort(opts.Host)
-			if err != nil {
-				return nil, err
-			}
-			grpcPort = p
-		}
-		membershipPort, err := freePort(opts.Host)
-		if err != nil {
-			return nil, err
-		}
-		services[name] = config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, BindOnIP: opts.Host}}
+	for _, name := range serviceNames {
+		services[name] = config.Service{RPC: config.RPC{GRPCPort: ports.GRPC[name], MembershipPort: ports.Membership[name], BindOnIP: opts.Host}}
 	}
 	frontend := net.JoinHostPort(opts.Host, strconv.Itoa(opts.FrontendPort))
 	return &config.Config{

@@ -41,7 +41,7 @@ type Config struct {
 	AccessToken string
 	// UserID is sent as X-User-Id.
 	UserID string
-	// HTTPClient defaults to a client with a 30 s timeout.
+	// HTTPClient defaults to a client with a 15 s timeout (the notify activity allows 20 s).
 	HTTPClient *http.Client
 	// Now defaults to time.Now; X-Date is derived from it on every attempt.
 	Now func() time.Time
@@ -69,7 +69,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

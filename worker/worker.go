@@ -25,12 +25,28 @@ func New(c client.Client, deps Dependencies, opts sdkworker.Options) sdkworker.W
 	return w
 }
 
-// Register adds kooflow's workflows and activities to any registry (a worker, or the
-// SDK's test and replay environments), under the names the workflows call them by.
+// Register adds kooflow's workflows and activities to a worker or the SDK's test
+// environment, under the names the workflows call them by.
 func Register(r sdkworker.Registry, deps Dependencies) {
+	RegisterWorkflows(r)
+	RegisterActivities(r, deps)
+}
+
+// WorkflowRegistry is anything workflows can be registered on: a worker, the test
+// environment, or a replayer.
+type WorkflowRegistry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// RegisterWorkflows registers every kooflow workflow under its stable name. Renaming
+// one breaks the workflows already running under the old name.
+func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.ExpirationWorkflow, workflow.RegisterOptions{Name: "ExpirationWorkflow"})
-	if deps.Expiration != nil {
-		e := deps.Expiration
+}
+
+// RegisterActivities registers the activities whose dependencies are present.
+func RegisterActivities(r sdkworker.ActivityRegistry, deps Dependencies) {
+	if e := deps.Expiration; e != nil {
 		r.RegisterActivityWithOptions(e.BeginExpiration, activity.RegisterOptions{Name: workflows.ActivityBeginExpiration})
 		r.RegisterActivityWithOptions(e.FreezeSubscription, activity.RegisterOptions{Name: workflows.ActivityFreezeSubscription})
 		r.RegisterActivityWithOptions(e.NotifyKooDrive, activity.RegisterOptions{Name: workflows.ActivityNotifyKooDrive})

@@ -161,8 +161,9 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 
 	notifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ScheduleToCloseTimeout: NotifyWindow,
-		StartToCloseTimeout:    45 * time.Second,
-		RetryPolicy:            notifyRetryPolicy,
+		// One KooDrive call; a worker that dies mid-call delays the next attempt by this.
+		StartToCloseTimeout: 20 * time.Second,
+		RetryPolicy:         notifyRetryPolicy,
 	})
 	retries := workflow.GetSignalChannel(ctx, SignalRetry)
 	for {

@@ -7,15 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
+	kooworker "github.com/kooflow/kooflow/worker"
 	"github.com/kooflow/kooflow/workflows"
 )
 
@@ -51,13 +50,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts := &activities.Expiration{Store: st, KooDrive: client}
-	env.RegisterWorkflow(workflows.ExpirationWorkflow)
-	env.RegisterActivityWithOptions(acts.BeginExpiration, activity.RegisterOptions{Name: workflows.ActivityBeginExpiration})
-	env.RegisterActivityWithOptions(acts.FreezeSubscription, activity.RegisterOptions{Name: workflows.ActivityFreezeSubscription})
-	env.RegisterActivityWithOptions(acts.NotifyKooDrive, activity.RegisterOptions{Name: workflows.ActivityNotifyKooDrive})
-	env.RegisterActivityWithOptions(acts.SetExpirationState, activity.RegisterOptions{Name: workflows.ActivitySetExpirationState})
-	env.SetWorkerOptions(worker.Options{})
+	kooworker.Register(env, kooworker.Dependencies{Expiration: &activities.Expiration{Store: st, KooDrive: client}})
 	return &fixture{env: env, store: st, kd: kd, input: workflows.ExpirationInput{
 		Source: "koogallery", Subject: "inst-1", Period: "20261031160000", SubscriptionID: sub.ID,
 		InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1",

@@ -12,15 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/kooflow/kooflow/devstack"
-	"github.com/kooflow/kooflow/koodrive/sandbox"
-	"github.com/kooflow/kooflow/metrics"
-	"github.com/kooflow/kooflow/starter"
+	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/webhook"
 )
 
 // devFlags are `kooflow dev`'s settings; each flag also reads a KOOFLOW_* variable.
@@ -78,73 +72,21 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-
-	logger.Info("starting embedded Temporal", "dataDir", dataDir, "port", f.temporalPort)
-	stack, err := devstack.Start(ctx, devstack.Options{
-		DataDir: dataDir, FrontendPort: f.temporalPort, UIPort: f.uiPort, SearchAttributes: starter.SearchAttributes(),
+	logger.Info("starting kooflow dev", "dataDir", dataDir, "temporalPort", f.temporalPort)
+	app, err := devapp.Start(ctx, devapp.Options{
+		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort,
+		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
+		KooDriveURL: os.Getenv("KOODRIVE_BASE_URL"), KooDriveToken: envOr("KOODRIVE_ACCESS_TOKEN", "dev-token"),
+		KooDriveUser: envOr("KOODRIVE_USER_ID", "dev-koodrive-user"), Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := stack.Stop(); err != nil {
-			logger.Warn("Temporal server stop", "error", err)
-		}
-	}()
-	c, err := client.DialContext(ctx, client.Options{HostPort: stack.HostPort(), Namespace: stack.Namespace(), Logger: sdklog.NewStructuredLogger(logger)})
-	if err != nil {
-		return fmt.Errorf("connect to the embedded Temporal: %w", err)
-	}
-	defer c.Close()
-	if err := starter.EnsureSearchAttributes(ctx, c, stack.Namespace()); err != nil {
+	defer app.Stop()
+	if err := seedDemo(ctx, app.Store); err != nil {
 		return err
 	}
-
-	st, err := store.Open(ctx, envOr("KOOFLOW_DB", "sqlite:"+filepath.Join(dataDir, "kooflow.db")))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := seedDemo(ctx, st); err != nil {
-		return err
-	}
-
-	kdURL, kdToken, kdUser := os.Getenv("KOODRIVE_BASE_URL"), envOr("KOODRIVE_ACCESS_TOKEN", "dev-token"), envOr("KOODRIVE_USER_ID", "dev-koodrive-user")
-	var sandboxSrv *httpServer
-	if kdURL == "" {
-		sb := sandbox.New(sandbox.Options{AccessToken: kdToken, UserID: kdUser})
-		if sandboxSrv, err = listenAndServe("koodrive-sandbox", f.sandboxAddr, sb.Handler(), logger); err != nil {
-			return err
-		}
-		defer sandboxSrv.shutdown()
-		kdURL = sandboxSrv.URL()
-	}
-	kd, err := newKooDriveClient(kdURL, kdToken, kdUser)
-	if err != nil {
-		return err
-	}
-
-	m := metrics.New()
-	w, err := startWorker(c, st, kd, logger)
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	router := webhook.NewRouter(webhook.Config{
-		KooGalleryKey: key, Store: st, Starter: &starter.Starter{Client: c, Store: st}, Temporal: c, Metrics: m, Logger: logger,
-	})
-	hook, err := listenAndServe("webhook", f.webhookAddr, router, logger)
-	if err != nil {
-		return err
-	}
-	defer hook.shutdown()
-	ms, err := listenAndServe("metrics", f.metricsAddr, m.Handler(), logger)
-	if err != nil {
-		return err
-	}
-	defer ms.shutdown()
-
-	printBanner(out, banner{stack: stack, webhook: hook.URL(), metrics: ms.URL(), sandbox: sandboxSrv, kooDrive: kdURL, dataDir: f.dataDir, key: key})
+	printBanner(out, banner{app: app, dataDir: f.dataDir, key: key})
 	<-ctx.Done()
 	logger.Info("stopping: webhook, worker, Temporal (unfinished workflows resume on the next start)")
 	return nil
@@ -169,23 +111,20 @@ func seedDemo(ctx context.Context, st *store.Store) error {
 }
 
 type banner struct {
-	stack    *devstack.Stack
-	webhook  string
-	metrics  string
-	sandbox  *httpServer
-	kooDrive string
-	dataDir  string
-	key      string
+	app     *devapp.App
+	dataDir string
+	key     string
 }
 
 func printBanner(out io.Writer, b banner) {
-	ui := b.stack.UIURL()
+	a := b.app
+	ui := a.Stack.UIURL()
 	if ui == "" {
 		ui = "(disabled)"
 	}
-	kd := b.kooDrive + " (real KooDrive, from KOODRIVE_BASE_URL)"
-	if b.sandbox != nil {
-		kd = b.kooDrive + " (sandbox; accepted calls: " + b.kooDrive + "/sandbox/notifications)"
+	kd := a.KooDriveURL + " (real KooDrive, from KOODRIVE_BASE_URL)"
+	if a.Sandbox != nil {
+		kd = a.KooDriveURL + " (sandbox; accepted calls: " + a.KooDriveURL + "/sandbox/notifications)"
 	}
 	fmt.Fprintf(out, `
 kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
@@ -206,6 +145,6 @@ then watch it in the Temporal UI (%s) or with:
 
   go run ./cmd/kooflow status --data-dir %s
 
-`, b.stack.HostPort(), b.stack.Namespace(), ui, b.webhook, b.webhook, b.webhook, b.metrics, kd, b.dataDir, b.key,
-		filepath.Join(b.dataDir, "koogallery.key"), b.webhook, b.dataDir, ui, b.dataDir)
+`, a.Stack.HostPort(), a.Stack.Namespace(), ui, a.WebhookURL, a.WebhookURL, a.WebhookURL, a.MetricsURL, kd, b.dataDir, b.key,
+		filepath.Join(b.dataDir, "koogallery.key"), a.WebhookURL, b.dataDir, ui, b.dataDir)
 }

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/httpserver"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/starter"
@@ -31,44 +27,6 @@ func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, logger *
 		return nil, fmt.Errorf("start Temporal worker: %w", err)
 	}
 	return w, nil
-}
-
-// httpServer is a listening HTTP server; listening happens before Start returns, so a
-// busy port is reported at once.
-type httpServer struct {
-	name string
-	srv  *http.Server
-	addr net.Addr
-}
-
-func listenAndServe(name, addr string, h http.Handler, logger *slog.Logger) (*httpServer, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("HTTP server stopped", "server", name, "error", err)
-		}
-	}()
-	return &httpServer{name: name, srv: srv, addr: l.Addr()}, nil
-}
-
-// URL is the server's base URL, with 127.0.0.1 for a wildcard address.
-func (s *httpServer) URL() string {
-	tcp := s.addr.(*net.TCPAddr)
-	host := tcp.IP.String()
-	if tcp.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
-}
-
-func (s *httpServer) shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
 }
 
 func newKooDriveClient(baseURL, token, user string) (*koodrive.Client, error) {
@@ -107,16 +65,16 @@ KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090).`,
 			}
 			defer c.Close()
 			m := metrics.New()
-			ms, err := listenAndServe("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), m.Handler(), logger)
+			ms, err := httpserver.Start("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), m.Handler(), logger)
 			if err != nil {
 				return err
 			}
-			defer ms.shutdown()
+			defer ms.Shutdown()
 			w, err := startWorker(c, st, kd, logger)
 			if err != nil {
 				return err
 			}
-			logger.Info("worker running", "taskQueue", "kooflow", "metrics", ms.URL()+"/metrics", "store", st.Dialect())
+			logger.Info("worker running", "taskQueue", "kooflow", "metrics", ms.URL+"/metrics", "store", st.Dialect())
 			<-ctx.Done()
 			logger.Info("worker stopping")
 			w.Stop()
@@ -162,14 +120,14 @@ KOOGALLERY_KEY (required); KOOFLOW_WEBHOOK_ADDR (default :8080).`,
 				KooGalleryKey: env["KOOGALLERY_KEY"], Store: st, Starter: &starter.Starter{Client: c, Store: st},
 				Temporal: c, Metrics: m, Logger: logger,
 			})
-			srv, err := listenAndServe("webhook", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), router, logger)
+			srv, err := httpserver.Start("webhook", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), router, logger)
 			if err != nil {
 				return err
 			}
-			logger.Info("webhook listening", "url", srv.URL(), "temporal", opts.HostPort, "store", st.Dialect())
+			logger.Info("webhook listening", "url", srv.URL, "temporal", opts.HostPort, "store", st.Dialect())
 			<-ctx.Done()
 			logger.Info("webhook stopping")
-			srv.shutdown()
+			srv.Shutdown()
 			return nil
 		},
 	}

@@ -1,0 +1,177 @@
+// Package devapp assembles a whole kooflow in one process — embedded Temporal and UI,
+// store, KooDrive (sandbox or real), worker, webhook and metrics — for `kooflow dev` and
+// for the integration tests, so that both run exactly the same wiring.
+package devapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/devstack"
+	"github.com/kooflow/kooflow/httpserver"
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/koodrive/sandbox"
+	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/starter"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/webhook"
+	"github.com/kooflow/kooflow/worker"
+)
+
+// Options configure a dev process.
+type Options struct {
+	// DataDir holds temporal.db, kooflow.db (unless DB is set) and temporal.log.
+	DataDir string
+	// DB overrides the kooflow store (sqlite:PATH or postgres://...).
+	DB string
+	// TemporalPort and UIPort: 0 picks free ports; UIPort -1 disables the UI.
+	TemporalPort int
+	UIPort       int
+	// WebhookAddr, MetricsAddr and SandboxAddr are listen addresses (":0" picks a port).
+	WebhookAddr string
+	MetricsAddr string
+	SandboxAddr string
+	// KooGalleryKey verifies KooGallery calls and signs the answers.
+	KooGalleryKey string
+	// KooDriveURL points at a real KooDrive (or a test's own sandbox); empty runs the
+	// embedded sandbox with KooDriveToken and KooDriveUser as its credentials.
+	KooDriveURL   string
+	KooDriveToken string
+	KooDriveUser  string
+	Logger        *slog.Logger
+}
+
+// App is a running dev process.
+type App struct {
+	Stack   *devstack.Stack
+	Client  client.Client
+	Store   *store.Store
+	Starter *starter.Starter
+	Metrics *metrics.Metrics
+	// Sandbox is the embedded KooDrive, nil when KooDriveURL was given.
+	Sandbox     *sandbox.Sandbox
+	KooDriveURL string
+	WebhookURL  string
+	MetricsURL  string
+
+	worker  sdkworker.Worker
+	servers []*httpserver.Server
+	logger  *slog.Logger
+}
+
+// Start brings every part up, in dependency order, and stops what it started if a later
+// part fails.
+func Start(ctx context.Context, opts Options) (app *App, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.KooGalleryKey == "" {
+		return nil, errors.New("devapp: KooGalleryKey is required")
+	}
+	a := &App{logger: opts.Logger}
+	defer func() {
+		if err != nil {
+			a.Stop()
+		}
+	}()
+
+	a.Stack, err = devstack.Start(ctx, devstack.Options{
+		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UIPort: opts.UIPort, SearchAttributes: starter.SearchAttributes(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Client, err = client.DialContext(ctx, client.Options{
+		HostPort: a.Stack.HostPort(), Namespace: a.Stack.Namespace(), Logger: sdklog.NewStructuredLogger(opts.Logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to the embedded Temporal: %w", err)
+	}
+	if err := starter.EnsureSearchAttributes(ctx, a.Client, a.Stack.Namespace()); err != nil {
+		return nil, err
+	}
+	dsn := opts.DB
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(opts.DataDir, "kooflow.db")
+	}
+	if a.Store, err = store.Open(ctx, dsn); err != nil {
+		return nil, err
+	}
+
+	a.KooDriveURL = opts.KooDriveURL
+	if a.KooDriveURL == "" {
+		a.Sandbox = sandbox.New(sandbox.Options{AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser})
+		if a.KooDriveURL, err = a.serve("koodrive-sandbox", opts.SandboxAddr, a.Sandbox.Handler()); err != nil {
+			return nil, err
+		}
+	}
+	kd, err := koodrive.New(koodrive.Config{BaseURL: a.KooDriveURL, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser})
+	if err != nil {
+		return nil, err
+	}
+
+	a.Metrics = metrics.New()
+	a.worker = worker.New(a.Client, worker.Dependencies{
+		Expiration: &activities.Expiration{Store: a.Store, KooDrive: kd, Logger: opts.Logger},
+	}, sdkworker.Options{})
+	if err := a.worker.Start(); err != nil {
+		a.worker = nil
+		return nil, fmt.Errorf("start Temporal worker: %w", err)
+	}
+	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store}
+	router := webhook.NewRouter(webhook.Config{
+		KooGalleryKey: opts.KooGalleryKey, Store: a.Store, Starter: a.Starter, Temporal: a.Client, Metrics: a.Metrics, Logger: opts.Logger,
+	})
+	if a.WebhookURL, err = a.serve("webhook", opts.WebhookAddr, router); err != nil {
+		return nil, err
+	}
+	if a.MetricsURL, err = a.serve("metrics", opts.MetricsAddr, a.Metrics.Handler()); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) serve(name, addr string, h http.Handler) (string, error) {
+	srv, err := httpserver.Start(name, addr, h, a.logger)
+	if err != nil {
+		return "", err
+	}
+	a.servers = append(a.servers, srv)
+	return srv.URL, nil
+}
+
+// Stop shuts everything down in reverse order. The data directory is kept, so a new
+// Start resumes unfinished workflows.
+func (a *App) Stop() {
+	for i := len(a.servers) - 1; i >= 0; i-- {
+		a.servers[i].Shutdown()
+	}
+	a.servers = nil
+	if a.worker != nil {
+		a.worker.Stop()
+		a.worker = nil
+	}
+	if a.Client != nil {
+		a.Client.Close()
+		a.Client = nil
+	}
+	if a.Stack != nil {
+		if err := a.Stack.Stop(); err != nil {
+			a.logger.Warn("Temporal server stop", "error", err)
+		}
+		a.Stack = nil
+	}
+	if a.Store != nil {
+		_ = a.Store.Close()
+		a.Store = nil
+	}
+}

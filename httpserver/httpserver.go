@@ -1,0 +1,54 @@
+// Package httpserver starts kooflow's HTTP listeners with the same hardened settings
+// everywhere, listening before it returns so that a busy port is reported at once.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Server is a listening HTTP server.
+type Server struct {
+	// Name says what the server is, for messages.
+	Name string
+	// URL is the base URL clients use, with 127.0.0.1 for a wildcard address.
+	URL string
+	srv *http.Server
+}
+
+// Start listens on addr (":0" picks a free port) and serves h in the background.
+func Start(name, addr string, h http.Handler, logger *slog.Logger) (*Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("HTTP server stopped", "server", name, "error", err)
+		}
+	}()
+	return &Server{Name: name, URL: urlFor(l.Addr()), srv: srv}, nil
+}
+
+func urlFor(addr net.Addr) string {
+	tcp := addr.(*net.TCPAddr)
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// Shutdown stops accepting requests and waits up to 10 s for those in flight.
+func (s *Server) Shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+}
