@@ -36,7 +36,7 @@ the reservation period, and gives operators the tools to see and steer every exp
 		},
 	}
 	root.AddCommand(newDevCommand(), newWorkerCommand(), newWebhookCommand(), newRegistryCommand(),
-		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand())
+		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand())
 	return root
 }
 

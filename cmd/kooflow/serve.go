@@ -59,11 +59,21 @@ KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090).`,
 				return err
 			}
 			defer st.Close()
+			opts, err := temporalOptions(logger)
+			if err != nil {
+				return err
+			}
 			c, err := dialTemporal(ctx, logger)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			if err := starter.EnsureSearchAttributes(ctx, c, opts.Namespace); err != nil {
+				// Without operator rights the attributes must be created by an administrator;
+				// workflows that set a missing attribute fail their workflow tasks until then.
+				logger.Warn("could not register kooflow's search attributes; ask a Temporal administrator to create them",
+					"attributes", "KooflowInstanceId, KooflowCarrierUserId, KooflowState, KooflowBillingCycle (Keyword)", "error", err)
+			}
 			m := metrics.New()
 			ms, err := httpserver.Start("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), m.Handler(), logger)
 			if err != nil {
