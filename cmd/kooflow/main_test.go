@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the kooflow command line in-process and returns its output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestRegistryImportThenStatus(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "reg.csv")
+	os.WriteFile(good, []byte("instanceId,carrierUserId,packageId,expireTime\ninst-1,user-1,pkg-1,20261031160000\n"), 0o644)
+	out, err := run(t, "registry", "import", good, "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "1 inserted, 0 updated") {
+		t.Fatalf("import: %q, %v", out, err)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("instanceId,carrierUserId,packageId\ninst-2,user-2,pkg-2\ninst-3,,pkg-3\n"), 0o644)
+	if _, err := run(t, "registry", "import", bad, "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "row 3: carrierUserId is required") {
+		t.Fatalf("bad import: %v", err)
+	}
+	out, err = run(t, "status", "inst-2", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "not in the registry") {
+		t.Fatalf("a refused file was partly applied: %q, %v", out, err)
+	}
+	out, err = run(t, "status", "inst-1", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "status active, carrierUserId user-1") || !strings.Contains(out, "imported") {
+		t.Fatalf("status: %q, %v", out, err)
+	}
+}
+
+func TestMissingSecretsAreNamed(t *testing.T) {
+	for _, v := range []string{"KOOFLOW_DB", "KOOGALLERY_KEY", "KOODRIVE_BASE_URL", "KOODRIVE_ACCESS_TOKEN", "KOODRIVE_USER_ID"} {
+		t.Setenv(v, "")
+	}
+	_, err := run(t, "webhook")
+	if err == nil || !strings.Contains(err.Error(), "KOOFLOW_DB, KOOGALLERY_KEY") {
+		t.Fatalf("webhook: %v", err)
+	}
+	_, err = run(t, "worker")
+	if err == nil || !strings.Contains(err.Error(), "KOODRIVE_ACCESS_TOKEN") {
+		t.Fatalf("worker: %v", err)
+	}
+}
+
+func TestRetryNeedsATarget(t *testing.T) {
+	if _, err := run(t, "retry", "--data-dir", t.TempDir()); err == nil {
+		t.Fatal("retry without a target was accepted")
+	}
+	_, err := run(t, "retry", "inst-none", "--data-dir", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "no stalled expiration") {
+		t.Fatalf("retry of an instance without stalled expirations: %v", err)
+	}
+}
