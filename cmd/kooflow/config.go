@@ -89,6 +89,10 @@ func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, erro
 	if err != nil {
 		return nil, err
 	}
+	return dialWith(ctx, opts)
+}
+
+func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE): %w", opts.HostPort, opts.Namespace, err)

@@ -63,7 +63,7 @@ KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090).`,
 			if err != nil {
 				return err
 			}
-			c, err := dialTemporal(ctx, logger)
+			c, err := dialWith(ctx, opts)
 			if err != nil {
 				return err
 			}
