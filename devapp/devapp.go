@@ -47,7 +47,9 @@ type Options struct {
 	KooDriveURL   string
 	KooDriveToken string
 	KooDriveUser  string
-	Logger        *slog.Logger
+	// Schedule configures the monthly reconciliation schedule, applied at start.
+	Schedule starter.ScheduleConfig
+	Logger   *slog.Logger
 }
 
 // App is a running dev process.
@@ -121,7 +123,8 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 
 	a.Metrics = metrics.New()
 	a.worker = worker.New(a.Client, worker.Dependencies{
-		Expiration: &activities.Expiration{Store: a.Store, KooDrive: kd, Logger: opts.Logger},
+		Expiration:     &activities.Expiration{Store: a.Store, KooDrive: kd, Logger: opts.Logger},
+		Reconciliation: &activities.Reconciliation{Store: a.Store, KooDrive: kd, Dir: filepath.Join(opts.DataDir, "reconciliation"), Logger: opts.Logger},
 	}, sdkworker.Options{})
 	if err := a.worker.Start(); err != nil {
 		a.worker = nil
@@ -135,6 +138,9 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 		return nil, err
 	}
 	if a.MetricsURL, err = a.serve("metrics", opts.MetricsAddr, a.Metrics.Handler()); err != nil {
+		return nil, err
+	}
+	if _, err := starter.ApplySchedule(ctx, a.Client, opts.Schedule); err != nil {
 		return nil, err
 	}
 	return a, nil

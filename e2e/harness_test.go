@@ -15,6 +15,7 @@ import (
 	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
 )
@@ -60,6 +61,7 @@ func (e *env) start() {
 	app, err := devapp.Start(ctx, devapp.Options{
 		DataDir: e.dataDir, DB: e.db, UIPort: -1, WebhookAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
 		KooGalleryKey: testKey, KooDriveURL: e.kdURL, KooDriveToken: kooDriveToken, KooDriveUser: kooDriveUser, Logger: logger,
+		Schedule: starter.ScheduleConfig{PollInterval: time.Second},
 	})
 	if err != nil {
 		e.t.Fatalf("start kooflow: %v", err)

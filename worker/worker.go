@@ -14,7 +14,8 @@ import (
 
 // Dependencies are what the activities need.
 type Dependencies struct {
-	Expiration *activities.Expiration
+	Expiration     *activities.Expiration
+	Reconciliation *activities.Reconciliation
 }
 
 // New returns a worker on workflows.TaskQueue with every kooflow workflow and activity
@@ -42,6 +43,8 @@ type WorkflowRegistry interface {
 // one breaks the workflows already running under the old name.
 func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.ExpirationWorkflow, workflow.RegisterOptions{Name: "ExpirationWorkflow"})
+	r.RegisterWorkflowWithOptions(workflows.ReconciliationWorkflow, workflow.RegisterOptions{Name: "ReconciliationWorkflow"})
+	r.RegisterWorkflowWithOptions(workflows.MonthlyReconciliationWorkflow, workflow.RegisterOptions{Name: "MonthlyReconciliationWorkflow"})
 }
 
 // RegisterActivities registers the activities whose dependencies are present.
@@ -51,5 +54,14 @@ func RegisterActivities(r sdkworker.ActivityRegistry, deps Dependencies) {
 		r.RegisterActivityWithOptions(e.FreezeSubscription, activity.RegisterOptions{Name: workflows.ActivityFreezeSubscription})
 		r.RegisterActivityWithOptions(e.NotifyKooDrive, activity.RegisterOptions{Name: workflows.ActivityNotifyKooDrive})
 		r.RegisterActivityWithOptions(e.SetExpirationState, activity.RegisterOptions{Name: workflows.ActivitySetExpirationState})
+	}
+	if rc := deps.Reconciliation; rc != nil {
+		r.RegisterActivityWithOptions(rc.CheckService, activity.RegisterOptions{Name: workflows.ActivityCheckService})
+		r.RegisterActivityWithOptions(rc.SaveRun, activity.RegisterOptions{Name: workflows.ActivitySaveRun})
+		r.RegisterActivityWithOptions(rc.BuildStatement, activity.RegisterOptions{Name: workflows.ActivityBuildStatement})
+		r.RegisterActivityWithOptions(rc.UploadStatement, activity.RegisterOptions{Name: workflows.ActivityUploadStatement})
+		r.RegisterActivityWithOptions(rc.WaitForResults, activity.RegisterOptions{Name: workflows.ActivityWaitForResults})
+		r.RegisterActivityWithOptions(rc.FetchDiscrepancies, activity.RegisterOptions{Name: workflows.ActivityFetchDiscrepancies})
+		r.RegisterActivityWithOptions(rc.WriteReport, activity.RegisterOptions{Name: workflows.ActivityWriteReport})
 	}
 }

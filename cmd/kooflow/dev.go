@@ -25,6 +25,7 @@ type devFlags struct {
 	webhookAddr  string
 	metricsAddr  string
 	sandboxAddr  string
+	schedule     scheduleFlags
 }
 
 func newDevCommand() *cobra.Command {
@@ -45,6 +46,7 @@ Ctrl-C stops it; starting it again on the same --data-dir resumes unfinished wor
 	fl.IntVar(&f.uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port (-1 disables the UI)")
 	fl.StringVar(&f.webhookAddr, "webhook-addr", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), "webhook listen address (env KOOFLOW_WEBHOOK_ADDR)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", envOr("KOOFLOW_METRICS_ADDR", ":9090"), "metrics listen address (env KOOFLOW_METRICS_ADDR)")
+	f.schedule.register(cmd)
 	fl.StringVar(&f.sandboxAddr, "sandbox-addr", envOr("KOOFLOW_SANDBOX_ADDR", "127.0.0.1:0"), "KooDrive sandbox listen address (0 = any free port)")
 	return cmd
 }
@@ -77,7 +79,7 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort,
 		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
 		KooDriveURL: os.Getenv("KOODRIVE_BASE_URL"), KooDriveToken: envOr("KOODRIVE_ACCESS_TOKEN", "dev-token"),
-		KooDriveUser: envOr("KOODRIVE_USER_ID", "dev-koodrive-user"), Logger: logger,
+		KooDriveUser: envOr("KOODRIVE_USER_ID", "dev-koodrive-user"), Logger: logger, Schedule: f.schedule.config(),
 	})
 	if err != nil {
 		return err

@@ -36,7 +36,8 @@ the reservation period, and gives operators the tools to see and steer every exp
 		},
 	}
 	root.AddCommand(newDevCommand(), newWorkerCommand(), newWebhookCommand(), newRegistryCommand(),
-		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand())
+		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand(),
+		newReconcileCommand(), newScheduleCommand())
 	return root
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -18,10 +19,12 @@ import (
 	"github.com/kooflow/kooflow/worker"
 )
 
-// startWorker runs kooflow's Temporal worker until Stop.
-func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, logger *slog.Logger) (sdkworker.Worker, error) {
+// startWorker runs kooflow's Temporal worker until Stop. Statements and reports are
+// written under dir.
+func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, dir string, logger *slog.Logger) (sdkworker.Worker, error) {
 	w := worker.New(c, worker.Dependencies{
-		Expiration: &activities.Expiration{Store: st, KooDrive: kd, Logger: logger},
+		Expiration:     &activities.Expiration{Store: st, KooDrive: kd, Logger: logger},
+		Reconciliation: &activities.Reconciliation{Store: st, KooDrive: kd, Dir: dir, Logger: logger},
 	}, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start Temporal worker: %w", err)
@@ -41,7 +44,8 @@ func newWorkerCommand() *cobra.Command {
 
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* (the SDK's
 standard client configuration); KOOFLOW_DB (required); KOODRIVE_BASE_URL, KOODRIVE_ACCESS_TOKEN,
-KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090).`,
+KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090); KOOFLOW_DATA_DIR (statements
+and discrepancy reports are written under its reconciliation/ folder; default ./kooflow-data).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -80,7 +84,7 @@ KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090).`,
 				return err
 			}
 			defer ms.Shutdown()
-			w, err := startWorker(c, st, kd, logger)
+			w, err := startWorker(c, st, kd, filepath.Join(envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "reconciliation"), logger)
 			if err != nil {
 				return err
 			}

@@ -56,10 +56,19 @@ type Sandbox struct {
 	failStatus    int
 	failUntil     time.Time
 	failWhile     func() bool
+	failPath      map[string]int
 	throttleNext  int
 	retryAfter    time.Duration
 	rejectCode    string
 	rejectMsg     string
+
+	kdRecords       []KooDriveRecord
+	batches         map[string]*batch
+	batchSeq        int
+	uploads         []Upload
+	processingPolls int
+	processingWhile func() bool
+	serviceFrozen   bool
 }
 
 // New returns a sandbox accepting opts' credentials.
@@ -76,6 +85,9 @@ func New(opts Options) *Sandbox {
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(koodrive.NotifyPackageExpirePath, s.notify)
+	mux.HandleFunc(koodrive.ServicePath, s.service)
+	mux.HandleFunc(koodrive.DataVerifyPath, s.verifyData)
+	mux.HandleFunc(koodrive.DiffGetListPath, s.diffList)
 	mux.HandleFunc("GET /sandbox/notifications", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Notifications())
 	})
@@ -129,6 +141,17 @@ func (s *Sandbox) FailNext(n, status int) {
 	s.failNext, s.failStatus = n, orDefault(status, http.StatusServiceUnavailable)
 }
 
+// FailNextOn makes the next n calls to one endpoint path fail with status (503 when 0).
+func (s *Sandbox) FailNextOn(path string, n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failPath == nil {
+		s.failPath = map[string]int{}
+	}
+	s.failPath[path] = n
+	s.failStatus = orDefault(status, http.StatusServiceUnavailable)
+}
+
 // FailFor makes every call fail with status (503 when 0) for d from now on the sandbox clock.
 func (s *Sandbox) FailFor(d time.Duration, status int) {
 	s.mu.Lock()
@@ -163,6 +186,7 @@ func (s *Sandbox) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext, s.failUntil, s.failWhile, s.throttleNext, s.rejectCode, s.rejectMsg = 0, time.Time{}, nil, 0, "", ""
+	s.failPath = nil
 }
 
 // Notifications returns every accepted notifyPackageExpire call, in order.
@@ -239,10 +263,14 @@ func (s *Sandbox) checkHeaders(r *http.Request) (int, string, string) {
 }
 
 // injected returns the fault to answer with, if any, consuming one-shot faults.
-func (s *Sandbox) injected() *answer {
+func (s *Sandbox) injected(path string) *answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
+	if s.failPath[path] > 0 {
+		s.failPath[path]--
+		return &answer{status: s.failStatus, code: fmt.Sprint(s.failStatus), msg: "injected failure on " + path}
+	}
 	if s.throttleNext > 0 {
 		s.throttleNext--
 		h := http.Header{}
@@ -306,11 +334,8 @@ func (s *Sandbox) notify(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, path, http.StatusBadRequest, "13000102", fmt.Sprintf("type %d is not supported; only 2 (reservation period) is", *body.Type))
 		return
 	}
-	if a := s.injected(); a != nil {
-		for k, v := range a.header {
-			w.Header()[k] = v
-		}
-		writeJSON(w, a.status, map[string]string{"code": a.code, "msg": a.msg})
+	if a := s.injected(path); a != nil {
+		writeAnswer(w, a)
 		return
 	}
 	s.mu.Lock()

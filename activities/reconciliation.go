@@ -1,0 +1,238 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/registry"
+	"github.com/kooflow/kooflow/statement"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/workflows"
+)
+
+// ReconciliationAPI is the part of the KooDrive client reconciliation uses.
+type ReconciliationAPI interface {
+	GetServiceStatus(ctx context.Context) (koodrive.ServiceStatus, error)
+	VerifyData(ctx context.Context, billingCycle, filename string, statement io.Reader) (string, error)
+	GetDiffList(ctx context.Context, batchNo string, pageSize int, cursor string) (koodrive.DiffPage, error)
+}
+
+// Reconciliation holds the dependencies of the reconciliation workflow's activities.
+type Reconciliation struct {
+	Store    *store.Store
+	KooDrive ReconciliationAPI
+	// Dir is where statements and reports are written, one folder per cycle.
+	Dir    string
+	Logger *slog.Logger
+}
+
+func (a *Reconciliation) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.Default()
+	}
+	return a.Logger
+}
+
+// kooDriveError turns a KooDrive failure into an activity error: business rejections are
+// non-retryable, everything else is retried by the activity's policy.
+func kooDriveError(what string, err error) error {
+	msg := fmt.Sprintf("%s: %v", what, err)
+	if !koodrive.IsRetryable(err) {
+		return temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeKooDriveRejected, err)
+	}
+	return temporal.NewApplicationErrorWithCause(msg, workflows.ErrTypeKooDriveUnavailable, err)
+}
+
+// CheckService fails, non-retryably, when the tenant's KooDrive service is frozen.
+func (a *Reconciliation) CheckService(ctx context.Context) error {
+	status, err := a.KooDrive.GetServiceStatus(ctx)
+	if err != nil {
+		return kooDriveError("check KooDrive service status", err)
+	}
+	if status.Frozen() {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("KooDrive service of tenant %s is frozen (status=1): reconciliation cannot run until it is unfrozen", status.TenantID),
+			workflows.ErrTypeServiceFrozen, nil)
+	}
+	return nil
+}
+
+// SaveRun records a run's progress for `kooflow reconcile show` and the metrics.
+func (a *Reconciliation) SaveRun(ctx context.Context, run store.ReconciliationRun) error {
+	run.WorkflowID = activity.GetInfo(ctx).WorkflowExecution.ID
+	return a.Store.SaveRun(ctx, run)
+}
+
+// BuildStatement writes the cycle's statement: one row per subscription active during
+// the cycle, streamed from the registry into an xlsx file under Dir.
+func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (workflows.StatementInfo, error) {
+	start, end, err := workflows.CycleBounds(cycle)
+	if err != nil {
+		return workflows.StatementInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidCycle", err)
+	}
+	began := time.Now()
+	path := filepath.Join(a.Dir, cycle, "statement-"+cycle+".xlsx")
+	w, err := statement.Create(path)
+	if err != nil {
+		return workflows.StatementInfo{}, err
+	}
+	lastBeat := time.Now()
+	err = a.Store.EachSubscription(ctx, func(sub store.Subscription) error {
+		if !activeDuring(sub, start, end) {
+			return nil
+		}
+		if time.Since(lastBeat) > 5*time.Second {
+			activity.RecordHeartbeat(ctx, w.Rows())
+			lastBeat = time.Now()
+		}
+		return w.Add(statement.Row{sub.CarrierOrderID, sub.CarrierUserID, sub.CarrierOrderTime, sub.PackageID, sub.Status, formatExpiry(sub.ExpireTime)})
+	})
+	if err != nil {
+		w.Abort()
+		return workflows.StatementInfo{}, fmt.Errorf("build statement for %s: %w", cycle, err)
+	}
+	sum, err := w.Close()
+	if err != nil {
+		return workflows.StatementInfo{}, err
+	}
+	a.logger().Info("statement built", "cycle", cycle, "rows", sum.Rows, "path", sum.Path, "seconds", time.Since(began).Seconds())
+	return workflows.StatementInfo{Path: sum.Path, Rows: sum.Rows, SHA256: sum.SHA256, BuildSeconds: time.Since(began).Seconds()}, nil
+}
+
+// activeDuring reports whether a subscription was active at some point of [start, end):
+// ordered before the cycle ended (carrierOrderTime, or when kooflow learned of it) and
+// not expired before it began.
+func activeDuring(sub store.Subscription, start, end time.Time) bool {
+	ordered := sub.CreatedAt
+	if t, err := registry.ParseTime(sub.CarrierOrderTime); err == nil {
+		ordered = t
+	}
+	if !ordered.Before(end) {
+		return false
+	}
+	if !sub.ExpireTime.IsZero() && sub.ExpireTime.Before(start) {
+		return false
+	}
+	return !(sub.Status == store.StatusReleased && sub.UpdatedAt.Before(start))
+}
+
+func formatExpiry(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// UploadStatement sends the statement to KooDrive's data/verify and returns the batch
+// number. A statement whose content already has a batch for this cycle is not sent again.
+func (a *Reconciliation) UploadStatement(ctx context.Context, cycle string, info workflows.StatementInfo) (workflows.UploadResult, error) {
+	if batch, err := a.Store.BatchFor(ctx, cycle, info.SHA256); err == nil {
+		a.logger().Info("statement already uploaded; reusing its batch", "cycle", cycle, "batchNo", batch)
+		return workflows.UploadResult{BatchNo: batch, Reused: true}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return workflows.UploadResult{}, err
+	}
+	f, err := os.Open(info.Path)
+	if err != nil {
+		return workflows.UploadResult{}, fmt.Errorf("open statement %s: %w", info.Path, err)
+	}
+	defer f.Close()
+	batch, err := a.KooDrive.VerifyData(ctx, cycle, cycle+".xlsx", f)
+	if err != nil {
+		return workflows.UploadResult{}, kooDriveError("upload statement for "+cycle, err)
+	}
+	if err := a.Store.RecordBatch(ctx, cycle, info.SHA256, batch); err != nil {
+		return workflows.UploadResult{}, err
+	}
+	a.logger().Info("statement uploaded", "cycle", cycle, "batchNo", batch, "rows", info.Rows)
+	return workflows.UploadResult{BatchNo: batch}, nil
+}
+
+// errTypeNotReady marks the retryable error WaitForResults returns while KooDrive is
+// still checking; the activity's retry policy is the polling loop.
+const errTypeNotReady = "ResultsNotReady"
+
+// WaitForResults asks KooDrive once whether the batch has been checked. It fails with a
+// retryable error while it has not, so the activity's fixed-interval retries poll
+// infrequently without growing the workflow's history.
+func (a *Reconciliation) WaitForResults(ctx context.Context, batchNo string) (int, error) {
+	page, err := a.KooDrive.GetDiffList(ctx, batchNo, 1, "")
+	if err != nil {
+		return 0, kooDriveError("poll discrepancies of batch "+batchNo, err)
+	}
+	if !page.Ready {
+		return 0, temporal.NewApplicationError(fmt.Sprintf("KooDrive is still checking batch %s (poll %d)", batchNo, activity.GetInfo(ctx).Attempt), errTypeNotReady)
+	}
+	return page.Total, nil
+}
+
+// FetchDiscrepancies pages through every discrepancy of the batch, storing each page.
+// The cursor of the next page is the heartbeat, so a retried attempt resumes there.
+func (a *Reconciliation) FetchDiscrepancies(ctx context.Context, cycle, batchNo string) (workflows.FetchResult, error) {
+	var progress workflows.FetchProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &progress); err != nil {
+			progress = workflows.FetchProgress{}
+		}
+	}
+	for {
+		page, err := a.KooDrive.GetDiffList(ctx, batchNo, koodrive.MaxDiffPageSize, progress.Cursor)
+		if err != nil {
+			return workflows.FetchResult{}, kooDriveError(fmt.Sprintf("fetch discrepancies of batch %s after %d", batchNo, progress.Fetched), err)
+		}
+		if !page.Ready {
+			return workflows.FetchResult{}, temporal.NewApplicationError("KooDrive reports batch "+batchNo+" as not checked any more", errTypeNotReady)
+		}
+		ds := make([]store.Discrepancy, len(page.DiffList))
+		for i, d := range page.DiffList {
+			ds[i] = store.Discrepancy{BatchNo: batchNo, Cycle: cycle, Seq: progress.Fetched + i, DiffType: d.DiffType,
+				CarrierOrderID: d.CarrierOrderID, KdOrderID: d.KdOrderID, CarrierUserID: d.CarrierUserID,
+				CarrierOrderTime: d.CarrierOrderTime, KdUserID: d.KdUserID, UserStatus: d.UserStatus, Raw: string(d.Raw)}
+		}
+		if err := a.Store.SaveDiscrepancies(ctx, ds); err != nil {
+			return workflows.FetchResult{}, err
+		}
+		progress.Fetched += len(ds)
+		progress.Pages++
+		progress.Cursor = page.NextPageCursor
+		activity.RecordHeartbeat(ctx, progress)
+		if page.NextPageCursor == "" || len(page.DiffList) == 0 {
+			counts, err := a.Store.CountDiscrepancies(ctx, batchNo)
+			if err != nil {
+				return workflows.FetchResult{}, err
+			}
+			return workflows.FetchResult{Total: page.Total, Pages: progress.Pages, Counts: counts}, nil
+		}
+	}
+}
+
+// WriteReport writes the discrepancy report next to the statement.
+func (a *Reconciliation) WriteReport(ctx context.Context, cycle, batchNo string) (workflows.ReportInfo, error) {
+	path := filepath.Join(a.Dir, cycle, "discrepancies-"+cycle+".xlsx")
+	r, err := statement.CreateReport(path)
+	if err != nil {
+		return workflows.ReportInfo{}, err
+	}
+	err = a.Store.EachDiscrepancy(ctx, batchNo, func(d store.Discrepancy) error {
+		return r.Add(statement.Discrepancy{DiffType: d.DiffType, CarrierOrderID: d.CarrierOrderID, KdOrderID: d.KdOrderID,
+			CarrierUserID: d.CarrierUserID, CarrierOrderTime: d.CarrierOrderTime, KdUserID: d.KdUserID, UserStatus: d.UserStatus, Raw: d.Raw})
+	})
+	if err != nil {
+		return workflows.ReportInfo{}, err
+	}
+	counts, err := r.Close()
+	if err != nil {
+		return workflows.ReportInfo{}, err
+	}
+	return workflows.ReportInfo{Path: path, Counts: counts}, nil
+}

@@ -1,0 +1,111 @@
+package statement
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// DiffTypeMeanings explains KooDrive's diffType values (spec koodrive-carrier.md §4).
+var DiffTypeMeanings = map[string]string{
+	"1": "no subscription record on the carrier side (KooDrive has it, the statement does not)",
+	"2": "no subscription record on the KooDrive side (the statement has it, KooDrive does not)",
+	"3": "benefits inconsistent between the carrier and KooDrive",
+}
+
+// Discrepancy is one line of the report.
+type Discrepancy struct {
+	DiffType         string
+	CarrierOrderID   string
+	KdOrderID        string
+	CarrierUserID    string
+	CarrierOrderTime string
+	KdUserID         string
+	UserStatus       string
+	// Raw is KooDrive's record as received, unknown fields included.
+	Raw string
+}
+
+var reportColumns = []any{"diffType", "carrierOrderId", "kdOrderId", "carrierUserId", "carrierOrderTime", "kdUserId", "userStatus", "raw"}
+
+// ReportWriter streams discrepancies into a report workbook with a summary sheet.
+type ReportWriter struct {
+	path   string
+	book   *excelize.File
+	sw     *excelize.StreamWriter
+	rows   int
+	counts map[string]int
+}
+
+// CreateReport starts a discrepancy report at path.
+func CreateReport(path string) (*ReportWriter, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	book := excelize.NewFile()
+	if err := book.SetSheetName("Sheet1", "Discrepancies"); err != nil {
+		book.Close()
+		return nil, err
+	}
+	sw, err := book.NewStreamWriter("Discrepancies")
+	if err != nil {
+		book.Close()
+		return nil, err
+	}
+	if err := sw.SetRow("A1", reportColumns); err != nil {
+		book.Close()
+		return nil, err
+	}
+	return &ReportWriter{path: path, book: book, sw: sw, rows: 1, counts: map[string]int{}}, nil
+}
+
+// Add appends one discrepancy.
+func (r *ReportWriter) Add(d Discrepancy) error {
+	r.rows++
+	cell, _ := excelize.CoordinatesToCellName(1, r.rows)
+	r.counts[d.DiffType]++
+	return r.sw.SetRow(cell, []any{d.DiffType, d.CarrierOrderID, d.KdOrderID, d.CarrierUserID, d.CarrierOrderTime, d.KdUserID, d.UserStatus, d.Raw})
+}
+
+// Close writes the summary sheet (count and meaning per diffType) and saves the file.
+// It returns the counts.
+func (r *ReportWriter) Close() (map[string]int, error) {
+	defer r.book.Close()
+	if err := r.sw.Flush(); err != nil {
+		return nil, err
+	}
+	if _, err := r.book.NewSheet("Summary"); err != nil {
+		return nil, err
+	}
+	types := []string{"1", "2", "3"}
+	for t := range r.counts {
+		if _, known := DiffTypeMeanings[t]; !known {
+			types = append(types, t)
+		}
+	}
+	sort.Strings(types)
+	rows := [][]any{{"diffType", "count", "meaning"}}
+	total := 0
+	for _, t := range types {
+		meaning, ok := DiffTypeMeanings[t]
+		if !ok {
+			meaning = "not documented by KooDrive"
+		}
+		rows = append(rows, []any{t, r.counts[t], meaning})
+		total += r.counts[t]
+	}
+	rows = append(rows, []any{"total", total, ""})
+	for i, row := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if err := r.book.SetSheetRow("Summary", cell, &row); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.book.SaveAs(r.path); err != nil {
+		return nil, fmt.Errorf("save discrepancy report: %w", err)
+	}
+	return r.counts, nil
+}

@@ -1,0 +1,131 @@
+// Package statement writes the carrier's monthly reconciliation statement and the
+// discrepancy report as Excel workbooks with excelize's stream writer, so a statement of
+// a million subscriptions is written in constant memory.
+package statement
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// Columns are the statement's columns, in order.
+// UNCONFIRMED (spec koodrive-carrier.md §3.1): KooDrive's import template is not public;
+// these columns are implied by the DiffBill record. Change them here, and only here,
+// when the real template is obtained.
+var Columns = []string{"carrierOrderId", "carrierUserId", "carrierOrderTime", "packageId", "status", "expireTime"}
+
+// Row is one subscription line of the statement, in Columns order.
+type Row [6]string
+
+// Summary describes a written statement.
+type Summary struct {
+	Path string
+	Rows int
+	// SHA256 is the hash of the statement's content (header and rows, not the file's
+	// bytes, which carry timestamps), so an unchanged statement hashes the same on a re-run.
+	SHA256 string
+}
+
+// SheetName is the statement's only sheet.
+const SheetName = "Statement"
+
+// Writer streams rows into a statement workbook. Call Close to finish the file.
+type Writer struct {
+	path  string
+	tmp   string
+	book  *excelize.File
+	sw    *excelize.StreamWriter
+	hash  hash.Hash
+	rows  int
+	cells []any
+}
+
+// Create starts a statement at path, writing to a temporary file beside it until Close.
+func Create(path string) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create statement directory: %w", err)
+	}
+	book := excelize.NewFile()
+	if err := book.SetSheetName("Sheet1", SheetName); err != nil {
+		book.Close()
+		return nil, err
+	}
+	sw, err := book.NewStreamWriter(SheetName)
+	if err != nil {
+		book.Close()
+		return nil, fmt.Errorf("start statement stream: %w", err)
+	}
+	if err := sw.SetColWidth(1, len(Columns), 22); err != nil {
+		book.Close()
+		return nil, err
+	}
+	w := &Writer{path: path, tmp: strings.TrimSuffix(path, ".xlsx") + ".partial.xlsx", book: book, sw: sw, hash: sha256.New(), cells: make([]any, len(Columns))}
+	header := make([]any, len(Columns))
+	for i, c := range Columns {
+		header[i] = c
+	}
+	if err := w.write(header); err != nil {
+		book.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Writer) write(cells []any) error {
+	cell, err := excelize.CoordinatesToCellName(1, w.rows+1)
+	if err != nil {
+		return err
+	}
+	for i, c := range cells {
+		if i > 0 {
+			w.hash.Write([]byte{'\t'})
+		}
+		w.hash.Write([]byte(c.(string)))
+	}
+	w.hash.Write([]byte{'\n'})
+	if err := w.sw.SetRow(cell, cells); err != nil {
+		return fmt.Errorf("write statement row %d: %w", w.rows+1, err)
+	}
+	w.rows++
+	return nil
+}
+
+// Add appends one subscription row.
+func (w *Writer) Add(r Row) error {
+	for i, v := range r {
+		w.cells[i] = v
+	}
+	return w.write(w.cells)
+}
+
+// Rows counts the subscription rows added so far.
+func (w *Writer) Rows() int { return w.rows - 1 }
+
+// Close finishes the workbook and moves it into place.
+func (w *Writer) Close() (Summary, error) {
+	defer w.book.Close()
+	if err := w.sw.Flush(); err != nil {
+		return Summary{}, fmt.Errorf("finish statement: %w", err)
+	}
+	if err := w.book.SaveAs(w.tmp); err != nil {
+		os.Remove(w.tmp)
+		return Summary{}, fmt.Errorf("save statement: %w", err)
+	}
+	if err := os.Rename(w.tmp, w.path); err != nil {
+		return Summary{}, fmt.Errorf("move statement into place: %w", err)
+	}
+	return Summary{Path: w.path, Rows: w.Rows(), SHA256: hex.EncodeToString(w.hash.Sum(nil))}, nil
+}
+
+// Abort drops an unfinished statement.
+func (w *Writer) Abort() {
+	w.book.Close()
+	os.Remove(w.tmp)
+}
