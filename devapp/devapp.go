@@ -21,6 +21,7 @@ import (
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/webhook"
@@ -42,6 +43,9 @@ type Options struct {
 	SandboxAddr string
 	// KooGalleryKey verifies KooGallery calls and signs the answers.
 	KooGalleryKey string
+	// SmartHubAPIKey authenticates SmartHub pushes; SmartHubSignatureMode defaults to log.
+	SmartHubAPIKey        string
+	SmartHubSignatureMode smarthub.SignatureMode
 	// KooDriveURL points at a real KooDrive (or a test's own sandbox); empty runs the
 	// embedded sandbox with KooDriveToken and KooDriveUser as its credentials.
 	KooDriveURL   string
@@ -132,7 +136,7 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 	}
 	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store}
 	router := webhook.NewRouter(webhook.Config{
-		KooGalleryKey: opts.KooGalleryKey, Store: a.Store, Starter: a.Starter, Temporal: a.Client, Metrics: a.Metrics, Logger: opts.Logger,
+		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode, Store: a.Store, Starter: a.Starter, Temporal: a.Client, Metrics: a.Metrics, Logger: opts.Logger,
 	})
 	if a.WebhookURL, err = a.serve("webhook", opts.WebhookAddr, router); err != nil {
 		return nil, err

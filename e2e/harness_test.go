@@ -22,6 +22,7 @@ import (
 
 const (
 	testKey       = "e2e-seller-key-0123456789"
+	smartHubKey   = "e2e-smarthub-api-key"
 	kooDriveToken = "e2e-token"
 	kooDriveUser  = "e2e-koodrive-user"
 )
@@ -35,9 +36,14 @@ type env struct {
 	kdURL   string
 	app     *devapp.App
 	logs    *logBuffer
+	// configure adjusts the options of every start.
+	configure func(*devapp.Options)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith starts kooflow with options adjusted by configure.
+func newEnvWith(t *testing.T, configure func(*devapp.Options)) *env {
 	t.Helper()
 	kd := sandbox.New(sandbox.Options{AccessToken: kooDriveToken, UserID: kooDriveUser})
 	srv := httptest.NewServer(kd.Handler())
@@ -47,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	if os.Getenv(storetest.PostgresEnv) != "" {
 		db = storetest.PostgresDSN(t)
 	}
-	e := &env{t: t, dataDir: dataDir, db: db, kd: kd, kdURL: srv.URL, logs: &logBuffer{}}
+	e := &env{t: t, dataDir: dataDir, db: db, kd: kd, kdURL: srv.URL, logs: &logBuffer{}, configure: configure}
 	e.start()
 	t.Cleanup(e.stop)
 	return e
@@ -58,11 +64,15 @@ func (e *env) start() {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	app, err := devapp.Start(ctx, devapp.Options{
+	opts := devapp.Options{
 		DataDir: e.dataDir, DB: e.db, UIPort: -1, WebhookAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
-		KooGalleryKey: testKey, KooDriveURL: e.kdURL, KooDriveToken: kooDriveToken, KooDriveUser: kooDriveUser, Logger: logger,
-		Schedule: starter.ScheduleConfig{PollInterval: time.Second},
-	})
+		KooGalleryKey: testKey, SmartHubAPIKey: smartHubKey, KooDriveURL: e.kdURL, KooDriveToken: kooDriveToken, KooDriveUser: kooDriveUser,
+		Logger: logger, Schedule: starter.ScheduleConfig{PollInterval: time.Second},
+	}
+	if e.configure != nil {
+		e.configure(&opts)
+	}
+	app, err := devapp.Start(ctx, opts)
 	if err != nil {
 		e.t.Fatalf("start kooflow: %v", err)
 	}

@@ -22,6 +22,8 @@ type Metrics struct {
 	DeliveriesRejected *prometheus.CounterVec
 	// ExpirationsStarted counts expiration workflows started by source (not duplicates).
 	ExpirationsStarted *prometheus.CounterVec
+	// SmartHubUnmatched counts package-expired pushes whose SIM is not in the registry.
+	SmartHubUnmatched prometheus.Counter
 }
 
 // New builds a registry with Go and process collectors and kooflow's own metrics.
@@ -47,8 +49,12 @@ func New() *Metrics {
 			Name: "kooflow_expirations_started_total",
 			Help: "Expiration workflows started, by source (duplicate deliveries not counted).",
 		}, []string{"source"}),
+		SmartHubUnmatched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kooflow_smarthub_unmatched_total",
+			Help: "SmartHub package-expired pushes whose SIM/package is not in the registry (see kooflow status --unmatched).",
+		}),
 	}
-	reg.MustRegister(m.WebhookRequests, m.WebhookDuration, m.DeliveriesRejected, m.ExpirationsStarted)
+	reg.MustRegister(m.WebhookRequests, m.WebhookDuration, m.DeliveriesRejected, m.ExpirationsStarted, m.SmartHubUnmatched)
 	return m
 }
 

@@ -181,3 +181,28 @@ func TestOpenRejectsUnknownDSN(t *testing.T) {
 		t.Fatalf("error leaks the password: %s", got)
 	}
 }
+
+func TestSmartHubEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ev := store.SmartHubEvent{EventID: "e1", EventType: "RULE_TRIGGERED", TriggerType: "SERVICE_PACKAGE_EXPIRED", GIccid: "8986", PackageCode: "P", Raw: `{"eventId":"e1"}`}
+		got, isNew, err := s.RecordSmartHubEvent(ctx, ev)
+		if err != nil || !isNew || got.Status != store.EventReceived {
+			t.Fatalf("first: %+v %v %v", got, isNew, err)
+		}
+		if err := s.SetSmartHubEventStatus(ctx, "e1", store.EventUnmatched, "", "SIM not in the registry"); err != nil {
+			t.Fatal(err)
+		}
+		got, isNew, err = s.RecordSmartHubEvent(ctx, ev)
+		if err != nil || isNew || got.Status != store.EventUnmatched {
+			t.Fatalf("re-delivery: %+v %v %v", got, isNew, err)
+		}
+		list, err := s.SmartHubEvents(ctx, store.EventUnmatched, 10)
+		if err != nil || len(list) != 1 || list[0].Raw != ev.Raw {
+			t.Fatalf("unmatched = %+v, %v", list, err)
+		}
+		if err := s.SetSmartHubEventStatus(ctx, "nope", store.EventStarted, "", ""); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown event: %v", err)
+		}
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
@@ -25,8 +26,12 @@ const DefaultProcessTimeout = 4 * time.Second
 type Config struct {
 	// KooGalleryKey is the seller Key: it verifies authTokens and signs answers.
 	KooGalleryKey string
-	Store         *store.Store
-	Starter       *starter.Starter
+	// SmartHubAPIKey authenticates SmartHub pushes (X-API-Key); empty disables them.
+	SmartHubAPIKey string
+	// SmartHubSignatureMode says what to do with a push's body signature; default log.
+	SmartHubSignatureMode smarthub.SignatureMode
+	Store                 *store.Store
+	Starter               *starter.Starter
 	// Temporal is checked by /readyz.
 	Temporal client.Client
 	Metrics  *metrics.Metrics
@@ -49,6 +54,10 @@ func NewRouter(cfg Config) http.Handler {
 	r := mux.NewRouter()
 	kg := &kooGalleryHandler{cfg: cfg}
 	r.Handle("/koogallery/produce", kg).Methods(http.MethodGet, http.MethodPost)
+	if cfg.SmartHubSignatureMode == "" {
+		cfg.SmartHubSignatureMode = smarthub.SignatureLog
+	}
+	r.Handle("/smarthub/events", &smartHubHandler{cfg: cfg}).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)

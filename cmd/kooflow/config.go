@@ -102,17 +102,28 @@ func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {
 
 // devKey returns KOOGALLERY_KEY, or the dev key stored in dataDir, creating it if asked.
 func devKey(dataDir string, create bool) (string, error) {
-	if k := os.Getenv("KOOGALLERY_KEY"); k != "" {
+	return devSecret("KOOGALLERY_KEY", dataDir, "koogallery.key", create)
+}
+
+// devSmartHubKey returns SMARTHUB_API_KEY, or the dev key stored in dataDir.
+func devSmartHubKey(dataDir string, create bool) (string, error) {
+	return devSecret("SMARTHUB_API_KEY", dataDir, "smarthub.key", create)
+}
+
+// devSecret returns the environment variable env, or a random dev secret kept in
+// dataDir/file (mode 0600), created on first use when create is set.
+func devSecret(env, dataDir, file string, create bool) (string, error) {
+	if k := os.Getenv(env); k != "" {
 		return k, nil
 	}
-	path := filepath.Join(dataDir, "koogallery.key")
+	path := filepath.Join(dataDir, file)
 	if b, err := os.ReadFile(path); err == nil {
 		return strings.TrimSpace(string(b)), nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read dev KooGallery key: %w", err)
+		return "", fmt.Errorf("read dev secret %s: %w", path, err)
 	}
 	if !create {
-		return "", fmt.Errorf("KOOGALLERY_KEY is not set and %s does not exist (start `kooflow dev` first or set KOOGALLERY_KEY)", path)
+		return "", fmt.Errorf("%s is not set and %s does not exist (start `kooflow dev` first or set %s)", env, path, env)
 	}
 	buf := make([]byte, 16)
 	if _, err := rand.Read(buf); err != nil {
@@ -123,7 +134,7 @@ func devKey(dataDir string, create bool) (string, error) {
 		return "", err
 	}
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write dev KooGallery key: %w", err)
+		return "", fmt.Errorf("write dev secret %s: %w", path, err)
 	}
 	return key, nil
 }

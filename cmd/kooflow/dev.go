@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/devapp"
+	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -62,6 +63,7 @@ func envInt(name string, def int) int {
 var demoSubscriptions = []store.Subscription{
 	{InstanceID: "demo-0001", OrderID: "CS-DEMO-0001", CarrierUserID: "demo-user-1", PackageID: "demo-pkg-50GB", CarrierOrderID: "CO-0001"},
 	{InstanceID: "demo-0002", OrderID: "CS-DEMO-0002", CarrierUserID: "demo-user-2", PackageID: "demo-pkg-200GB", CarrierOrderID: "CO-0002"},
+	{InstanceID: "demo-sim-0001", GIccid: "8986000000000000001", PackageCode: "PKG-DEMO", CarrierUserID: "demo-user-3", PackageID: "demo-pkg-sim", CarrierOrderID: "CO-0003"},
 }
 
 func runDev(ctx context.Context, f devFlags, out io.Writer) error {
@@ -74,10 +76,19 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	smartHubKey, err := devSmartHubKey(dataDir, true)
+	if err != nil {
+		return err
+	}
+	mode, err := smarthub.ParseSignatureMode(os.Getenv("SMARTHUB_SIGNATURE_MODE"))
+	if err != nil {
+		return err
+	}
 	logger.Info("starting kooflow dev", "dataDir", dataDir, "temporalPort", f.temporalPort)
 	app, err := devapp.Start(ctx, devapp.Options{
 		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort,
 		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
+		SmartHubAPIKey: smartHubKey, SmartHubSignatureMode: mode,
 		KooDriveURL: os.Getenv("KOODRIVE_BASE_URL"), KooDriveToken: envOr("KOODRIVE_ACCESS_TOKEN", "dev-token"),
 		KooDriveUser: envOr("KOODRIVE_USER_ID", "dev-koodrive-user"), Logger: logger, Schedule: f.schedule.config(),
 	})
@@ -88,7 +99,7 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	if err := seedDemo(ctx, app.Store); err != nil {
 		return err
 	}
-	printBanner(out, banner{app: app, dataDir: f.dataDir, key: key})
+	printBanner(out, banner{app: app, dataDir: f.dataDir, key: key, smartHubKey: smartHubKey})
 	<-ctx.Done()
 	logger.Info("stopping: webhook, worker, Temporal (unfinished workflows resume on the next start)")
 	return nil
@@ -113,9 +124,10 @@ func seedDemo(ctx context.Context, st *store.Store) error {
 }
 
 type banner struct {
-	app     *devapp.App
-	dataDir string
-	key     string
+	app         *devapp.App
+	dataDir     string
+	key         string
+	smartHubKey string
 }
 
 func printBanner(out io.Writer, b banner) {
@@ -138,15 +150,22 @@ kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
   KooDrive           %s
   Data directory     %s
   KooGallery key     %s   (dev key, stored in %s)
+  SmartHub API key   %s   (dev key, stored in %s)
 
-Demo subscriptions demo-0001 and demo-0002 are in the registry. Send a signed sample expiration:
+Demo subscriptions demo-0001 and demo-0002 (and SIM 8986000000000000001 with package PKG-DEMO) are
+in the registry. Send a signed sample expiration:
 
   go run ./cmd/kooflow send koogallery-expire --instance demo-0001 --webhook %s --data-dir %s
+
+or a SmartHub "Prepaid Service Package Expired" push:
+
+  go run ./cmd/kooflow send smarthub-expired --iccid 8986000000000000001 --package PKG-DEMO --webhook %s --data-dir %s
 
 then watch it in the Temporal UI (%s) or with:
 
   go run ./cmd/kooflow status --data-dir %s
 
 `, a.Stack.HostPort(), a.Stack.Namespace(), ui, a.WebhookURL, a.WebhookURL, a.WebhookURL, a.MetricsURL, kd, b.dataDir, b.key,
-		filepath.Join(b.dataDir, "koogallery.key"), a.WebhookURL, b.dataDir, ui, b.dataDir)
+		filepath.Join(b.dataDir, "koogallery.key"), b.smartHubKey, filepath.Join(b.dataDir, "smarthub.key"),
+		a.WebhookURL, b.dataDir, a.WebhookURL, b.dataDir, ui, b.dataDir)
 }

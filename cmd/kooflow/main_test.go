@@ -67,3 +67,20 @@ func TestRetryNeedsATarget(t *testing.T) {
 		t.Fatalf("retry of an instance without stalled expirations: %v", err)
 	}
 }
+
+func TestStatusUnmatchedAndReplayErrors(t *testing.T) {
+	dir := t.TempDir()
+	out, err := run(t, "status", "--unmatched", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "no unmatched SmartHub events") {
+		t.Fatalf("status --unmatched: %q, %v", out, err)
+	}
+	if _, err := run(t, "replay", "no-such-event", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("replay of an unknown event: %v", err)
+	}
+	if _, err := run(t, "reconcile", "show", "--cycle", "2026-10", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "has not been reconciled") {
+		t.Fatalf("reconcile show: %v", err)
+	}
+	if _, err := run(t, "reconcile", "--cycle", "2999-01"); err == nil || !strings.Contains(err.Error(), "not over yet") {
+		t.Fatalf("reconcile of a future cycle: %v", err)
+	}
+}

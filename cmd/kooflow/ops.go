@@ -180,12 +180,13 @@ func stalledWorkflowIDs(ctx context.Context, st *store.Store, args []string, all
 
 func newStatusCommand() *cobra.Command {
 	var (
-		sf    storeFlags
-		state string
-		limit int
+		sf        storeFlags
+		state     string
+		limit     int
+		unmatched bool
 	)
 	cmd := &cobra.Command{
-		Use:   "status [instanceId]",
+		Use:   "status [instanceId|gIccid/packageCode]",
 		Short: "List expirations and where each stands (filter with --state)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -196,6 +197,14 @@ func newStatusCommand() *cobra.Command {
 			}
 			defer st.Close()
 			out := cmd.OutOrStdout()
+			if unmatched {
+				events, err := st.SmartHubEvents(ctx, store.EventUnmatched, limit)
+				if err != nil {
+					return err
+				}
+				printUnmatched(out, events)
+				return nil
+			}
 			filter := store.ExpirationFilter{State: state, Limit: limit}
 			if len(args) == 1 {
 				filter.Subject = args[0]
@@ -218,6 +227,7 @@ func newStatusCommand() *cobra.Command {
 	sf.register(cmd)
 	cmd.Flags().StringVar(&state, "state", "", "only this state: accepted, freezing, notifying, stalled, reserved")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rows")
+	cmd.Flags().BoolVar(&unmatched, "unmatched", false, "list SmartHub expiries whose SIM/package is not in the registry")
 	return cmd
 }
 
@@ -346,6 +356,6 @@ Body-Sign of the answer.`,
 	kg.Flags().StringVar(&instance, "instance", "", "instance ID to expire")
 	kg.Flags().StringVar(&order, "order", "", "purchase order ID (default ORDER-<instance>)")
 	kg.Flags().BoolVar(&test, "test", false, "send as a Seller Console debugging call (testFlag=1)")
-	cmd.AddCommand(kg)
+	cmd.AddCommand(kg, newSendSmartHubCommand())
 	return cmd
 }

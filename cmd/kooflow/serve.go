@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/kooflow/kooflow/httpserver"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/webhook"
@@ -105,7 +107,8 @@ func newWebhookCommand() *cobra.Command {
 expiration, and keeps answering (000005, so KooGallery retries) while Temporal is unreachable.
 
 Environment: TEMPORAL_* (the SDK's standard client configuration); KOOFLOW_DB and
-KOOGALLERY_KEY (required); KOOFLOW_WEBHOOK_ADDR (default :8080).`,
+KOOGALLERY_KEY (required); SMARTHUB_API_KEY (SmartHub pushes are refused without it);
+SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR (default :8080).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -130,8 +133,15 @@ KOOGALLERY_KEY (required); KOOFLOW_WEBHOOK_ADDR (default :8080).`,
 			}
 			defer c.Close()
 			m := metrics.New()
+			mode, err := smarthub.ParseSignatureMode(os.Getenv("SMARTHUB_SIGNATURE_MODE"))
+			if err != nil {
+				return err
+			}
+			if os.Getenv("SMARTHUB_API_KEY") == "" {
+				logger.Warn("SMARTHUB_API_KEY is not set: SmartHub pushes to /smarthub/events are refused with 401")
+			}
 			router := webhook.NewRouter(webhook.Config{
-				KooGalleryKey: env["KOOGALLERY_KEY"], Store: st, Starter: &starter.Starter{Client: c, Store: st},
+				KooGalleryKey: env["KOOGALLERY_KEY"], SmartHubAPIKey: os.Getenv("SMARTHUB_API_KEY"), SmartHubSignatureMode: mode, Store: st, Starter: &starter.Starter{Client: c, Store: st},
 				Temporal: c, Metrics: m, Logger: logger,
 			})
 			srv, err := httpserver.Start("webhook", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), router, logger)

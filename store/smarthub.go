@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SmartHub event statuses.
+const (
+	// EventReceived: stored, not yet handled (or handling was interrupted).
+	EventReceived = "received"
+	// EventStarted: an expiration workflow was started (or already existed).
+	EventStarted = "started"
+	// EventUnmatched: a package expiry whose SIM/package is not in the registry.
+	EventUnmatched = "unmatched"
+	// EventStored: not an expiry; kept for the record, nothing started.
+	EventStored = "stored"
+)
+
+// SmartHubEvent is one authenticated SmartHub push.
+type SmartHubEvent struct {
+	EventID     string
+	ReceivedAt  time.Time
+	EventType   string
+	TriggerType string
+	GIccid      string
+	PackageCode string
+	// ValidThru is the package's validity end, in UTC, for expiries.
+	ValidThru  time.Time
+	Status     string
+	WorkflowID string
+	Detail     string
+	// Raw is the push body exactly as received.
+	Raw       string
+	UpdatedAt time.Time
+}
+
+// RecordSmartHubEvent stores a push unless its event ID is known. It returns the stored
+// event — the existing one for a re-delivery — and whether it was new.
+func (s *Store) RecordSmartHubEvent(ctx context.Context, e SmartHubEvent) (SmartHubEvent, bool, error) {
+	now := s.stamp()
+	if e.Status == "" {
+		e.Status = EventReceived
+	}
+	res, err := s.exec(ctx, s.db, `INSERT INTO smarthub_events (event_id, received_at, event_type, trigger_type, g_iccid, package_code,
+ valid_thru, status, raw, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+		e.EventID, now, e.EventType, e.TriggerType, e.GIccid, e.PackageCode, formatTime(e.ValidThru), e.Status, e.Raw, now)
+	if err != nil {
+		return SmartHubEvent{}, false, fmt.Errorf("record SmartHub event %s: %w", e.EventID, err)
+	}
+	n, _ := res.RowsAffected()
+	stored, err := s.SmartHubEvent(ctx, e.EventID)
+	return stored, n == 1, err
+}
+
+// SetSmartHubEventStatus records what became of a push.
+func (s *Store) SetSmartHubEventStatus(ctx context.Context, eventID, status, workflowID, detail string) error {
+	res, err := s.exec(ctx, s.db, "UPDATE smarthub_events SET status = ?, workflow_id = ?, detail = ?, updated_at = ? WHERE event_id = ?",
+		status, workflowID, detail, s.stamp(), eventID)
+	if err != nil {
+		return fmt.Errorf("set status of SmartHub event %s: %w", eventID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("SmartHub event %s: %w", eventID, ErrNotFound)
+	}
+	return nil
+}
+
+const smartHubColumns = `event_id, received_at, event_type, trigger_type, g_iccid, package_code, valid_thru, status, workflow_id, detail, raw, updated_at`
+
+func scanSmartHubEvent(row interface{ Scan(...any) error }) (SmartHubEvent, error) {
+	var (
+		e                           SmartHubEvent
+		received, validThru, update string
+	)
+	err := row.Scan(&e.EventID, &received, &e.EventType, &e.TriggerType, &e.GIccid, &e.PackageCode, &validThru, &e.Status, &e.WorkflowID, &e.Detail, &e.Raw, &update)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	e.ReceivedAt, e.ValidThru, e.UpdatedAt = parseTime(received), parseTime(validThru), parseTime(update)
+	return e, err
+}
+
+// SmartHubEvent returns the push with eventID.
+func (s *Store) SmartHubEvent(ctx context.Context, eventID string) (SmartHubEvent, error) {
+	e, err := scanSmartHubEvent(s.db.QueryRowContext(ctx, s.rebind("SELECT "+smartHubColumns+" FROM smarthub_events WHERE event_id = ?"), eventID))
+	if err != nil {
+		return e, fmt.Errorf("SmartHub event %s: %w", eventID, err)
+	}
+	return e, nil
+}
+
+// SmartHubEvents lists pushes with status (all when empty), newest first.
+func (s *Store) SmartHubEvents(ctx context.Context, status string, limit int) ([]SmartHubEvent, error) {
+	query := "SELECT " + smartHubColumns + " FROM smarthub_events"
+	var args []any
+	if status != "" {
+		query += " WHERE status = ?"
+		args = append(args, status)
+	}
+	query += " ORDER BY received_at DESC, event_id LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list SmartHub events: %w", err)
+	}
+	defer rows.Close()
+	var out []SmartHubEvent
+	for rows.Next() {
+		e, err := scanSmartHubEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
