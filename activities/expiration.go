@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/workflows"
 )
@@ -28,6 +29,8 @@ type Expiration struct {
 	Store    *store.Store
 	KooDrive Notifier
 	Logger   *slog.Logger
+	// Metrics counts reserved, stalled and retried expirations; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 func (a *Expiration) logger() *slog.Logger {
@@ -121,5 +124,19 @@ func (a *Expiration) SetExpirationState(ctx context.Context, change workflows.St
 	if change.State == store.StateStalled {
 		a.logger().Warn("expiration stalled", "workflowId", change.WorkflowID, "reason", change.LastError)
 	}
-	return a.Store.SetExpirationState(ctx, change.WorkflowID, change.State, change.LastError)
+	if err := a.Store.SetExpirationState(ctx, change.WorkflowID, change.State, change.LastError); err != nil {
+		return err
+	}
+	// Counted after the store accepted the change; a retried attempt may count twice.
+	if m := a.Metrics; m != nil && activity.GetInfo(ctx).Attempt == 1 {
+		switch {
+		case change.State == store.StateReserved:
+			m.ExpirationsReserved.WithLabelValues(change.Source).Inc()
+		case change.State == store.StateStalled:
+			m.ExpirationsStalled.WithLabelValues(change.Source).Inc()
+		case change.State == store.StateNotifying && change.Round > 1:
+			m.ExpirationsRetried.WithLabelValues(change.Source).Inc()
+		}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/registry"
 	"github.com/kooflow/kooflow/statement"
 	"github.com/kooflow/kooflow/store"
@@ -34,6 +35,8 @@ type Reconciliation struct {
 	// Dir is where statements and reports are written, one folder per cycle.
 	Dir    string
 	Logger *slog.Logger
+	// Metrics records runs, statements and discrepancies; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 func (a *Reconciliation) logger() *slog.Logger {
@@ -70,7 +73,26 @@ func (a *Reconciliation) CheckService(ctx context.Context) error {
 // SaveRun records a run's progress for `kooflow reconcile show` and the metrics.
 func (a *Reconciliation) SaveRun(ctx context.Context, run store.ReconciliationRun) error {
 	run.WorkflowID = activity.GetInfo(ctx).WorkflowExecution.ID
-	return a.Store.SaveRun(ctx, run)
+	if err := a.Store.SaveRun(ctx, run); err != nil {
+		return err
+	}
+	if m := a.Metrics; m != nil && activity.GetInfo(ctx).Attempt == 1 {
+		switch run.State {
+		case store.RunCompleted:
+			m.ReconciliationRuns.WithLabelValues("completed").Inc()
+			m.Discrepancies.Reset()
+			for _, t := range []string{"1", "2", "3"} {
+				m.Discrepancies.WithLabelValues(t).Set(0)
+			}
+			for t, n := range run.Counts {
+				m.Discrepancies.WithLabelValues(t).Set(float64(n))
+			}
+			m.LastReconciliation.SetToCurrentTime()
+		case store.RunFailed:
+			m.ReconciliationRuns.WithLabelValues("failed").Inc()
+		}
+	}
+	return nil
 }
 
 // BuildStatement writes the cycle's statement: one row per subscription active during
@@ -106,6 +128,10 @@ func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (work
 		return workflows.StatementInfo{}, err
 	}
 	a.logger().Info("statement built", "cycle", cycle, "rows", sum.Rows, "path", sum.Path, "seconds", time.Since(began).Seconds())
+	if m := a.Metrics; m != nil {
+		m.StatementRows.Set(float64(sum.Rows))
+		m.StatementBuildSeconds.Set(time.Since(began).Seconds())
+	}
 	return workflows.StatementInfo{Path: sum.Path, Rows: sum.Rows, SHA256: sum.SHA256, BuildSeconds: time.Since(began).Seconds()}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -71,6 +72,7 @@ type App struct {
 
 	worker  sdkworker.Worker
 	servers []*httpserver.Server
+	closers []io.Closer
 	logger  *slog.Logger
 }
 
@@ -96,8 +98,12 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.Metrics = metrics.New()
+	handler, closer := a.Metrics.TemporalHandler()
+	a.closers = append(a.closers, closer)
 	a.Client, err = client.DialContext(ctx, client.Options{
 		HostPort: a.Stack.HostPort(), Namespace: a.Stack.Namespace(), Logger: sdklog.NewStructuredLogger(opts.Logger),
+		MetricsHandler: handler,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to the embedded Temporal: %w", err)
@@ -112,6 +118,7 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 	if a.Store, err = store.Open(ctx, dsn); err != nil {
 		return nil, err
 	}
+	a.Metrics.RegisterStore(a.Store)
 
 	a.KooDriveURL = opts.KooDriveURL
 	if a.KooDriveURL == "" {
@@ -120,15 +127,16 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 			return nil, err
 		}
 	}
-	kd, err := koodrive.New(koodrive.Config{BaseURL: a.KooDriveURL, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser})
+	kd, err := koodrive.New(koodrive.Config{BaseURL: a.KooDriveURL, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser,
+		Observe: a.Metrics.ObserveKooDrive})
 	if err != nil {
 		return nil, err
 	}
 
-	a.Metrics = metrics.New()
 	a.worker = worker.New(a.Client, worker.Dependencies{
-		Expiration:     &activities.Expiration{Store: a.Store, KooDrive: kd, Logger: opts.Logger},
-		Reconciliation: &activities.Reconciliation{Store: a.Store, KooDrive: kd, Dir: filepath.Join(opts.DataDir, "reconciliation"), Logger: opts.Logger},
+		Expiration: &activities.Expiration{Store: a.Store, KooDrive: kd, Logger: opts.Logger, Metrics: a.Metrics},
+		Reconciliation: &activities.Reconciliation{Store: a.Store, KooDrive: kd, Dir: filepath.Join(opts.DataDir, "reconciliation"),
+			Logger: opts.Logger, Metrics: a.Metrics},
 	}, sdkworker.Options{})
 	if err := a.worker.Start(); err != nil {
 		a.worker = nil
@@ -184,4 +192,8 @@ func (a *App) Stop() {
 		_ = a.Store.Close()
 		a.Store = nil
 	}
+	for _, c := range a.closers {
+		_ = c.Close()
+	}
+	a.closers = nil
 }

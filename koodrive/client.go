@@ -45,6 +45,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now defaults to time.Now; X-Date is derived from it on every attempt.
 	Now func() time.Time
+	// Observe, when set, is told of every call: the endpoint path, its outcome
+	// (success, retryable_error or rejected) and its duration in seconds.
+	Observe func(endpoint, outcome string, seconds float64)
 }
 
 // Client calls KooDrive. It is safe for concurrent use.
@@ -173,6 +176,23 @@ func codeString(code json.RawMessage) string {
 // call performs one request with fresh headers and classifies its outcome. It returns the
 // raw body of a successful answer.
 func (c *Client) call(ctx context.Context, method, path, contentType string, body io.Reader) ([]byte, error) {
+	start := time.Now()
+	raw, err := c.do(ctx, method, path, contentType, body)
+	if c.cfg.Observe != nil {
+		endpoint, _, _ := strings.Cut(path, "?")
+		outcome := "success"
+		switch {
+		case err != nil && IsRetryable(err):
+			outcome = "retryable_error"
+		case err != nil:
+			outcome = "rejected"
+		}
+		c.cfg.Observe(endpoint, outcome, time.Since(start).Seconds())
+	}
+	return raw, err
+}
+
+func (c *Client) do(ctx context.Context, method, path, contentType string, body io.Reader) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, body)
 	if err != nil {
 		return nil, &Error{Endpoint: path, Err: err}

@@ -112,6 +112,10 @@ type StateChange struct {
 	WorkflowID string
 	State      string
 	LastError  string
+	// Source and Round (1 for the first hour, 2 after the first operator retry, ...)
+	// let the activity count transitions per source.
+	Source string
+	Round  int
 }
 
 // ExpirationWorkflow takes one expired subscription to KooDrive's reservation period.
@@ -146,7 +150,7 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 		}
 		workflow.SetCurrentDetails(ctx, describe(workflowID, in, status))
 		return workflow.ExecuteActivity(bookkeeping, ActivitySetExpirationState,
-			StateChange{WorkflowID: workflowID, State: state, LastError: lastError}).Get(ctx, nil)
+			StateChange{WorkflowID: workflowID, State: state, LastError: lastError, Source: in.Source, Round: status.Rounds}).Get(ctx, nil)
 	}
 
 	workflow.SetCurrentDetails(ctx, describe(workflowID, in, status))

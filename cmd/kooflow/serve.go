@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -23,10 +25,10 @@ import (
 
 // startWorker runs kooflow's Temporal worker until Stop. Statements and reports are
 // written under dir.
-func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, dir string, logger *slog.Logger) (sdkworker.Worker, error) {
+func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, dir string, m *metrics.Metrics, logger *slog.Logger) (sdkworker.Worker, error) {
 	w := worker.New(c, worker.Dependencies{
-		Expiration:     &activities.Expiration{Store: st, KooDrive: kd, Logger: logger},
-		Reconciliation: &activities.Reconciliation{Store: st, KooDrive: kd, Dir: dir, Logger: logger},
+		Expiration:     &activities.Expiration{Store: st, KooDrive: kd, Logger: logger, Metrics: m},
+		Reconciliation: &activities.Reconciliation{Store: st, KooDrive: kd, Dir: dir, Logger: logger, Metrics: m},
 	}, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start Temporal worker: %w", err)
@@ -34,8 +36,14 @@ func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, dir stri
 	return w, nil
 }
 
-func newKooDriveClient(baseURL, token, user string) (*koodrive.Client, error) {
-	return koodrive.New(koodrive.Config{BaseURL: baseURL, AccessToken: token, UserID: user})
+// withMetrics sets up a process's metrics: the registry, the store gauge, and the
+// Temporal SDK's metrics on the client options. Close the returned closer at exit.
+func withMetrics(st *store.Store, opts *client.Options) (*metrics.Metrics, io.Closer) {
+	m := metrics.New()
+	m.RegisterStore(st)
+	handler, closer := m.TemporalHandler()
+	opts.MetricsHandler = handler
+	return m, closer
 }
 
 func newWorkerCommand() *cobra.Command {
@@ -56,16 +64,19 @@ and discrepancy reports are written under its reconciliation/ folder; default ./
 			if err != nil {
 				return err
 			}
-			kd, err := newKooDriveClient(env["KOODRIVE_BASE_URL"], env["KOODRIVE_ACCESS_TOKEN"], env["KOODRIVE_USER_ID"])
-			if err != nil {
-				return err
-			}
 			st, err := store.Open(ctx, env["KOOFLOW_DB"])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			opts, err := temporalOptions(logger)
+			if err != nil {
+				return err
+			}
+			m, closer := withMetrics(st, &opts)
+			defer closer.Close()
+			kd, err := koodrive.New(koodrive.Config{BaseURL: env["KOODRIVE_BASE_URL"], AccessToken: env["KOODRIVE_ACCESS_TOKEN"],
+				UserID: env["KOODRIVE_USER_ID"], Observe: m.ObserveKooDrive})
 			if err != nil {
 				return err
 			}
@@ -80,13 +91,15 @@ and discrepancy reports are written under its reconciliation/ folder; default ./
 				logger.Warn("could not register kooflow's search attributes; ask a Temporal administrator to create them",
 					"attributes", "KooflowInstanceId, KooflowCarrierUserId, KooflowState, KooflowBillingCycle (Keyword)", "error", err)
 			}
-			m := metrics.New()
-			ms, err := httpserver.Start("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), m.Handler(), logger)
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", m.Handler())
+			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+			ms, err := httpserver.Start("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), mux, logger)
 			if err != nil {
 				return err
 			}
 			defer ms.Shutdown()
-			w, err := startWorker(c, st, kd, filepath.Join(envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "reconciliation"), logger)
+			w, err := startWorker(c, st, kd, filepath.Join(envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "reconciliation"), m, logger)
 			if err != nil {
 				return err
 			}
@@ -126,13 +139,14 @@ SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR
 			if err != nil {
 				return err
 			}
+			m, closer := withMetrics(st, &opts)
+			defer closer.Close()
 			// Lazy: the intake starts and answers 000005 even while Temporal is down.
 			c, err := client.NewLazyClient(opts)
 			if err != nil {
 				return fmt.Errorf("Temporal client: %w", err)
 			}
 			defer c.Close()
-			m := metrics.New()
 			mode, err := smarthub.ParseSignatureMode(os.Getenv("SMARTHUB_SIGNATURE_MODE"))
 			if err != nil {
 				return err

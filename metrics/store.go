@@ -1,0 +1,49 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kooflow/kooflow/store"
+)
+
+// expirationStates are reported even when no expiration is in them, so a dashboard shows 0.
+var expirationStates = []string{store.StateAccepted, store.StateFreezing, store.StateNotifying, store.StateStalled, store.StateReserved}
+
+// storeCollector reports how many expirations are in each state, read from the store at
+// scrape time: the figure is right across restarts and for every process sharing it.
+type storeCollector struct {
+	st   *store.Store
+	desc *prometheus.Desc
+	up   *prometheus.Desc
+}
+
+// RegisterStore adds the kooflow_expirations{state} gauge, read from st on every scrape.
+func (m *Metrics) RegisterStore(st *store.Store) {
+	m.Registry.MustRegister(&storeCollector{
+		st:   st,
+		desc: prometheus.NewDesc("kooflow_expirations", "Expirations currently in each state (from the store).", []string{"state"}, nil),
+		up:   prometheus.NewDesc("kooflow_store_up", "1 when the store answered the last scrape.", nil, nil),
+	})
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	ch <- c.up
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.st.CountExpirationsByState(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	for _, state := range expirationStates {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
+	}
+}
