@@ -108,4 +108,3 @@ func (m *Metrics) ObserveKooDrive(endpoint, outcome string, seconds float64) {
 	m.KooDriveRequests.WithLabelValues(endpoint, outcome).Inc()
 	m.KooDriveDuration.WithLabelValues(endpoint).Observe(seconds)
 }
-
