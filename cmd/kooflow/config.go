@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -90,6 +91,24 @@ func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, erro
 		return nil, err
 	}
 	return dialWith(ctx, opts)
+}
+
+// dialPatiently keeps trying to reach Temporal for up to wait, for long-running
+// processes that may start before the cluster does.
+func dialPatiently(ctx context.Context, opts client.Options, wait time.Duration, logger *slog.Logger) (client.Client, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := dialWith(ctx, opts)
+		if err == nil || time.Now().After(deadline) {
+			return c, err
+		}
+		logger.Warn("Temporal is not reachable yet; retrying", "address", opts.HostPort, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -80,7 +81,7 @@ and discrepancy reports are written under its reconciliation/ folder; default ./
 			if err != nil {
 				return err
 			}
-			c, err := dialWith(ctx, opts)
+			c, err := dialPatiently(ctx, opts, 2*time.Minute, logger)
 			if err != nil {
 				return err
 			}
