@@ -58,7 +58,10 @@ func (a *Expiration) BeginExpiration(ctx context.Context, in workflows.Expiratio
 // FreezeSubscription marks the subscription frozen for the expiry's period. Freezing an
 // already-frozen subscription for the same period changes nothing.
 func (a *Expiration) FreezeSubscription(ctx context.Context, in workflows.ExpirationInput) error {
-	changed, err := a.Store.Freeze(ctx, in.SubscriptionID, in.Period)
+	// A KooGallery expiry freezes only the period it ended: if the instance was renewed
+	// since, it is left active. (SmartHub periods are the package's validThru, not the
+	// registry's expiry time, so they freeze as they come.)
+	changed, err := a.Store.Freeze(ctx, in.SubscriptionID, in.Period, in.Source == "koogallery")
 	if errors.Is(err, store.ErrNotFound) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "SubscriptionNotFound", err)
 	}

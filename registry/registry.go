@@ -178,14 +178,14 @@ func Parse(file string, rows [][]string) ([]store.Subscription, error) {
 			GIccid: get("gIccid"), PackageCode: get("packageCode"),
 		}
 		var reasons []string
-		if sub.InstanceID == "" && (sub.GIccid == "" || sub.PackageCode == "") {
-			reasons = append(reasons, "needs instanceId, or both gIccid and packageCode")
+		if sub.InstanceID == "" && (sub.GIccid == "" || sub.PackageCode == "") && sub.OrderID == "" {
+			reasons = append(reasons, "needs instanceId, or both gIccid and packageCode, or orderId")
 		}
 		if (sub.GIccid == "") != (sub.PackageCode == "") {
 			reasons = append(reasons, "gIccid and packageCode go together")
 		}
 		for _, f := range []struct{ name, value string }{
-			{"instanceId", sub.InstanceID}, {"carrierUserId", sub.CarrierUserID}, {"packageId", sub.PackageID},
+			{"instanceId", sub.InstanceID}, {"orderId", sub.OrderID}, {"carrierUserId", sub.CarrierUserID}, {"packageId", sub.PackageID},
 			{"gIccid", sub.GIccid}, {"packageCode", sub.PackageCode},
 		} {
 			required := f.name == "carrierUserId" || f.name == "packageId"
@@ -204,13 +204,24 @@ func Parse(file string, rows [][]string) ([]store.Subscription, error) {
 			sub.ExpireTime = t
 		}
 		key := "instance:" + sub.InstanceID
-		if sub.InstanceID == "" {
+		switch {
+		case sub.InstanceID != "":
+		case sub.GIccid != "":
 			key = "sim:" + sub.GIccid + "/" + sub.PackageCode
+		default:
+			key = "order:" + sub.OrderID
 		}
 		if first, dup := seenIDs[key]; dup {
 			reasons = append(reasons, fmt.Sprintf("same subscription as row %d", first))
 		} else {
 			seenIDs[key] = rowNum
+		}
+		if sub.OrderID != "" && key != "order:"+sub.OrderID {
+			if first, dup := seenIDs["order:"+sub.OrderID]; dup {
+				reasons = append(reasons, fmt.Sprintf("orderId %s is already on row %d (one subscription per order)", sub.OrderID, first))
+			} else {
+				seenIDs["order:"+sub.OrderID] = rowNum
+			}
 		}
 		if len(reasons) > 0 {
 			bad = append(bad, RowError{Row: rowNum, Reason: strings.Join(reasons, "; ")})

@@ -51,7 +51,7 @@ func TestEveryBadRowIsReported(t *testing.T) {
 	if !errors.As(err, &ierr) {
 		t.Fatalf("err = %v", err)
 	}
-	want := map[int]string{3: "carrierUserId is required", 4: "needs instanceId", 5: "expireTime", 6: "same subscription as row 2", 7: "instanceId", 8: "go together"}
+	want := map[int]string{3: "carrierUserId is required", 4: "needs instanceId, or both gIccid and packageCode, or orderId", 5: "expireTime", 6: "same subscription as row 2", 7: "instanceId", 8: "go together"}
 	if len(ierr.Rows) != len(want) {
 		t.Fatalf("rows = %+v", ierr.Rows)
 	}

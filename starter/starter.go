@@ -25,18 +25,13 @@ const (
 	SourceSmartHub   = "smarthub"
 )
 
-// periodLayout renders a subscription's expiry time as the period part of a workflow ID.
-const periodLayout = "20060102150405"
+// periodLayout renders an expiry time as the period part of a workflow ID.
+const periodLayout = store.PeriodLayout
 
 // Period names the paid period a subscription's expiry ends: its expiry time in UTC, or
-// "current" when the registry does not know it. A renewal moves the expiry time, so an
-// expiry after a renewal is a new period and a new workflow.
-func Period(sub store.Subscription) string {
-	if sub.ExpireTime.IsZero() {
-		return "current"
-	}
-	return sub.ExpireTime.UTC().Format(periodLayout)
-}
+// "current" when the registry does not know it (store.PeriodOf). A renewal moves the
+// expiry time, so an expiry after a renewal is a new period and a new workflow.
+func Period(sub store.Subscription) string { return store.PeriodOf(sub) }
 
 // ExpirationWorkflowID names one expiry: expire/<source>/<subject>/<period>, with a
 // /test suffix for KooGallery debugging calls so a rehearsal never blocks the real expiry.
@@ -192,4 +187,29 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("add search attributes %s to namespace %s: %w", strings.Join(names, ", "), namespace, err)
 	}
 	return nil
+}
+
+// StopExpirations tells every open expiration of subject (an instance ID) that
+// KooGallery overtook it — reason store.StateRenewed or store.StateReleased — and returns
+// the workflow IDs it signalled. Workflows that already finished are skipped.
+func (s *Starter) StopExpirations(ctx context.Context, subject, reason, detail string) ([]string, error) {
+	var stopped []string
+	for _, state := range store.OpenStates {
+		exps, err := s.Store.Expirations(ctx, store.ExpirationFilter{Subject: subject, State: state, Limit: 100})
+		if err != nil {
+			return stopped, err
+		}
+		for _, e := range exps {
+			err := s.Client.SignalWorkflow(ctx, e.WorkflowID, "", workflows.SignalStop, workflows.StopRequest{Reason: reason, Detail: detail})
+			var notFound *serviceerror.NotFound
+			if errors.As(err, &notFound) {
+				continue
+			}
+			if err != nil {
+				return stopped, fmt.Errorf("stop expiration %s: %w", e.WorkflowID, err)
+			}
+			stopped = append(stopped, e.WorkflowID)
+		}
+	}
+	return stopped, nil
 }

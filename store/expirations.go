@@ -15,7 +15,14 @@ const (
 	StateNotifying = "notifying"
 	StateStalled   = "stalled"
 	StateReserved  = "reserved"
+	// StateRenewed and StateReleased end an expiration that KooGallery overtook: the
+	// subscription was renewed or released before KooDrive was told.
+	StateRenewed  = "renewed"
+	StateReleased = "released"
 )
+
+// OpenStates are the states of expirations whose workflow may still be running.
+var OpenStates = []string{StateAccepted, StateFreezing, StateNotifying, StateStalled}
 
 // Expiration is one accepted expiry and where it stands.
 type Expiration struct {

@@ -77,12 +77,12 @@ func TestFreezeIsIdempotentPerPeriod(t *testing.T) {
 		}
 		sub, _ := s.SubscriptionByInstance(ctx, "i1")
 		for i, want := range []bool{true, false, false} {
-			changed, err := s.Freeze(ctx, sub.ID, "20261031160000")
+			changed, err := s.Freeze(ctx, sub.ID, "20261031160000", false)
 			if err != nil || changed != want {
 				t.Fatalf("freeze %d: changed=%v err=%v, want %v", i, changed, err, want)
 			}
 		}
-		if changed, err := s.Freeze(ctx, sub.ID, "20261130160000"); err != nil || !changed {
+		if changed, err := s.Freeze(ctx, sub.ID, "20261130160000", false); err != nil || !changed {
 			t.Fatalf("freeze for a new period: %v %v", changed, err)
 		}
 		events, err := s.Events(ctx, sub.ID)
@@ -98,7 +98,7 @@ func TestFreezeIsIdempotentPerPeriod(t *testing.T) {
 		if frozen != 2 {
 			t.Fatalf("frozen events = %d, want 2 (%+v)", frozen, events)
 		}
-		if _, err := s.Freeze(ctx, 9999, "x"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Freeze(ctx, 9999, "x", false); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("freeze unknown subscription: %v", err)
 		}
 	})

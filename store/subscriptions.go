@@ -98,7 +98,9 @@ type ImportStats struct {
 
 // UpsertSubscriptions writes rows in one transaction: a row that names an instance ID
 // updates the subscription with that instance, otherwise the one with its gIccid and
-// packageCode; rows that match nothing are inserted. Status and freeze state are kept.
+// packageCode, otherwise the one with its orderId (a purchase mapped before KooGallery's
+// newInstance names the instance); rows that match nothing are inserted. Status and
+// freeze state are kept.
 func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (ImportStats, error) {
 	var stats ImportStats
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -106,10 +108,13 @@ func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (I
 		for i, r := range rows {
 			var existing int64
 			var err error
-			if r.InstanceID != "" {
+			switch {
+			case r.InstanceID != "":
 				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE instance_id = ?"), r.InstanceID).Scan(&existing)
-			} else {
+			case r.GIccid != "":
 				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE g_iccid = ? AND package_code = ?"), r.GIccid, r.PackageCode).Scan(&existing)
+			default:
+				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE order_id = ? AND order_id <> ''"), r.OrderID).Scan(&existing)
 			}
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("row %d: %w", i+1, err)
@@ -163,9 +168,19 @@ func (s *Store) addEvent(ctx context.Context, tx execer, subscriptionID int64, e
 
 // Freeze marks a subscription frozen for period. It reports whether anything changed:
 // freezing again for the same period, or freezing a released subscription, is a no-op.
-func (s *Store) Freeze(ctx context.Context, subscriptionID int64, period string) (bool, error) {
+// With onlyCurrent, a subscription no longer in that period (renewed since) is not frozen.
+func (s *Store) Freeze(ctx context.Context, subscriptionID int64, period string, onlyCurrent bool) (bool, error) {
 	changed := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if onlyCurrent {
+			sub, err := scanSubscription(tx.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE id = ?"), subscriptionID))
+			if err != nil {
+				return err
+			}
+			if PeriodOf(sub) != period {
+				return nil
+			}
+		}
 		res, err := s.exec(ctx, tx, `UPDATE subscriptions SET status = 'frozen', frozen_period = ?, updated_at = ?
  WHERE id = ? AND status <> 'released' AND NOT (status = 'frozen' AND frozen_period = ?)`, period, s.stamp(), subscriptionID, period)
 		if err != nil {

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +16,7 @@ import (
 )
 
 // maxKooGalleryBody bounds a produce request's body; V1 requests carry none.
-const maxKooGalleryBody = 64 << 10
+const maxKooGalleryBody = koogallery.MaxV2Body
 
 type kooGalleryHandler struct {
 	cfg Config
@@ -30,8 +29,35 @@ type outcome struct {
 	activity   string
 	subject    string
 	workflowID string
+	// instanceID and info are the activity-specific answer fields.
+	instanceID string
+	info       []instanceInfo
 	// rejectReason is set when the delivery was refused before processing.
 	rejectReason string
+}
+
+func (o *outcome) set(code koogallery.ResultCode, msg string) outcome {
+	o.code, o.msg = code, msg
+	return *o
+}
+
+// instanceInfo is one entry of a V2 queryInstance answer.
+type instanceInfo struct {
+	InstanceID string  `json:"instanceId"`
+	AppInfo    appInfo `json:"appInfo"`
+}
+
+type appInfo struct {
+	FrontEndURL string `json:"frontEndUrl"`
+	Memo        string `json:"memo,omitempty"`
+}
+
+// answerBody is the JSON of every answer: the common result and activity fields.
+type answerBody struct {
+	ResultCode koogallery.ResultCode `json:"resultCode"`
+	ResultMsg  string                `json:"resultMsg"`
+	InstanceID string                `json:"instanceId,omitempty"`
+	Info       []instanceInfo        `json:"info,omitempty"`
 }
 
 func (h *kooGalleryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -39,13 +65,13 @@ func (h *kooGalleryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.ProcessTimeout)
 	defer cancel()
 
-	out, params := h.verify(r)
+	out, c := h.read(r)
 	if out.code == "" {
 		// The work runs in its own goroutine so that a hung dependency cannot hold the
 		// answer past KooGallery's timeout. If it finishes after we answered 000005,
-		// KooGallery's retry finds the expiry already started and gets 000000.
+		// KooGallery's retry finds the work done and gets 000000.
 		done := make(chan outcome, 1)
-		go func() { done <- h.dispatch(ctx, params, out) }()
+		go func() { done <- h.dispatch(ctx, c, out) }()
 		select {
 		case out = <-done:
 		case <-ctx.Done():
@@ -65,12 +91,12 @@ func (h *kooGalleryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Logger.Log(r.Context(), level, "KooGallery call answered", "activity", out.activity, "instanceId", out.subject,
 		"workflowId", out.workflowID, "resultCode", out.code, "resultMsg", out.msg, "duration", time.Since(start))
-	h.record(r, out)
+	h.record(r, c, out)
 }
 
-// answer writes the JSON result, signing exactly the bytes sent.
+// answer writes the JSON result, signing exactly the bytes sent (Body-Sign, spec §3.3).
 func (h *kooGalleryHandler) answer(w http.ResponseWriter, out outcome) {
-	body, err := json.Marshal(koogallery.Result{ResultCode: out.code, ResultMsg: truncate(out.msg, 255)})
+	body, err := json.Marshal(answerBody{ResultCode: out.code, ResultMsg: truncate(out.msg, 255), InstanceID: out.instanceID, Info: out.info})
 	if err != nil {
 		body = []byte(`{"resultCode":"000005","resultMsg":"internal error"}`)
 	}
@@ -82,94 +108,31 @@ func (h *kooGalleryHandler) answer(w http.ResponseWriter, out outcome) {
 
 // record keeps the delivery in the store, without its credentials. It runs after the
 // answer and on its own deadline, so a slow store cannot delay KooGallery.
-func (h *kooGalleryHandler) record(r *http.Request, out outcome) {
+func (h *kooGalleryHandler) record(r *http.Request, c call, out outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	request := redactQuery(r.URL.RawQuery)
+	if c.version == 2 {
+		request = truncate(string(c.body), 2048)
+	}
 	_, err := h.cfg.Store.RecordDelivery(ctx, store.Delivery{
 		Source: starter.SourceKooGallery, Activity: out.activity, Subject: out.subject, Outcome: string(out.code),
-		Detail: out.msg, WorkflowID: out.workflowID, Request: redactQuery(r.URL.RawQuery),
+		Detail: out.msg, WorkflowID: out.workflowID, Request: request,
 	})
 	if err != nil {
 		h.cfg.Logger.Warn("could not record KooGallery delivery", "instanceId", out.subject, "error", err)
 	}
 }
 
-// verify reads and authenticates the request. It returns an outcome with a code when the
-// request is refused, and the verified parameters otherwise.
-func (h *kooGalleryHandler) verify(r *http.Request) (outcome, koogallery.Params) {
-	if r.Method == http.MethodPost {
-		return outcome{code: koogallery.InvalidParam, msg: "the V2 POST interface is not enabled on this endpoint; send V1 GET requests", rejectReason: "malformed"}, nil
-	}
-	if _, err := io.Copy(io.Discard, http.MaxBytesReader(nil, r.Body, maxKooGalleryBody)); err != nil {
-		return outcome{code: koogallery.InvalidParam, msg: fmt.Sprintf("request body is larger than %d bytes", maxKooGalleryBody), rejectReason: "oversize"}, nil
-	}
-	params, err := koogallery.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		reason := "malformed"
-		if len(r.URL.RawQuery) > koogallery.MaxQueryBytes {
-			reason = "oversize"
-		}
-		return outcome{code: koogallery.InvalidParam, msg: err.Error(), rejectReason: reason}, nil
-	}
-	out := outcome{activity: params["activity"], subject: params["instanceId"]}
-	if err := koogallery.VerifyAuthToken(h.cfg.KooGalleryKey, params); err != nil {
-		out.code, out.msg, out.rejectReason = koogallery.AuthFailed, "authentication failed: "+err.Error(), "auth"
-		return out, nil
-	}
-	return out, params
-}
-
-// dispatch handles a verified request by its activity.
-func (h *kooGalleryHandler) dispatch(ctx context.Context, params koogallery.Params, out outcome) outcome {
-	switch out.activity {
-	case koogallery.ActivityExpireInstance:
-		return h.expire(ctx, params, out)
-	case "":
-		out.code, out.msg, out.rejectReason = koogallery.InvalidParam, "parameter activity is required", "malformed"
-	default:
-		out.code, out.msg, out.rejectReason = koogallery.InvalidParam, fmt.Sprintf("activity %q is not supported", out.activity), "malformed"
-	}
-	return out
-}
-
-func (h *kooGalleryHandler) expire(ctx context.Context, params koogallery.Params, out outcome) outcome {
-	req, err := koogallery.ParseExpire(params)
-	if err != nil {
-		out.code, out.msg, out.rejectReason = koogallery.InvalidParam, err.Error(), "malformed"
-		return out
-	}
-	sub, err := h.cfg.Store.SubscriptionByInstance(ctx, req.InstanceID)
-	if errors.Is(err, store.ErrNotFound) {
-		out.code, out.msg = koogallery.InstanceNotFound, fmt.Sprintf("instance %s does not exist", req.InstanceID)
-		return out
-	}
-	if err != nil {
-		h.cfg.Logger.Error("registry lookup failed", "instanceId", req.InstanceID, "error", err)
-		out.code, out.msg = koogallery.InternalError, "registry unavailable; please retry"
-		return out
-	}
-	in := starter.ExpirationInput(starter.SourceKooGallery, req.InstanceID, sub, req.Test)
-	res, err := h.cfg.Starter.StartExpiration(ctx, in)
-	if err != nil {
-		h.cfg.Logger.Error("could not start expiration", "instanceId", req.InstanceID, "error", err)
-		out.code, out.msg = koogallery.InternalError, "workflow service unavailable; please retry"
-		return out
-	}
-	out.workflowID = res.WorkflowID
-	if !res.Existing {
-		h.cfg.Metrics.ExpirationsStarted.WithLabelValues(starter.SourceKooGallery).Inc()
-	}
-	out.code, out.msg = koogallery.Success, "success."
-	return out
-}
-
-// redactQuery drops the authToken from a raw query before it is stored.
+// redactQuery drops the credentials from a raw query before it is stored.
 func redactQuery(raw string) string {
 	values, err := url.ParseQuery(raw)
 	if err != nil {
 		return truncate(raw, 2048)
 	}
-	values.Del("authToken")
+	for _, k := range []string{"authToken", "signature"} {
+		values.Del(k)
+	}
 	return truncate(values.Encode(), 2048)
 }
 
@@ -178,4 +141,44 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// read authenticates a V1 (GET, authToken) or V2 (POST, signed body) request and
+// normalises it. It returns an outcome with a code when the request is refused.
+func (h *kooGalleryHandler) read(r *http.Request) (outcome, call) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxKooGalleryBody))
+	if err != nil {
+		return outcome{code: koogallery.InvalidParam, msg: fmt.Sprintf("request body is larger than %d bytes", maxKooGalleryBody), rejectReason: "oversize"}, call{}
+	}
+	params, err := koogallery.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		reason := "malformed"
+		if len(r.URL.RawQuery) > koogallery.MaxQueryBytes {
+			reason = "oversize"
+		}
+		return outcome{code: koogallery.InvalidParam, msg: err.Error(), rejectReason: reason}, call{}
+	}
+	if r.Method == http.MethodPost {
+		return h.readV2(params, body)
+	}
+	out := outcome{activity: params["activity"], subject: params["instanceId"]}
+	if err := koogallery.VerifyAuthToken(h.cfg.KooGalleryKey, params); err != nil {
+		out.code, out.msg, out.rejectReason = koogallery.AuthFailed, "authentication failed: "+err.Error(), "auth"
+		return out, call{}
+	}
+	return out, callFromV1(params)
+}
+
+func (h *kooGalleryHandler) readV2(params koogallery.Params, body []byte) (outcome, call) {
+	auth := koogallery.V2Auth{Signature: params["signature"], Timestamp: params["timestamp"], Nonce: params["nonce"]}
+	if err := koogallery.VerifyV2(h.cfg.KooGalleryKey, auth, body, time.Now()); err != nil {
+		return outcome{code: koogallery.AuthFailed, msg: "authentication failed: " + err.Error(), rejectReason: "auth"}, call{}
+	}
+	req, err := koogallery.DecodeV2(body)
+	if err != nil {
+		return outcome{code: koogallery.InvalidParam, msg: err.Error(), rejectReason: "malformed"}, call{}
+	}
+	c := callFromV2(req)
+	c.nonce, c.body = auth.Nonce, body
+	return outcome{activity: req.Activity, subject: req.InstanceID}, c
 }

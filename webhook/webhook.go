@@ -38,7 +38,13 @@ type Config struct {
 	Logger   *slog.Logger
 	// ProcessTimeout defaults to DefaultProcessTimeout.
 	ProcessTimeout time.Duration
+	// FrontEndURL is the appInfo.frontEndUrl of V2 queryInstance answers; default
+	// DefaultFrontEndURL.
+	FrontEndURL string
 }
+
+// DefaultFrontEndURL is where a KooDrive benefit is used: KooDrive's own site.
+const DefaultFrontEndURL = "https://intl.myhuaweicloud-koodrive.com"
 
 // NewRouter returns the intake's routes. /metrics is included when cfg.Metrics is set.
 func NewRouter(cfg Config) http.Handler {
@@ -50,6 +56,9 @@ func NewRouter(cfg Config) http.Handler {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
+	}
+	if cfg.FrontEndURL == "" {
+		cfg.FrontEndURL = DefaultFrontEndURL
 	}
 	r := mux.NewRouter()
 	kg := &kooGalleryHandler{cfg: cfg}

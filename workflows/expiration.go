@@ -22,7 +22,17 @@ const (
 	SignalRetry = "retry"
 	// QueryStatus returns the expiration's ExpirationStatus.
 	QueryStatus = "status"
+	// SignalStop ends an expiration KooGallery has overtaken (renewal, release) with a
+	// StopRequest; nothing more is sent to KooDrive.
+	SignalStop = "stop"
 )
+
+// StopRequest says why an expiration is no longer wanted: store.StateRenewed or
+// store.StateReleased, which becomes its final state.
+type StopRequest struct {
+	Reason string
+	Detail string
+}
 
 // NotifyWindow is the one-hour rule: how long one round of KooDrive notification
 // attempts may take before the expiration stalls and waits for an operator. It mirrors
@@ -154,8 +164,37 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 	}
 
 	workflow.SetCurrentDetails(ctx, describe(workflowID, in, status))
+
+	// A renewal or release overtaking the expiry stops it wherever it is: a goroutine
+	// waits for the stop signal, cancels a KooDrive round in flight and wakes the
+	// stalled wait below.
+	notifyBase, cancelNotify := workflow.WithCancel(ctx)
+	var stop *StopRequest
+	stopped := workflow.NewBufferedChannel(ctx, 1)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		var req StopRequest
+		workflow.GetSignalChannel(gctx, SignalStop).Receive(gctx, &req)
+		stop = &req
+		cancelNotify()
+		stopped.Send(gctx, true)
+	})
+	finishStopped := func() (ExpirationStatus, error) {
+		state := store.StateRenewed
+		if stop.Reason == store.StateReleased {
+			state = store.StateReleased
+		}
+		logger.Info("Expiration stopped by KooGallery", "instanceId", in.InstanceID, "reason", state, "detail", stop.Detail)
+		if err := setState(state, ""); err != nil {
+			return status, err
+		}
+		return status, nil
+	}
+
 	if err := workflow.ExecuteActivity(bookkeeping, ActivityBeginExpiration, in).Get(ctx, nil); err != nil {
 		return status, fmt.Errorf("record expiration %s: %w", workflowID, err)
+	}
+	if stop != nil {
+		return finishStopped()
 	}
 	if !in.Test {
 		if err := workflow.ExecuteActivity(bookkeeping, ActivityFreezeSubscription, in).Get(ctx, nil); err != nil {
@@ -163,7 +202,7 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 		}
 	}
 
-	notifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	notifyCtx := workflow.WithActivityOptions(notifyBase, workflow.ActivityOptions{
 		ScheduleToCloseTimeout: NotifyWindow,
 		// One KooDrive call; a worker that dies mid-call delays the next attempt by this.
 		StartToCloseTimeout: 20 * time.Second,
@@ -175,6 +214,9 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 		// stall waits for a fresh decision.
 		for retries.ReceiveAsync(nil) {
 			logger.Info("Ignoring a retry signal that arrived while not stalled")
+		}
+		if stop != nil {
+			return finishStopped()
 		}
 		status.Rounds++
 		if err := setState(store.StateNotifying, ""); err != nil {
@@ -191,6 +233,9 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 			status.LastError = ""
 			break
 		}
+		if stop != nil {
+			return finishStopped()
+		}
 		status.Attempts += failedAttempts(err)
 		reason := stallReason(err)
 		logger.Warn("Expiration stalled; waiting for an operator's retry",
@@ -198,7 +243,13 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 		if err := setState(store.StateStalled, reason); err != nil {
 			return status, err
 		}
-		retries.Receive(ctx, nil)
+		wait := workflow.NewSelector(ctx)
+		wait.AddReceive(retries, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+		wait.AddReceive(stopped, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+		wait.Select(ctx)
+		if stop != nil {
+			return finishStopped()
+		}
 		logger.Info("Operator retry received", "instanceId", in.InstanceID, "round", status.Rounds+1)
 	}
 	if err := setState(store.StateReserved, ""); err != nil {

@@ -36,7 +36,8 @@ func newFixture(t *testing.T) *fixture {
 	env.SetStartWorkflowOptions(clientStartOptions())
 	st := storetest.OpenSQLite(t)
 	ctx := context.Background()
-	if _, err := st.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1"}}); err != nil {
+	if _, err := st.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1",
+		ExpireTime: time.Date(2026, 10, 31, 16, 0, 0, 0, time.UTC)}}); err != nil {
 		t.Fatal(err)
 	}
 	sub, err := st.SubscriptionByInstance(ctx, "inst-1")
@@ -218,5 +219,47 @@ func TestAlreadyNotifiedIsNotSentAgain(t *testing.T) {
 	status := f.run(t)
 	if status.State != store.StateReserved || f.kd.Calls() != 0 {
 		t.Fatalf("status %+v, KooDrive calls %d", status, f.kd.Calls())
+	}
+}
+
+func TestRenewalStopsAStalledExpiration(t *testing.T) {
+	f := newFixture(t)
+	f.kd.RejectWith("10020001", "carrier is not whitelisted")
+	f.env.RegisterDelayedCallback(func() {
+		f.env.SignalWorkflow(workflows.SignalStop, workflows.StopRequest{Reason: store.StateRenewed, Detail: "renewal order R1"})
+	}, time.Hour)
+	status := f.run(t)
+	if status.State != store.StateRenewed {
+		t.Fatalf("status = %+v", status)
+	}
+	rec, _ := f.store.Expiration(context.Background(), workflowID)
+	if rec.State != store.StateRenewed || len(f.kd.Notifications()) != 0 {
+		t.Fatalf("record %+v, notifications %d", rec, len(f.kd.Notifications()))
+	}
+}
+
+func TestReleaseStopsARoundInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.kd.FailWhile(func() bool { return true }, 503)
+	f.env.RegisterDelayedCallback(func() {
+		f.env.SignalWorkflow(workflows.SignalStop, workflows.StopRequest{Reason: store.StateReleased})
+	}, 10*time.Minute)
+	start := f.env.Now()
+	status := f.run(t)
+	if status.State != store.StateReleased || f.env.Now().Sub(start) > 15*time.Minute {
+		t.Fatalf("status = %+v after %s", status, f.env.Now().Sub(start))
+	}
+}
+
+func TestExpiryOfARenewedPeriodDoesNotFreeze(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.store.Renew(ctx, f.input.SubscriptionID, time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC), "R1", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t)
+	sub, _ := f.store.SubscriptionByInstance(ctx, "inst-1")
+	if sub.Status != store.StatusActive {
+		t.Fatalf("a renewed subscription was frozen: %+v", sub)
 	}
 }
