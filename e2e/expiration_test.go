@@ -1,7 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,11 +96,36 @@ func TestBadRequestsGetSpecificCodes(t *testing.T) {
 		{"duplicate parameter", "/koogallery/produce?" + koogallery.SignedQuery(testKey, good) + "&instanceId=x", koogallery.InvalidParam},
 		{"oversize query", "/koogallery/produce?" + koogallery.SignedQuery(testKey, good) + "&pad=" + strings.Repeat("a", koogallery.MaxQueryBytes), koogallery.InvalidParam},
 		{"sql-looking id", "/koogallery/produce?" + koogallery.SignedQuery(testKey, with(good, "instanceId", "x' OR '1'='1")), koogallery.InvalidParam},
+		{"invalid UTF-8", "/koogallery/produce?" + koogallery.SignedQuery(testKey, with(good, "instanceId", "inst-\xff")), koogallery.InvalidParam},
+		{"space for plus in token", "/koogallery/produce?" + strings.ReplaceAll(koogallery.SignedQuery(testKey, good), "%2B", "%20"), koogallery.AuthFailed},
+		{"timestamp not a time", "/koogallery/produce?" + koogallery.SignedQuery(testKey, with(good, "timeStamp", "not-a-time")), koogallery.InvalidParam},
+		{"V2 without signature", "/koogallery/produce", koogallery.AuthFailed},
 	}
+	subsBefore, _ := e.app.Store.SubscriptionByInstance(context.Background(), "inst-known")
 	for _, c := range cases {
+		if c.name == "V2 without signature" {
+			continue
+		}
 		if a := e.get(c.path); a.Result.ResultCode != c.want || a.HTTPStatus != 200 {
 			t.Errorf("%s: %+v, want %s", c.name, a, c.want)
 		}
+	}
+	// V2 requests whose timestamp is far in the past or future, or unsigned, or oversized.
+	body := []byte(`{"activity":"updateInstanceStatus","instanceId":"inst-known","status":"FREEZE"}`)
+	for name, ts := range map[string]string{"an hour ago": stampMillis(time.Now().Add(-time.Hour)), "tomorrow": stampMillis(time.Now().Add(24 * time.Hour)), "year 1970": "0000000001000"} {
+		url := fmt.Sprintf("/koogallery/produce?signature=%s&timestamp=%s&nonce=n-%s", koogallery.V2Signature(testKey, "n-"+strings.ReplaceAll(name, " ", ""), ts, body), ts, strings.ReplaceAll(name, " ", ""))
+		if a := e.post(url, body); a.Result.ResultCode != koogallery.AuthFailed {
+			t.Errorf("V2 timestamp %s: %+v", name, a)
+		}
+	}
+	if a := e.post("/koogallery/produce", body); a.Result.ResultCode != koogallery.AuthFailed {
+		t.Errorf("unsigned V2: %+v", a)
+	}
+	if a := e.post("/koogallery/produce", bytes.Repeat([]byte("x"), koogallery.MaxV2Body+1)); a.Result.ResultCode != koogallery.InvalidParam {
+		t.Errorf("oversized body: %+v", a)
+	}
+	if subsAfter, _ := e.app.Store.SubscriptionByInstance(context.Background(), "inst-known"); subsAfter != subsBefore {
+		t.Errorf("hostile requests changed the registry: %+v -> %+v", subsBefore, subsAfter)
 	}
 	if a := e.expire("", map[string]string{"instanceId": ""}); a.Result.ResultCode != koogallery.InvalidParam || !strings.Contains(a.Result.ResultMsg, "instanceId") {
 		t.Errorf("missing instanceId: %+v", a)
@@ -106,6 +137,27 @@ func TestBadRequestsGetSpecificCodes(t *testing.T) {
 	if len(exps) != 0 || e.kd.Calls() != 0 {
 		t.Fatalf("bad requests started %d expirations and %d KooDrive calls", len(exps), e.kd.Calls())
 	}
+}
+
+func stampMillis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// post sends a V2-style POST and checks the answer's Body-Sign.
+func (e *env) post(pathAndQuery string, body []byte) answer {
+	e.t.Helper()
+	resp, err := http.Post(e.app.WebhookURL+pathAndQuery, "application/json", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if err := koogallery.VerifyBodySignHeader(testKey, resp.Header.Get("Body-Sign"), raw); err != nil {
+		e.t.Fatalf("answer %s: %v", raw, err)
+	}
+	a := answer{HTTPStatus: resp.StatusCode}
+	if err := json.Unmarshal(raw, &a.Result); err != nil {
+		e.t.Fatalf("answer %s: %v", raw, err)
+	}
+	return a
 }
 
 func with(p koogallery.Params, k, v string) koogallery.Params {

@@ -117,26 +117,28 @@ func TestBodySignatureMatchesSpecVector(t *testing.T) {
 	}
 }
 
-func TestParseExpire(t *testing.T) {
+func TestCheckV1Common(t *testing.T) {
 	ok := Params{"instanceId": "inst-1", "orderId": "CS1", "timeStamp": "20240315083000123", "testFlag": "1"}
-	req, err := ParseExpire(ok)
-	if err != nil || !req.Test || req.InstanceID != "inst-1" {
-		t.Fatalf("ParseExpire = %+v, %v", req, err)
+	if err := CheckV1Common(ok); err != nil {
+		t.Fatal(err)
 	}
 	for name, mutate := range map[string]func(Params){
-		"no instance":  func(p Params) { delete(p, "instanceId") },
-		"no order":     func(p Params) { delete(p, "orderId") },
-		"sql instance": func(p Params) { p["instanceId"] = "x'; DROP TABLE subscriptions;--" },
-		"bad flag":     func(p Params) { p["testFlag"] = "2" },
-		"bad stamp":    func(p Params) { p["timeStamp"] = "yesterday" },
+		"bad flag":  func(p Params) { p["testFlag"] = "2" },
+		"bad stamp": func(p Params) { p["timeStamp"] = "yesterday" },
+		"no stamp":  func(p Params) { delete(p, "timeStamp") },
 	} {
 		p := Params{}
 		for k, v := range ok {
 			p[k] = v
 		}
 		mutate(p)
-		if _, err := ParseExpire(p); err == nil {
+		if err := CheckV1Common(p); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+	for _, bad := range []string{"", "x' OR '1'='1", "inst-\xff", strings.Repeat("a", 65)} {
+		if err := CheckID("instanceId", bad); err == nil {
+			t.Errorf("CheckID(%q) accepted", bad)
 		}
 	}
 }

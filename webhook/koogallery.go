@@ -166,6 +166,10 @@ func (h *kooGalleryHandler) read(r *http.Request) (outcome, call) {
 		out.code, out.msg, out.rejectReason = koogallery.AuthFailed, "authentication failed: "+err.Error(), "auth"
 		return out, call{}
 	}
+	if err := koogallery.CheckV1Common(params); err != nil {
+		out.code, out.msg, out.rejectReason = koogallery.InvalidParam, err.Error(), "malformed"
+		return out, call{}
+	}
 	return out, callFromV1(params)
 }
 
