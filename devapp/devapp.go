@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -54,7 +55,11 @@ type Options struct {
 	KooDriveUser  string
 	// Schedule configures the monthly reconciliation schedule, applied at start.
 	Schedule starter.ScheduleConfig
-	Logger   *slog.Logger
+	// NotifyWindow shortens the one-hour rule for reliability runs; 0 keeps the hour.
+	NotifyWindow time.Duration
+	// WorkerOptions tune the Temporal worker.
+	WorkerOptions sdkworker.Options
+	Logger        *slog.Logger
 }
 
 // App is a running dev process.
@@ -137,12 +142,12 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 		Expiration: &activities.Expiration{Store: a.Store, KooDrive: kd, Logger: opts.Logger, Metrics: a.Metrics},
 		Reconciliation: &activities.Reconciliation{Store: a.Store, KooDrive: kd, Dir: filepath.Join(opts.DataDir, "reconciliation"),
 			Logger: opts.Logger, Metrics: a.Metrics},
-	}, sdkworker.Options{})
+	}, opts.WorkerOptions)
 	if err := a.worker.Start(); err != nil {
 		a.worker = nil
 		return nil, fmt.Errorf("start Temporal worker: %w", err)
 	}
-	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store}
+	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store, NotifyWindow: opts.NotifyWindow}
 	router := webhook.NewRouter(webhook.Config{
 		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode, Store: a.Store, Starter: a.Starter, Temporal: a.Client, Metrics: a.Metrics, Logger: opts.Logger,
 	})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -56,6 +57,8 @@ type Starter struct {
 	Client client.Client
 	// Store, when set, remembers every accepted expiry beyond Temporal's retention.
 	Store *store.Store
+	// NotifyWindow, when set, replaces the one-hour rule (rehearsals and reliability runs).
+	NotifyWindow time.Duration
 }
 
 // StartResult says what a start did.
@@ -71,6 +74,9 @@ type StartResult struct {
 // ID already exists; either way the caller may tell the sender "done".
 func (s *Starter) StartExpiration(ctx context.Context, in workflows.ExpirationInput) (StartResult, error) {
 	id := ExpirationWorkflowID(in.Source, in.Subject, in.Period, in.Test)
+	if in.NotifyWindow == 0 {
+		in.NotifyWindow = s.NotifyWindow
+	}
 	if s.Store != nil {
 		if _, err := s.Store.Expiration(ctx, id); err == nil {
 			return StartResult{WorkflowID: id, Existing: true}, nil

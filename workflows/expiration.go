@@ -83,6 +83,9 @@ type ExpirationInput struct {
 	PackageID      string
 	// Test runs the workflow as a rehearsal: nothing is frozen and nothing is sent to KooDrive.
 	Test bool
+	// NotifyWindow shortens the one-hour rule for rehearsals and reliability runs (0 means
+	// NotifyWindow); the retry backoff is capped at a sixtieth of it, as one minute is of an hour.
+	NotifyWindow time.Duration
 }
 
 // ExpirationStatus is what the status query answers.
@@ -202,11 +205,18 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 		}
 	}
 
+	window, policy := NotifyWindow, notifyRetryPolicy
+	if in.NotifyWindow > 0 && in.NotifyWindow != NotifyWindow {
+		window = in.NotifyWindow
+		scaled := *notifyRetryPolicy
+		scaled.MaximumInterval = max(window/60, time.Second)
+		policy = &scaled
+	}
 	notifyCtx := workflow.WithActivityOptions(notifyBase, workflow.ActivityOptions{
-		ScheduleToCloseTimeout: NotifyWindow,
+		ScheduleToCloseTimeout: window,
 		// One KooDrive call; a worker that dies mid-call delays the next attempt by this.
 		StartToCloseTimeout: 20 * time.Second,
-		RetryPolicy:         notifyRetryPolicy,
+		RetryPolicy:         policy,
 	})
 	retries := workflow.GetSignalChannel(ctx, SignalRetry)
 	for {
@@ -237,7 +247,7 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 			return finishStopped()
 		}
 		status.Attempts += failedAttempts(err)
-		reason := stallReason(err)
+		reason := stallReason(err, window)
 		logger.Warn("Expiration stalled; waiting for an operator's retry",
 			"instanceId", in.InstanceID, "subject", in.Subject, "reason", reason, "attempts", status.Attempts)
 		if err := setState(store.StateStalled, reason); err != nil {
@@ -272,7 +282,7 @@ func failedAttempts(err error) int {
 
 // stallReason says in one line why a round ended without a notification. Anything but a
 // business rejection ends a round only when the one-hour window is spent.
-func stallReason(err error) string {
+func stallReason(err error, window time.Duration) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeKooDriveRejected {
 		return "KooDrive rejected the notification: " + appErr.Message()
@@ -281,7 +291,7 @@ func stallReason(err error) string {
 	if errors.As(err, &appErr) {
 		last = appErr.Message()
 	}
-	return fmt.Sprintf("KooDrive not notified within %s; last error: %s", NotifyWindow, last)
+	return fmt.Sprintf("KooDrive not notified within %s; last error: %s", window, last)
 }
 
 // describe renders the workflow's current details for the Temporal UI.
