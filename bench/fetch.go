@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kooflow/kooflow/activities"
@@ -63,6 +64,7 @@ func runFetch(args []string) error {
 		return err
 	}
 	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(sdklog.NewStructuredLogger(quiet()))
 	env := suite.NewTestActivityEnvironment()
 	acts := &activities.Reconciliation{Store: st, KooDrive: kd, Dir: dir, Logger: quiet()}
 	env.RegisterActivity(acts.FetchDiscrepancies)

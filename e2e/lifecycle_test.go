@@ -110,6 +110,7 @@ func TestLifecyclePurchaseExpireStallRenew(t *testing.T) {
 	e.mustSucceed("refresh", e.v1(copyParams(renewal)))
 	e.mustSucceed("refresh again", e.v1(copyParams(renewal)))
 	e.waitState(id, store.StateRenewed, 30*time.Second)
+	e.recordHistory(id, "expiration-renewed-while-stalled")
 	if got := e.subscription("biz-life-1"); got.Status != store.StatusActive {
 		t.Fatalf("after the renewal: %+v", got)
 	}
