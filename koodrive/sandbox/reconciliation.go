@@ -79,12 +79,7 @@ func (s *Sandbox) Uploads() []Upload {
 }
 
 func (s *Sandbox) service(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		s.reject(w, r.URL.Path, http.StatusMethodNotAllowed, "405", "service takes GET")
-		return
-	}
-	if status, code, reason := s.checkHeaders(r); status != 0 {
-		s.reject(w, r.URL.Path, status, code, reason)
+	if !s.admit(w, r, http.MethodGet, "service") {
 		return
 	}
 	if a := s.injected(r.URL.Path); a != nil {
@@ -110,12 +105,7 @@ var statementColumns = []string{"carrierOrderId", "carrierUserId", "carrierOrder
 
 func (s *Sandbox) verifyData(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
-	if r.Method != http.MethodPost {
-		s.reject(w, path, http.StatusMethodNotAllowed, "405", "data/verify takes POST")
-		return
-	}
-	if status, code, reason := s.checkHeaders(r); status != 0 {
-		s.reject(w, path, status, code, reason)
+	if !s.admit(w, r, http.MethodPost, "data/verify") {
 		return
 	}
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
@@ -269,12 +259,7 @@ func diff(carrierOrderID, kdOrderID, carrierUserID, orderTime, kdUserID, userSta
 
 func (s *Sandbox) diffList(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
-	if r.Method != http.MethodGet {
-		s.reject(w, path, http.StatusMethodNotAllowed, "405", "diff/getList takes GET")
-		return
-	}
-	if status, code, reason := s.checkHeaders(r); status != 0 {
-		s.reject(w, path, status, code, reason)
+	if !s.admit(w, r, http.MethodGet, "diff/getList") {
 		return
 	}
 	q := r.URL.Query()

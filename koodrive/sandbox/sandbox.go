@@ -238,6 +238,20 @@ func (s *Sandbox) reject(w http.ResponseWriter, path string, status int, code, r
 	writeJSON(w, status, map[string]string{"code": code, "msg": reason})
 }
 
+// admit refuses a request with the wrong method or headers, recording why; it reports
+// whether the request may go on.
+func (s *Sandbox) admit(w http.ResponseWriter, r *http.Request, method, endpoint string) bool {
+	if r.Method != method {
+		s.reject(w, r.URL.Path, http.StatusMethodNotAllowed, "405", endpoint+" takes "+method)
+		return false
+	}
+	if status, code, reason := s.checkHeaders(r); status != 0 {
+		s.reject(w, r.URL.Path, status, code, reason)
+		return false
+	}
+	return true
+}
+
 // checkHeaders enforces the common carrier headers (spec §1).
 func (s *Sandbox) checkHeaders(r *http.Request) (int, string, string) {
 	auth := r.Header.Get("Authorization")
@@ -299,12 +313,7 @@ func (s *Sandbox) injected(path string) *answer {
 
 func (s *Sandbox) notify(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
-	if r.Method != http.MethodPost {
-		s.reject(w, path, http.StatusMethodNotAllowed, "405", "notifyPackageExpire takes POST")
-		return
-	}
-	if status, code, reason := s.checkHeaders(r); status != 0 {
-		s.reject(w, path, status, code, reason)
+	if !s.admit(w, r, http.MethodPost, "notifyPackageExpire") {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
