@@ -184,10 +184,15 @@ func outage(n int, down time.Duration, expectStall bool) error {
 	if err := seed(app.Store, prefix, n); err != nil {
 		return err
 	}
-	app.Sandbox.FailFor(down, 503)
+	// The outage lasts `down` after the last delivery was accepted, so every expiration's
+	// window lies inside it however slowly the burst was started.
+	var outageEnds atomic.Int64
+	outageEnds.Store(time.Now().Add(24 * time.Hour).UnixNano())
+	app.Sandbox.FailWhile(func() bool { return time.Now().UnixNano() < outageEnds.Load() }, 503)
 	if err := deliverAll(func() string { return app.WebhookURL }, prefix, 0, n, 32); err != nil {
 		return err
 	}
+	outageEnds.Store(time.Now().Add(down).UnixNano())
 	ctx := context.Background()
 	fault := fmt.Sprintf("KooDrive 503 for %d simulated minutes", int(down.Seconds()))
 	if !expectStall {
@@ -201,17 +206,22 @@ func outage(n int, down time.Duration, expectStall bool) error {
 		lost, dup := tally(app.Sandbox, prefix, n)
 		return report("20-minute outage", n, fault, lost, dup)
 	}
-	stalledCount := func() (int, error) {
+	// Every expiration ends its first hour either stalled (its whole hour fell in the
+	// outage) or reserved (it was started late enough for KooDrive to recover in time).
+	var stalledN int
+	settled := func() (int, error) {
 		counts, err := app.Store.CountExpirationsByState(ctx)
-		return counts[store.StateStalled], err
+		stalledN = counts[store.StateStalled]
+		return counts[store.StateStalled] + counts[store.StateReserved], err
 	}
-	if _, err := waitCount(n, 5*time.Minute, stalledCount); err != nil {
-		return fmt.Errorf("waiting for every expiration to stall: %w", err)
+	if _, err := waitCount(n, 5*time.Minute, settled); err != nil {
+		return fmt.Errorf("waiting for every expiration to stall or be reserved: %w", err)
+	}
+	if stalledN == 0 {
+		return fmt.Errorf("no expiration stalled during a %s outage of a %s window", down, time.Minute)
 	}
 	// The operator fixes the cause: wait for the outage to end, then retry every stall.
-	for app.Sandbox.Outage() {
-		time.Sleep(time.Second)
-	}
+	time.Sleep(time.Until(time.Unix(0, outageEnds.Load())))
 	var retried atomic.Int64
 	for {
 		stalled, err := app.Store.Expirations(ctx, store.ExpirationFilter{State: store.StateStalled, Limit: n})
@@ -232,7 +242,7 @@ func outage(n int, down time.Duration, expectStall bool) error {
 		return err
 	}
 	lost, dup := tally(app.Sandbox, prefix, n)
-	return report("70-minute outage, then retry --all-stalled", n, fault+fmt.Sprintf(" (%d stalled, %d retried)", n, retried.Load()), lost, dup)
+	return report("70-minute outage, then retry --all-stalled", n, fault+fmt.Sprintf(" (%d stalled, %d retried)", stalledN, retried.Load()), lost, dup)
 }
 
 // runRestart stops and starts the whole embedded stack on the same data directory in the

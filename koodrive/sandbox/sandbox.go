@@ -181,13 +181,6 @@ func (s *Sandbox) RejectWith(code, msg string) {
 	s.rejectCode, s.rejectMsg = code, msg
 }
 
-// Outage reports whether a FailFor window is still open.
-func (s *Sandbox) Outage() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.opts.Now().Before(s.failUntil)
-}
-
 // ClearFaults removes every injected fault.
 func (s *Sandbox) ClearFaults() {
 	s.mu.Lock()
