@@ -61,9 +61,9 @@ func envInt(name string, def int) int {
 
 // demoSubscriptions seed an empty dev registry so the banner's sample command works.
 var demoSubscriptions = []store.Subscription{
-	{InstanceID: "demo-0001", OrderID: "CS-DEMO-0001", CarrierUserID: "demo-user-1", PackageID: "demo-pkg-50GB", CarrierOrderID: "CO-0001"},
-	{InstanceID: "demo-0002", OrderID: "CS-DEMO-0002", CarrierUserID: "demo-user-2", PackageID: "demo-pkg-200GB", CarrierOrderID: "CO-0002"},
-	{InstanceID: "demo-sim-0001", GIccid: "8986000000000000001", PackageCode: "PKG-DEMO", CarrierUserID: "demo-user-3", PackageID: "demo-pkg-sim", CarrierOrderID: "CO-0003"},
+	{InstanceID: "demo-0001", OrderID: "CS-DEMO-0001", CarrierUserID: "demo-user-1", PackageID: "demo-pkg-50GB", CarrierOrderID: "CO-0001", CarrierOrderTime: "2026-01-15T08:00:00Z"},
+	{InstanceID: "demo-0002", OrderID: "CS-DEMO-0002", CarrierUserID: "demo-user-2", PackageID: "demo-pkg-200GB", CarrierOrderID: "CO-0002", CarrierOrderTime: "2026-01-15T08:00:00Z"},
+	{InstanceID: "demo-sim-0001", GIccid: "8986000000000000001", PackageCode: "PKG-DEMO", CarrierUserID: "demo-user-3", PackageID: "demo-pkg-sim", CarrierOrderID: "CO-0003", CarrierOrderTime: "2026-01-15T08:00:00Z"},
 }
 
 func runDev(ctx context.Context, f devFlags, out io.Writer) error {
