@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -37,14 +37,24 @@ func startWorker(c client.Client, st *store.Store, kd *koodrive.Client, dir stri
 	return w, nil
 }
 
-// withMetrics sets up a process's metrics: the registry, the store gauge, and the
-// Temporal SDK's metrics on the client options. Close the returned closer at exit.
-func withMetrics(st *store.Store, opts *client.Options) (*metrics.Metrics, io.Closer) {
+// openProcess sets up what the worker and webhook processes share: the store, the
+// Temporal client options, and the metrics registry (kooflow's, the store gauge, and the
+// SDK's on the client options). Call cleanup at exit.
+func openProcess(ctx context.Context, dsn string, logger *slog.Logger) (*store.Store, client.Options, *metrics.Metrics, func(), error) {
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, client.Options{}, nil, nil, err
+	}
+	opts, err := temporalOptions(logger)
+	if err != nil {
+		st.Close()
+		return nil, client.Options{}, nil, nil, err
+	}
 	m := metrics.New()
 	m.RegisterStore(st)
 	handler, closer := m.TemporalHandler()
 	opts.MetricsHandler = handler
-	return m, closer
+	return st, opts, m, func() { closer.Close(); st.Close() }, nil
 }
 
 func newWorkerCommand() *cobra.Command {
@@ -65,17 +75,11 @@ and discrepancy reports are written under its reconciliation/ folder; default ./
 			if err != nil {
 				return err
 			}
-			st, err := store.Open(ctx, env["KOOFLOW_DB"])
+			st, opts, m, cleanup, err := openProcess(ctx, env["KOOFLOW_DB"], logger)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			opts, err := temporalOptions(logger)
-			if err != nil {
-				return err
-			}
-			m, closer := withMetrics(st, &opts)
-			defer closer.Close()
+			defer cleanup()
 			kd, err := koodrive.New(koodrive.Config{BaseURL: env["KOODRIVE_BASE_URL"], AccessToken: env["KOODRIVE_ACCESS_TOKEN"],
 				UserID: env["KOODRIVE_USER_ID"], Observe: m.ObserveKooDrive})
 			if err != nil {
@@ -131,17 +135,11 @@ SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR
 			if err != nil {
 				return err
 			}
-			st, err := store.Open(ctx, env["KOOFLOW_DB"])
+			st, opts, m, cleanup, err := openProcess(ctx, env["KOOFLOW_DB"], logger)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			opts, err := temporalOptions(logger)
-			if err != nil {
-				return err
-			}
-			m, closer := withMetrics(st, &opts)
-			defer closer.Close()
+			defer cleanup()
 			// Lazy: the intake starts and answers 000005 even while Temporal is down.
 			c, err := client.NewLazyClient(opts)
 			if err != nil {
