@@ -24,9 +24,9 @@ func run(t *testing.T, args ...string) (string, error) {
 func TestRegistryImportThenStatus(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "reg.csv")
-	os.WriteFile(good, []byte("instanceId,carrierUserId,packageId,expireTime\ninst-1,user-1,pkg-1,20261031160000\n"), 0o644)
+	os.WriteFile(good, []byte("instanceId,carrierUserId,packageId,expireTime,gIccid,packageCode\ninst-1,user-1,pkg-1,20261031160000,,\n,user-9,pkg-9,,8986,PK9\n"), 0o644)
 	out, err := run(t, "registry", "import", good, "--data-dir", dir)
-	if err != nil || !strings.Contains(out, "1 inserted, 0 updated") {
+	if err != nil || !strings.Contains(out, "2 inserted, 0 updated") {
 		t.Fatalf("import: %q, %v", out, err)
 	}
 	bad := filepath.Join(dir, "bad.csv")
@@ -37,6 +37,10 @@ func TestRegistryImportThenStatus(t *testing.T) {
 	out, err = run(t, "status", "inst-2", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, "not in the registry") {
 		t.Fatalf("a refused file was partly applied: %q, %v", out, err)
+	}
+	out, err = run(t, "status", "8986/PK9", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "8986/PK9: status active, carrierUserId user-9") {
+		t.Fatalf("status of a SIM: %q, %v", out, err)
 	}
 	out, err = run(t, "status", "inst-1", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, "status active, carrierUserId user-1") || !strings.Contains(out, "imported") {

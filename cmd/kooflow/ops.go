@@ -231,17 +231,25 @@ func newStatusCommand() *cobra.Command {
 	return cmd
 }
 
-func printSubscription(ctx context.Context, out io.Writer, st *store.Store, instance string) error {
-	sub, err := st.SubscriptionByInstance(ctx, instance)
+// printSubscription shows the registry entry named by an instance ID or by
+// gIccid/packageCode, with its history.
+func printSubscription(ctx context.Context, out io.Writer, st *store.Store, subject string) error {
+	var sub store.Subscription
+	var err error
+	if iccid, pkg, isSIM := strings.Cut(subject, "/"); isSIM {
+		sub, err = st.SubscriptionBySIM(ctx, iccid, pkg)
+	} else {
+		sub, err = st.SubscriptionByInstance(ctx, subject)
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		fmt.Fprintf(out, "instance %s is not in the registry\n\n", instance)
+		fmt.Fprintf(out, "%s is not in the registry\n\n", subject)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "instance %s: status %s, carrierUserId %s, packageId %s, expires %s, frozen for %q\n",
-		sub.InstanceID, sub.Status, sub.CarrierUserID, sub.PackageID, formatWhen(sub.ExpireTime), sub.FrozenPeriod)
+	fmt.Fprintf(out, "%s: status %s, carrierUserId %s, packageId %s, expires %s, frozen for %q\n",
+		subject, sub.Status, sub.CarrierUserID, sub.PackageID, formatWhen(sub.ExpireTime), sub.FrozenPeriod)
 	events, err := st.Events(ctx, sub.ID)
 	if err != nil {
 		return err
