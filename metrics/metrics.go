@@ -5,10 +5,39 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/smarthub"
+)
+
+// The label values kooflow knows in advance. New creates every series of them at zero, so
+// that rate() and increase() see the first event after a start or restart (a series that
+// appears with its first increment has no earlier sample to compare with), and dashboards
+// show 0 rather than "no data".
+var (
+	// sources are the intake sources (starter.SourceKooGallery, starter.SourceSmartHub).
+	sources = []string{"koogallery", "smarthub"}
+	// kooGalleryActivities are the activities the webhook handles; "" is a call without one.
+	kooGalleryActivities = []string{"expireInstance", "instanceStatus", "updateInstanceStatus", "newInstance",
+		"refreshInstance", "releaseInstance", "queryInstance", ""}
+	kooGalleryCodes = []koogallery.ResultCode{koogallery.Success, koogallery.AuthFailed, koogallery.InvalidParam,
+		koogallery.InstanceNotFound, koogallery.Processing, koogallery.InternalError}
+	// smartHubKinds label SmartHub answers: the package-expired trigger, or "" for a push
+	// refused before its body was read.
+	smartHubKinds     = []string{smarthub.TriggerPackageExpired, ""}
+	smartHubStatuses  = []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusServiceUnavailable}
+	rejectReasons     = []string{"auth", "malformed", "oversize"}
+	kooDriveEndpoints = []string{koodrive.NotifyPackageExpirePath, koodrive.ServicePath, koodrive.DataVerifyPath,
+		koodrive.DiffGetListPath}
+	// kooDriveOutcomes are the koodrive client's outcomes (koodrive.Outcome*).
+	kooDriveOutcomes       = []string{"success", "retryable_error", "rejected", "auth_failed"}
+	reconciliationOutcomes = []string{"completed", "failed"}
 )
 
 // Metrics holds the registry and the application's collectors. A nil *Metrics is valid
@@ -41,7 +70,11 @@ type Metrics struct {
 	// StatementRows and StatementBuildSeconds describe the last statement built.
 	StatementRows         prometheus.Gauge
 	StatementBuildSeconds prometheus.Gauge
-	// LastReconciliation is when the last reconciliation completed (Unix seconds).
+	// LastReconciliation is not exported: kooflow_reconciliation_last_completed_timestamp_seconds
+	// is read from the store at scrape time (RegisterStore), so it is right after a restart
+	// and in every process. Setting this gauge has no effect; it is kept for its callers.
+	//
+	// Deprecated: the store is the source of the last completed reconciliation.
 	LastReconciliation prometheus.Gauge
 }
 
@@ -67,7 +100,7 @@ func New() *Metrics {
 		ExpirationsReserved: counter("kooflow_expirations_reserved_total", "Expirations that reached the reservation period at KooDrive, by source.", "source"),
 		ExpirationsStalled:  counter("kooflow_expirations_stalled_total", "Times an expiration stalled (hour spent or KooDrive rejected), by source.", "source"),
 		ExpirationsRetried:  counter("kooflow_expirations_retried_total", "Operator retries of stalled expirations, by source.", "source"),
-		KooDriveRequests:    counter("kooflow_koodrive_requests_total", "Calls to KooDrive by endpoint and outcome (success, retryable_error, rejected).", "endpoint", "outcome"),
+		KooDriveRequests:    counter("kooflow_koodrive_requests_total", "Calls to KooDrive by endpoint and outcome (success, retryable_error, rejected, auth_failed).", "endpoint", "outcome"),
 		ReconciliationRuns:  counter("kooflow_reconciliation_runs_total", "Reconciliation runs finished, by outcome (completed, failed).", "outcome"),
 		WebhookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kooflow_webhook_request_duration_seconds",
@@ -89,10 +122,46 @@ func New() *Metrics {
 		}, []string{"diff_type"}),
 		StatementRows:         gauge("kooflow_reconciliation_statement_rows", "Rows of the last reconciliation statement built."),
 		StatementBuildSeconds: gauge("kooflow_reconciliation_statement_build_seconds", "Time taken to build the last reconciliation statement."),
-		LastReconciliation:    gauge("kooflow_reconciliation_last_completed_timestamp_seconds", "When the last reconciliation completed, in Unix seconds."),
+		LastReconciliation: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kooflow_reconciliation_last_completed_timestamp_seconds",
+			Help: "Unused: see RegisterStore.",
+		}),
 	}
 	reg.MustRegister(m.WebhookDuration, m.KooDriveDuration, m.SmartHubUnmatched, m.Discrepancies)
+	m.initSeries()
 	return m
+}
+
+// initSeries creates every labelled series kooflow knows at zero (see the label lists).
+func (m *Metrics) initSeries() {
+	for _, activity := range kooGalleryActivities {
+		for _, code := range kooGalleryCodes {
+			m.WebhookRequests.WithLabelValues("koogallery", activity, string(code))
+		}
+	}
+	for _, kind := range smartHubKinds {
+		for _, status := range smartHubStatuses {
+			m.WebhookRequests.WithLabelValues("smarthub", kind, strconv.Itoa(status))
+		}
+	}
+	for _, source := range sources {
+		m.WebhookDuration.WithLabelValues(source)
+		for _, reason := range rejectReasons {
+			m.DeliveriesRejected.WithLabelValues(source, reason)
+		}
+		for _, c := range []*prometheus.CounterVec{m.ExpirationsStarted, m.ExpirationsReserved, m.ExpirationsStalled, m.ExpirationsRetried} {
+			c.WithLabelValues(source)
+		}
+	}
+	for _, endpoint := range kooDriveEndpoints {
+		m.KooDriveDuration.WithLabelValues(endpoint)
+		for _, outcome := range kooDriveOutcomes {
+			m.KooDriveRequests.WithLabelValues(endpoint, outcome)
+		}
+	}
+	for _, outcome := range reconciliationOutcomes {
+		m.ReconciliationRuns.WithLabelValues(outcome)
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

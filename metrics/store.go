@@ -12,26 +12,33 @@ import (
 // expirationStates are reported even when no expiration is in them, so a dashboard shows 0.
 var expirationStates = []string{store.StateAccepted, store.StateFreezing, store.StateNotifying, store.StateStalled, store.StateReserved}
 
-// storeCollector reports how many expirations are in each state, read from the store at
-// scrape time: the figure is right across restarts and for every process sharing it.
+// storeCollector reports how many expirations are in each state and when a reconciliation
+// last completed, read from the store at scrape time: the figures are right across
+// restarts and for every process sharing the store.
 type storeCollector struct {
 	st   *store.Store
 	desc *prometheus.Desc
 	up   *prometheus.Desc
+	last *prometheus.Desc
 }
 
-// RegisterStore adds the kooflow_expirations{state} gauge, read from st on every scrape.
+// RegisterStore adds the gauges read from st on every scrape: kooflow_expirations{state},
+// kooflow_store_up and kooflow_reconciliation_last_completed_timestamp_seconds (absent
+// while no reconciliation ever completed, rather than a misleading 0).
 func (m *Metrics) RegisterStore(st *store.Store) {
 	m.Registry.MustRegister(&storeCollector{
 		st:   st,
 		desc: prometheus.NewDesc("kooflow_expirations", "Expirations currently in each state (from the store).", []string{"state"}, nil),
 		up:   prometheus.NewDesc("kooflow_store_up", "1 when the store answered the last scrape.", nil, nil),
+		last: prometheus.NewDesc("kooflow_reconciliation_last_completed_timestamp_seconds",
+			"When a reconciliation run last completed, in Unix seconds (from the store; absent until one completes).", nil, nil),
 	})
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.desc
 	ch <- c.up
+	ch <- c.last
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -42,8 +49,16 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
 	}
+	last, completed, err := c.st.LastCompletedRunAt(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	for _, state := range expirationStates {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
+	}
+	if completed {
+		ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(last.UnixMilli())/1000)
 	}
 }

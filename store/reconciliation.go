@@ -79,6 +79,22 @@ func (s *Store) Run(ctx context.Context, cycle string) (ReconciliationRun, error
 	return r, nil
 }
 
+// LastCompletedRunAt returns when a reconciliation run last reached the completed state
+// (the newest completed run's update time), and false when no run ever completed. It
+// reads the store, so the answer survives worker restarts and is the same in every
+// process.
+func (s *Store) LastCompletedRunAt(ctx context.Context) (time.Time, bool, error) {
+	var last sql.NullString
+	err := s.db.QueryRowContext(ctx, s.rebind("SELECT MAX(updated_at) FROM reconciliation_runs WHERE state = ?"), RunCompleted).Scan(&last)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("last completed reconciliation: %w", err)
+	}
+	if !last.Valid || last.String == "" {
+		return time.Time{}, false, nil
+	}
+	return parseTime(last.String), true, nil
+}
+
 // BatchFor returns the batch number KooDrive gave a statement with this content, if any.
 func (s *Store) BatchFor(ctx context.Context, cycle, sha string) (string, error) {
 	var batch string

@@ -1,0 +1,158 @@
+package metrics_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/store/storetest"
+)
+
+// series returns the value of every series of family, keyed by its labels
+// ("name=value,..." in the registry's order), as Prometheus would scrape them.
+func series(t *testing.T, reg prometheus.Gatherer, family string) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != family {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			out[strings.Join(labels, ",")] = value(m)
+		}
+	}
+	return out
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	return -1
+}
+
+// TestLabelledCountersStartAtZero: a counter series that appears with its first increment
+// has no earlier sample, so increase() and rate() miss that first event (the first stall,
+// the first KooDrive auth failure after a restart). Every known series must exist at 0 as
+// soon as the registry does.
+func TestLabelledCountersStartAtZero(t *testing.T) {
+	m := metrics.New()
+	want := map[string][]string{
+		"kooflow_webhook_requests_total": {
+			"activity=expireInstance,code=000000,source=koogallery",
+			"activity=expireInstance,code=000005,source=koogallery",
+			"activity=expireInstance,code=000003,source=koogallery",
+			"activity=,code=000001,source=koogallery",
+			"activity=SERVICE_PACKAGE_EXPIRED,code=503,source=smarthub",
+			"activity=,code=401,source=smarthub",
+		},
+		"kooflow_deliveries_rejected_total":  {"reason=auth,source=koogallery", "reason=oversize,source=smarthub"},
+		"kooflow_expirations_started_total":  {"source=koogallery", "source=smarthub"},
+		"kooflow_expirations_reserved_total": {"source=koogallery", "source=smarthub"},
+		"kooflow_expirations_stalled_total":  {"source=koogallery", "source=smarthub"},
+		"kooflow_expirations_retried_total":  {"source=koogallery", "source=smarthub"},
+		"kooflow_koodrive_requests_total": {
+			"endpoint=/koodrive/ose/v1/carrier/users/notifyPackageExpire,outcome=auth_failed",
+			"endpoint=/koodrive/ose/v1/carrier/users/notifyPackageExpire,outcome=retryable_error",
+			"endpoint=/koodrive/ose/v1/reconciliation/data/verify,outcome=rejected",
+			"endpoint=/koodrive/ose/v1/service,outcome=success",
+		},
+		"kooflow_reconciliation_runs_total":         {"outcome=completed", "outcome=failed"},
+		"kooflow_webhook_request_duration_seconds":  {"source=koogallery", "source=smarthub"},
+		"kooflow_koodrive_request_duration_seconds": {"endpoint=/koodrive/ose/v1/reconciliation/diff/getList"},
+	}
+	for family, labels := range want {
+		got := series(t, m.Registry, family)
+		for _, l := range labels {
+			v, ok := got[l]
+			if !ok {
+				t.Errorf("%s{%s} is not exported before its first event (have %d series)", family, l, len(got))
+				continue
+			}
+			if v != 0 {
+				t.Errorf("%s{%s} = %v at start, want 0", family, l, v)
+			}
+		}
+	}
+	if n := len(series(t, m.Registry, "kooflow_koodrive_requests_total")); n != 4*4 {
+		t.Errorf("kooflow_koodrive_requests_total has %d series at start, want every endpoint × outcome (16)", n)
+	}
+
+	// Recording still works on the pre-created series.
+	m.ObserveKooDrive("/koodrive/ose/v1/carrier/users/notifyPackageExpire", "auth_failed", 0.1)
+	if v := series(t, m.Registry, "kooflow_koodrive_requests_total")["endpoint=/koodrive/ose/v1/carrier/users/notifyPackageExpire,outcome=auth_failed"]; v != 1 {
+		t.Errorf("after one auth failure the series reads %v", v)
+	}
+}
+
+// TestLastReconciliationComesFromTheStore: the "last completed" gauge must survive a worker
+// restart (it used to be process memory, so a restart made dashboards read 0, "57 years
+// ago"), must be absent while no reconciliation ever completed, and must be the same in
+// every process reading the store.
+func TestLastReconciliationComesFromTheStore(t *testing.T) {
+	const family = "kooflow_reconciliation_last_completed_timestamp_seconds"
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			st := storetest.Open(t, b.DSN(t))
+			m := metrics.New()
+			m.RegisterStore(st)
+			if got := series(t, m.Registry, family); len(got) != 0 {
+				t.Fatalf("no run completed yet, but %s = %v", family, got)
+			}
+			if up := series(t, m.Registry, "kooflow_store_up")[""]; up != 1 {
+				t.Fatalf("kooflow_store_up = %v", up)
+			}
+
+			before := time.Now().Add(-time.Second)
+			if err := st.SaveRun(ctx, store.ReconciliationRun{Cycle: "2026-09", State: store.RunCompleted}); err != nil {
+				t.Fatal(err)
+			}
+			after := time.Now().Add(time.Second)
+			// A later run still in progress, and a failed one, do not move the figure.
+			if err := st.SaveRun(ctx, store.ReconciliationRun{Cycle: "2026-10", State: store.RunPolling}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SaveRun(ctx, store.ReconciliationRun{Cycle: "2026-08", State: store.RunFailed}); err != nil {
+				t.Fatal(err)
+			}
+			m.LastReconciliation.Set(1) // process memory is not the source any more
+
+			got := series(t, m.Registry, family)[""]
+			if got < float64(before.Unix()) || got > float64(after.Unix()) {
+				t.Fatalf("%s = %v, want the completed run's time (between %d and %d)", family, got, before.Unix(), after.Unix())
+			}
+
+			// A restarted process (a new registry) on the same store reads the same figure.
+			restarted := metrics.New()
+			restarted.RegisterStore(st)
+			if again := series(t, restarted.Registry, family)[""]; again != got {
+				t.Fatalf("after a restart %s = %v, want %v", family, again, got)
+			}
+
+			st.Close()
+			down := series(t, m.Registry, "kooflow_store_up")[""]
+			if down != 0 {
+				t.Fatalf("kooflow_store_up with the store closed = %v", down)
+			}
+		})
+	}
+}
