@@ -1,8 +1,11 @@
 // Package devstack runs a complete Temporal service inside the kooflow process: the
-// frontend, history, matching and worker services on a file-backed SQLite database (so
-// workflows survive a restart), with kooflow's namespace and search attributes, plus the
-// Temporal UI. `kooflow dev` and the integration tests use it; production points kooflow
-// at a real cluster instead.
+// frontend, history, matching and worker services with kooflow's namespace and search
+// attributes, plus the Temporal UI. It keeps its data in a SQLite file in the data
+// directory (so workflows survive a restart) for `kooflow dev` and the integration
+// tests, or on PostgreSQL with several history shards — the server module's own
+// PostgreSQL plugin and schema tooling — for `kooflow temporal --db` on a small
+// installation and the production-topology tests. A larger installation points kooflow
+// at a real Temporal cluster instead.
 package devstack
 
 import (
@@ -10,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,6 +31,7 @@ import (
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Options configure an embedded stack.
@@ -44,18 +50,31 @@ type Options struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// LogLevel of the Temporal server's own log file; default "warn".
 	LogLevel string
+	// DB is where the server keeps its data: empty for a SQLite file in DataDir, or a
+	// postgres://user:password@host:port/database URL. On PostgreSQL the server uses
+	// the database (default "temporal") for its default store and
+	// "<database>_visibility" for visibility, creates both if they do not exist (that
+	// needs the CREATEDB privilege) and brings their schemas up to date.
+	DB string
+	// HistoryShards is the number of history shards, fixed when a cluster is created.
+	// 0 means 1 on SQLite, and on PostgreSQL DefaultPostgresShards for a new cluster or
+	// the existing cluster's own count. Start refuses a count that differs from the
+	// existing cluster's.
+	HistoryShards int32
 }
 
 // Stack is a running embedded Temporal service.
 type Stack struct {
-	server   temporal.Server
-	ui       *uiServer
-	hostPort string
-	uiURL    string
-	opts     Options
+	server      temporal.Server
+	ui          *uiServer
+	hostPort    string
+	uiURL       string
+	opts        Options
+	persistence string
 }
 
-// Start creates the database if needed and starts the services. It returns once the
+// Start creates the databases and schemas if needed (bringing an existing PostgreSQL
+// schema up to date), the namespace, and starts the services. It returns once the
 // frontend answers health checks.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.DataDir == "" {
@@ -84,29 +103,30 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 
-	cfg, err := serverConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
-	dbPath := sqlCfg.DatabaseName
-	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
-		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
-			return nil, fmt.Errorf("create Temporal schema in %s: %w", dbPath, err)
-		}
-	}
-	ns, err := sqliteschema.NewNamespaceConfig(cfg.ClusterMetadata.CurrentClusterName, opts.Namespace, false, opts.SearchAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("namespace %s: %w", opts.Namespace, err)
-	}
-	if err := sqliteschema.CreateNamespaces(sqlCfg, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
-	}
-
 	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{
 		Level:      opts.LogLevel,
 		OutputFile: filepath.Join(opts.DataDir, "temporal.log"),
 	}))
+	var (
+		store   persistenceConfig
+		err     error
+		dynamic = dynamicconfig.StaticClient{}
+	)
+	if opts.DB == "" {
+		store, err = prepareSQLite(opts)
+		// New search attributes are visible at once, as in Temporal's own dev server.
+		// Not on PostgreSQL, where the server's own comment applies: never in production.
+		dynamic[dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key()] = true
+	} else {
+		store, err = preparePostgresStore(ctx, opts, logger)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := serverConfig(opts, store)
+	if err != nil {
+		return nil, err
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("authorizer: %w", err)
@@ -121,10 +141,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			// New search attributes are visible at once, as in Temporal's own dev server.
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
-		}),
+		temporal.WithDynamicConfigClient(dynamic),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create Temporal server: %w", err)
@@ -132,7 +149,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start Temporal server (log: %s): %w", filepath.Join(opts.DataDir, "temporal.log"), err)
 	}
-	s := &Stack{server: srv, hostPort: net.JoinHostPort(opts.Host, strconv.Itoa(opts.FrontendPort)), opts: opts}
+	s := &Stack{server: srv, hostPort: net.JoinHostPort(opts.Host, strconv.Itoa(opts.FrontendPort)), opts: opts, persistence: store.describe}
 	if err := s.waitHealthy(ctx); err != nil {
 		_ = srv.Stop()
 		return nil, err
@@ -163,6 +180,11 @@ func (s *Stack) UIURL() string { return s.uiURL }
 
 // Namespace is the namespace the stack created.
 func (s *Stack) Namespace() string { return s.opts.Namespace }
+
+// Persistence names where the server keeps its data and its history shard count,
+// without credentials, e.g. "PostgreSQL 127.0.0.1:5432, databases temporal and
+// temporal_visibility, 4 history shards".
+func (s *Stack) Persistence() string { return s.persistence }
 
 // Stop shuts the UI and the services down; the database stays for the next Start.
 func (s *Stack) Stop() error {
@@ -216,13 +238,13 @@ func loadPorts(opts Options) (servicePorts, error) {
 	}
 	ports := servicePorts{GRPC: map[string]int{}, Membership: map[string]int{}}
 	taken := map[int]bool{opts.FrontendPort: true}
-	pick := func(prev int) (int, error) {
-		if prev > 0 && !taken[prev] && checkPortFree(opts.Host, prev, "") == nil {
+	pick := func(prev, max int) (int, error) {
+		if prev > 0 && prev <= max && !taken[prev] && checkPortFree(opts.Host, prev, "") == nil {
 			taken[prev] = true
 			return prev, nil
 		}
 		for {
-			p, err := freePort(opts.Host)
+			p, err := freePortBelow(opts.Host, max)
 			if err != nil {
 				return 0, err
 			}
@@ -232,17 +254,22 @@ func loadPorts(opts Options) (servicePorts, error) {
 			}
 		}
 	}
+	// The PostgreSQL schema keeps membership ports in a SMALLINT column.
+	membershipMax := 65535
+	if opts.DB != "" {
+		membershipMax = math.MaxInt16
+	}
 	for _, name := range serviceNames {
 		if name == "frontend" {
 			ports.GRPC[name] = opts.FrontendPort
 		} else {
-			p, err := pick(saved.GRPC[name])
+			p, err := pick(saved.GRPC[name], 65535)
 			if err != nil {
 				return ports, err
 			}
 			ports.GRPC[name] = p
 		}
-		p, err := pick(saved.Membership[name])
+		p, err := pick(saved.Membership[name], membershipMax)
 		if err != nil {
 			return ports, err
 		}
@@ -255,14 +282,90 @@ func loadPorts(opts Options) (servicePorts, error) {
 	return ports, nil
 }
 
-// serverConfig describes a single-process cluster: one history shard, the four services
-// on loopback ports, and SQLite for both persistence and visibility.
-func serverConfig(opts Options) (*config.Config, error) {
+// clusterName names the stack's single cluster.
+const clusterName = "active"
+
+// persistenceConfig is where the server keeps its data, ready for serverConfig.
+type persistenceConfig struct {
+	defaultStore, visibilityStore string
+	stores                        map[string]config.DataStore
+	shards                        int32
+	describe                      string
+}
+
+// prepareSQLite creates temporal.db in the data directory on first start and the
+// namespace with kooflow's search attributes.
+func prepareSQLite(opts Options) (persistenceConfig, error) {
+	if opts.HistoryShards > 1 {
+		return persistenceConfig{}, fmt.Errorf("%d history shards need Temporal on PostgreSQL; SQLite runs one", opts.HistoryShards)
+	}
 	sqlCfg := &config.SQL{
 		PluginName:        sqliteplugin.PluginName,
 		DatabaseName:      filepath.Join(opts.DataDir, "temporal.db"),
 		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "wal", "_synchronous": "normal"},
 	}
+	dbPath := sqlCfg.DatabaseName
+	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
+			return persistenceConfig{}, fmt.Errorf("create Temporal schema in %s: %w", dbPath, err)
+		}
+	}
+	if err := createNamespace(opts, sqlCfg, 24*time.Hour); err != nil {
+		return persistenceConfig{}, err
+	}
+	return persistenceConfig{
+		defaultStore: sqliteplugin.PluginName, visibilityStore: sqliteplugin.PluginName,
+		stores: map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+		shards: 1, describe: "SQLite " + dbPath + ", 1 history shard",
+	}, nil
+}
+
+// preparePostgresStore creates or updates the databases and schemas on PostgreSQL
+// (see preparePostgres), then the namespace with kooflow's search attributes. The
+// namespace keeps closed workflows for 30 days, as in the compose stack.
+func preparePostgresStore(ctx context.Context, opts Options, logger log.Logger) (persistenceConfig, error) {
+	target, err := parsePostgresURL(opts.DB)
+	if err != nil {
+		return persistenceConfig{}, err
+	}
+	shards, err := preparePostgres(ctx, target, opts.HistoryShards, logger)
+	if err != nil {
+		return persistenceConfig{}, err
+	}
+	if err := createNamespace(opts, target.store(target.base.DatabaseName), 30*24*time.Hour); err != nil {
+		return persistenceConfig{}, err
+	}
+	return persistenceConfig{
+		defaultStore: "default", visibilityStore: "visibility",
+		stores: map[string]config.DataStore{
+			"default":    {SQL: target.store(target.base.DatabaseName)},
+			"visibility": {SQL: target.store(target.visibility)},
+		},
+		shards:   shards,
+		describe: fmt.Sprintf("%s, %d history shards", target.where(), shards),
+	}, nil
+}
+
+// createNamespace registers the namespace with its search attributes directly in the
+// database, before the server starts, so both are usable as soon as the frontend
+// answers (no wait for the server's namespace cache). The server module offers this
+// for SQL stores (the function lives in its SQLite package but works on any SQL
+// plugin); an existing namespace is left as it is.
+func createNamespace(opts Options, sqlCfg *config.SQL, retention time.Duration) error {
+	ns, err := sqliteschema.NewNamespaceConfig(clusterName, opts.Namespace, false, opts.SearchAttributes)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", opts.Namespace, err)
+	}
+	ns.Detail.Config.Retention = durationpb.New(retention)
+	if err := sqliteschema.CreateNamespaces(sqlCfg, ns); err != nil {
+		return fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
+	}
+	return nil
+}
+
+// serverConfig describes a single-process cluster: the four services on loopback
+// ports, and store for both persistence and visibility.
+func serverConfig(opts Options, store persistenceConfig) (*config.Config, error) {
 	ports, err := loadPorts(opts)
 	if err != nil {
 		return nil, err
@@ -277,18 +380,18 @@ func serverConfig(opts Options) (*config.Config, error) {
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: opts.Host},
 		},
 		Persistence: config.Persistence{
-			DefaultStore:     sqliteplugin.PluginName,
-			VisibilityStore:  sqliteplugin.PluginName,
-			NumHistoryShards: 1,
-			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+			DefaultStore:     store.defaultStore,
+			VisibilityStore:  store.visibilityStore,
+			NumHistoryShards: store.shards,
+			DataStores:       store.stores,
 		},
 		ClusterMetadata: &cluster.Config{
 			EnableGlobalNamespace:    false,
 			FailoverVersionIncrement: 10,
-			MasterClusterName:        "active",
-			CurrentClusterName:       "active",
+			MasterClusterName:        clusterName,
+			CurrentClusterName:       clusterName,
 			ClusterInformation: map[string]cluster.ClusterInformation{
-				"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontend},
+				clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontend},
 			},
 		},
 		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
@@ -313,6 +416,23 @@ func freePort(host string) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePortBelow finds a free port no higher than max. The kernel hands out ephemeral
+// ports (usually 32768 and up); below that range it probes random ports.
+func freePortBelow(host string, max int) (int, error) {
+	if max >= 65535 {
+		return freePort(host)
+	}
+	const low = 10000
+	for range 500 {
+		p := low + rand.IntN(max-low+1)
+		if l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
+			l.Close()
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("find a free port between %d and %d on %s", low, max, host)
 }
 
 func checkPortFree(host string, port int, what string) error {
