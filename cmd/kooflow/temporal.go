@@ -13,37 +13,60 @@ import (
 
 func newTemporalCommand() *cobra.Command {
 	var (
-		dataDir      string
-		temporalPort int
-		uiPort       int
+		dataDir       string
+		temporalPort  int
+		uiPort        int
+		db            string
+		historyShards int
 	)
 	cmd := &cobra.Command{
 		Use:   "temporal",
-		Short: "Run only the embedded Temporal server and UI, for `kooflow worker` and `kooflow webhook` as separate processes",
-		Long: `Runs the same embedded Temporal server as ` + "`kooflow dev`" + ` (SQLite in --data-dir, kooflow's
-namespace and search attributes, the Temporal UI) and nothing else, so the production topology
-— separate worker and webhook processes — can be run on one machine without Docker.`,
+		Short: "Run only the embedded Temporal server and UI (SQLite, or PostgreSQL with --db), for `kooflow worker` and `kooflow webhook` as separate processes",
+		Long: `Runs the same embedded Temporal server as ` + "`kooflow dev`" + ` (kooflow's namespace and search
+attributes, the Temporal UI) and nothing else, so the production topology — separate worker
+and webhook processes — runs on one machine without Docker.
+
+By default the server keeps its data in SQLite in --data-dir (one history shard). With
+--db postgres://user:password@host:port/temporal it runs on PostgreSQL instead: the database
+named in the URL holds the default store and <database>_visibility holds visibility; both
+are created if missing (the user needs CREATEDB, or an administrator creates them) and their
+schemas are set up or updated with the Temporal server's own schema tool, so every start is
+safe on a new or an existing database. --history-shards is fixed when the cluster is
+created (default 4); a different count for an existing cluster is refused. Prefer
+KOOFLOW_TEMPORAL_DB to the flag so the password stays off the command line. Run one
+` + "`kooflow temporal`" + ` per database: to grow beyond one machine, run a Temporal cluster.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := filepath.Abs(dataDir)
 			if err != nil {
 				return err
 			}
+			if historyShards < 0 || (db == "" && historyShards > 1) {
+				return fmt.Errorf("--history-shards %d: SQLite runs one history shard; several need --db postgres://…", historyShards)
+			}
 			stack, err := devstack.Start(cmd.Context(), devstack.Options{
 				DataDir: dir, FrontendPort: temporalPort, UIPort: uiPort, SearchAttributes: starter.SearchAttributes(),
+				DB: db, HistoryShards: int32(historyShards),
 			})
 			if err != nil {
 				return err
 			}
 			defer stack.Stop()
-			fmt.Fprintf(cmd.OutOrStdout(), "Temporal frontend %s (namespace %s), UI %s\n", stack.HostPort(), stack.Namespace(), stack.UIURL())
-			slog.Info("embedded Temporal running", "frontend", stack.HostPort(), "ui", stack.UIURL(), "dataDir", dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "Temporal frontend %s (namespace %s), UI %s\nTemporal persistence: %s\n",
+				stack.HostPort(), stack.Namespace(), stack.UIURL(), stack.Persistence())
+			slog.Info("embedded Temporal running", "frontend", stack.HostPort(), "ui", stack.UIURL(), "dataDir", dir,
+				"persistence", stack.Persistence())
 			<-cmd.Context().Done()
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "directory for the Temporal database")
+	cmd.Flags().StringVar(&dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"),
+		"directory for the SQLite Temporal database, the server's log and its service ports")
 	cmd.Flags().IntVar(&temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port")
 	cmd.Flags().IntVar(&uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port (-1 disables the UI)")
+	cmd.Flags().StringVar(&db, "db", envOr("KOOFLOW_TEMPORAL_DB", ""),
+		"PostgreSQL URL for the Temporal server (postgres://user:password@host:port/database); empty: SQLite in --data-dir")
+	cmd.Flags().IntVar(&historyShards, "history-shards", envInt("KOOFLOW_TEMPORAL_HISTORY_SHARDS", 0),
+		"history shards of a new PostgreSQL cluster (0: 4, or the existing cluster's count)")
 	return cmd
 }
