@@ -9,36 +9,42 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/kooflow/kooflow/devstack/devstacktest"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
 )
 
-// process is a kooflow command running as its own OS process.
+// process is a kooflow command running as its own OS process. Stop and Start run it
+// again with the same arguments, appending to the same log; the test's cleanup stops it.
 type process struct {
-	cmd *exec.Cmd
-	log string
+	t    *testing.T
+	bin  string
+	env  []string
+	args []string
+	log  string
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	logFile *os.File
+	exited  chan struct{}
 }
 
 func startProcess(t *testing.T, bin, logPath string, env []string, args ...string) *process {
 	t.Helper()
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: logPath}
+	p := &process{t: t, bin: bin, env: env, args: args, log: logPath}
+	p.Start()
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, _ := os.ReadFile(logPath)
@@ -47,17 +53,141 @@ func startProcess(t *testing.T, bin, logPath string, env []string, args ...strin
 			}
 			t.Logf("%s (last lines):\n%s", filepath.Base(logPath), logs)
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		logFile.Close()
+		p.Stop()
 	})
 	return p
+}
+
+// Start runs the command; the process must not be running.
+func (p *process) Start() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		p.t.Fatalf("%s is already running", filepath.Base(p.log))
+	}
+	logFile, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		p.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	p.cmd, p.logFile, p.exited = cmd, logFile, exited
+}
+
+// Stop ends the process with SIGTERM, as an operator would, and waits for it (SIGKILL
+// after 15 s). Stopping a stopped process does nothing.
+func (p *process) Stop() { p.end(syscall.SIGTERM) }
+
+// Kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (p *process) Kill() { p.end(syscall.SIGKILL) }
+
+func (p *process) end(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.logFile.Close()
+	p.cmd, p.logFile, p.exited = nil, nil, nil
+}
+
+// temporalServer is `kooflow temporal` on PostgreSQL in its own process.
+type temporalServer struct {
+	*process
+	// Addr is the frontend's address, the same across restarts.
+	Addr string
+	// Persistence is what the server reported it runs on.
+	Persistence string
+}
+
+// startTemporal runs `kooflow temporal` with its Temporal data in new PostgreSQL
+// databases (dropped after the test) and the given history shards, and waits until it
+// serves. The URL reaches the process by KOOFLOW_TEMPORAL_DB, as an operator would pass
+// a password.
+func startTemporal(t *testing.T, bin, dir string, shards int) *temporalServer {
+	t.Helper()
+	addr := freeAddr(t)
+	_, port := splitPort(t, addr)
+	ts := &temporalServer{Addr: addr}
+	ts.process = startProcess(t, bin, filepath.Join(dir, "temporal.log"),
+		[]string{"KOOFLOW_TEMPORAL_DB=" + devstacktest.PostgresURL(t)},
+		"temporal", "--data-dir", filepath.Join(dir, "temporal"), "--temporal-port", port, "--ui-port", "-1",
+		"--history-shards", strconv.Itoa(shards))
+	ts.waitServing(t, 0)
+	return ts
+}
+
+// Restart stops the server with SIGTERM, starts it again on the same databases and
+// port, and waits until it serves.
+func (ts *temporalServer) Restart(t *testing.T) {
+	t.Helper()
+	before := ts.started()
+	ts.Stop()
+	ts.Start()
+	ts.waitServing(t, before)
+}
+
+// started counts the "Temporal persistence:" lines `kooflow temporal` printed: one per
+// start that reached a serving frontend.
+func (ts *temporalServer) started() int {
+	logs, _ := os.ReadFile(ts.log)
+	return strings.Count(string(logs), "Temporal persistence: ")
+}
+
+func (ts *temporalServer) waitServing(t *testing.T, startsBefore int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for ts.started() <= startsBefore {
+		if time.Now().After(deadline) {
+			t.Fatalf("kooflow temporal did not report a serving frontend within 90 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logs, _ := os.ReadFile(ts.log)
+	line := string(logs[strings.LastIndex(string(logs), "Temporal persistence: "):])
+	ts.Persistence = strings.TrimPrefix(strings.SplitN(line, "\n", 2)[0], "Temporal persistence: ")
+	waitTCP(t, ts.Addr, 10*time.Second)
+}
+
+// clusterInfo asks the running server which stores and how many history shards it runs on.
+func (ts *temporalServer) clusterInfo(t *testing.T) *workflowservice.GetClusterInfoResponse {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: ts.Addr, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := c.WorkflowService().GetClusterInfo(ctx, &workflowservice.GetClusterInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func splitPort(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, port
 }
 
 func freeAddr(t *testing.T) string {
@@ -99,10 +229,11 @@ func waitHTTP(t *testing.T, url string, timeout time.Duration) {
 	t.Fatalf("%s did not answer 200 within %s", url, timeout)
 }
 
-// TestProductionTopology runs `kooflow temporal`, `kooflow webhook` and `kooflow worker`
-// as separate OS processes on PostgreSQL, kills the worker with SIGKILL while every
-// expiration is retrying KooDrive, starts a new one, and checks each expiration reaches
-// reserved with exactly one notification.
+// TestProductionTopology runs `kooflow temporal` (on PostgreSQL with 4 history shards),
+// `kooflow webhook` and `kooflow worker` as separate OS processes with kooflow's store on
+// PostgreSQL, kills the worker with SIGKILL while every expiration is retrying KooDrive,
+// starts a new one, and checks each expiration reaches reserved with exactly one
+// notification.
 func TestProductionTopology(t *testing.T) {
 	if os.Getenv(storetest.PostgresEnv) == "" {
 		t.Skip(storetest.PostgresEnv + " is not set: the production topology runs on PostgreSQL (CI sets it)")
@@ -129,11 +260,16 @@ func TestProductionTopology(t *testing.T) {
 		}
 	}
 
-	temporalAddr := freeAddr(t)
-	_, temporalPort, _ := net.SplitHostPort(temporalAddr)
-	startProcess(t, bin, filepath.Join(dir, "temporal.log"), nil,
-		"temporal", "--data-dir", filepath.Join(dir, "temporal"), "--temporal-port", temporalPort, "--ui-port", "-1")
-	waitTCP(t, temporalAddr, 60*time.Second)
+	const shards = 4
+	temporalSrv := startTemporal(t, bin, dir, shards)
+	info := temporalSrv.clusterInfo(t)
+	t.Logf("Temporal persistence: %s (the server reports store %s, visibility %s, %d history shards, version %s)",
+		temporalSrv.Persistence, info.GetPersistenceStore(), info.GetVisibilityStore(), info.GetHistoryShardCount(), info.GetServerVersion())
+	if !strings.HasPrefix(info.GetPersistenceStore(), "postgres") || !strings.HasPrefix(info.GetVisibilityStore(), "postgres") || info.GetHistoryShardCount() != shards {
+		t.Fatalf("Temporal runs on store %q, visibility %q with %d shards; want PostgreSQL for both and %d shards",
+			info.GetPersistenceStore(), info.GetVisibilityStore(), info.GetHistoryShardCount(), shards)
+	}
+	temporalAddr := temporalSrv.Addr
 	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "KOOFLOW_DB=" + dsn, "KOOFLOW_DATA_DIR=" + dir}
 	webhookAddr := freeAddr(t)
 	startProcess(t, bin, filepath.Join(dir, "webhook.log"), append(common,
@@ -180,10 +316,7 @@ func TestProductionTopology(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := worker.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = worker.cmd.Wait()
+	worker.Kill()
 	kd.ClearFaults()
 	startProcess(t, bin, filepath.Join(dir, "worker-2.log"), append(workerEnv, "KOOFLOW_METRICS_ADDR="+freeAddr(t)), "worker")
 
