@@ -1,9 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -12,38 +24,69 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/devapp"
+	"github.com/kooflow/kooflow/devstack/devstacktest"
+	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/store"
 )
 
 // runBurst delivers n expirations as fast as intake allows and times them to reserved,
 // then runs n minimal workflows (two no-op activities) on the same server for comparison.
+// By default everything runs in this process (kooflow dev: Temporal on SQLite, one
+// shard); --temporal-db runs the production processes instead — `kooflow temporal` on
+// SQLite or PostgreSQL, `kooflow webhook`, `kooflow worker` — on this machine.
 func runBurst(args []string) error {
 	fs := newFlags("burst")
 	n := fs.Int("n", 10000, "expirations")
 	c := fs.Int("c", 64, "concurrent deliveries")
-	pollers := fs.Int("pollers", 0, "workflow and activity task pollers (0: SDK default)")
+	pollers := fs.Int("pollers", 0, "workflow and activity task pollers (0: SDK default; in-process only)")
+	temporalDB := fs.String("temporal-db", "", "run kooflow temporal, webhook and worker as processes with Temporal on `sqlite` or on a postgres:// server "+
+		"(fresh databases kooflow_bench_* are created there and dropped after); empty runs everything in this process")
+	shards := fs.Int("history-shards", 4, "history shards of Temporal on PostgreSQL")
 	_ = fs.Parse(args)
 	dir, err := os.MkdirTemp("", "kooflow-bench-burst-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	app, err := startApp(dir, func(o *devapp.Options) {
-		if *pollers > 0 {
-			o.WorkerOptions = sdkworker.Options{MaxConcurrentWorkflowTaskPollers: *pollers, MaxConcurrentActivityTaskPollers: *pollers}
-		}
-	})
+	var target *burstTarget
+	switch {
+	case *temporalDB == "":
+		target, err = inProcessTarget(dir, *pollers)
+	case *pollers > 0:
+		return errors.New("-pollers tunes the in-process worker only")
+	default:
+		target, err = processTarget(dir, *temporalDB, *shards)
+	}
 	if err != nil {
 		return err
 	}
-	defer app.Stop()
-	if err := seed(app.Store, "burst", *n); err != nil {
+	defer target.stop()
+	return target.burst(*n, *c, *pollers)
+}
+
+// burstTarget is a running kooflow for the burst, with its own KooDrive sandbox.
+type burstTarget struct {
+	describe   string
+	webhookURL string
+	store      *store.Store
+	client     client.Client
+	sandbox    *sandbox.Sandbox
+	// cpu is the CPU time used so far by each part of the installation, in seconds.
+	cpu func() map[string]float64
+	// memory describes peak resident memory.
+	memory func() string
+	stop   func()
+}
+
+func (t *burstTarget) burst(n, c, pollers int) error {
+	if err := seed(t.store, "burst", n); err != nil {
 		return err
 	}
-
-	cpu0, start := cpuSeconds(), time.Now()
-	_, errs := run(*n, *c, func(i int) error {
-		code, err := expire(app.WebhookURL, instance("burst", i))
+	fmt.Printf("\nburst on %s\n%d expirations, %d concurrent deliveries, pollers %d (0 = SDK default)\n", t.describe, n, c, pollers)
+	cpu0, start := t.cpu(), time.Now()
+	_, errs := run(n, c, func(i int) error {
+		code, err := expire(t.webhookURL, instance("burst", i))
 		if err == nil && code != koogallery.Success {
 			err = fmt.Errorf("result %s", code)
 		}
@@ -53,28 +96,28 @@ func runBurst(args []string) error {
 		return err
 	}
 	intake := time.Since(start)
-	if _, err := waitCount(*n, 30*time.Minute, reservedCount(app.Store)); err != nil {
+	if _, err := waitCount(n, 30*time.Minute, reservedCount(t.store)); err != nil {
 		return err
 	}
-	total, cpu := time.Since(start), cpuSeconds()-cpu0
-	if got := len(app.Sandbox.Notifications()); got != *n {
-		return fmt.Errorf("KooDrive received %d notifications for %d expirations", got, *n)
+	total := time.Since(start)
+	cpu := cpuSince(cpu0, t.cpu())
+	if got := len(t.sandbox.Notifications()); got != n {
+		return fmt.Errorf("KooDrive received %d notifications for %d expirations", got, n)
 	}
-	fmt.Printf("\nburst: %d expirations, %d concurrent deliveries, pollers %d (0 = SDK default)\n", *n, *c, *pollers)
-	fmt.Printf("  intake done after   %6.1f s (%.0f deliveries/s)\n", intake.Seconds(), float64(*n)/intake.Seconds())
-	fmt.Printf("  all reserved after  %6.1f s (%.0f workflows/s), process CPU %.0f s (%.0f%% of one core), peak RSS %.0f MB\n",
-		total.Seconds(), float64(*n)/total.Seconds(), cpu, 100*cpu/total.Seconds(), peakRSSMB())
+	fmt.Printf("  intake done after   %6.1f s (%.0f deliveries/s)\n", intake.Seconds(), float64(n)/intake.Seconds())
+	fmt.Printf("  all reserved after  %6.1f s (%.0f workflows/s), CPU %s (%.0f%% of one core), %s\n",
+		total.Seconds(), float64(n)/total.Seconds(), formatCPU(cpu), 100*sum(cpu)/total.Seconds(), t.memory())
 
-	w := sdkworker.New(app.Client, "bench-minimal", sdkworker.Options{})
+	w := sdkworker.New(t.client, "bench-minimal", sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(minimalWorkflow, workflow.RegisterOptions{Name: "BenchMinimal"})
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "BenchNoop"})
 	if err := w.Start(); err != nil {
 		return err
 	}
 	defer w.Stop()
-	cpu0, start = cpuSeconds(), time.Now()
-	_, errs = run(*n, *c, func(i int) error {
-		run, err := app.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+	cpu0, start = t.cpu(), time.Now()
+	_, errs = run(n, c, func(i int) error {
+		run, err := t.client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
 			ID: fmt.Sprintf("bench-minimal-%d", i), TaskQueue: "bench-minimal"}, "BenchMinimal")
 		if err != nil {
 			return err
@@ -84,8 +127,10 @@ func runBurst(args []string) error {
 	if err := firstError(errs); err != nil {
 		return err
 	}
-	minimal, minimalCPU := time.Since(start), cpuSeconds()-cpu0
-	fmt.Printf("  minimal workflow    %6.1f s (%.0f workflows/s), process CPU %.0f s\n", minimal.Seconds(), float64(*n)/minimal.Seconds(), minimalCPU)
+	minimal := time.Since(start)
+	minimalCPU := cpuSince(cpu0, t.cpu())
+	fmt.Printf("  minimal workflow    %6.1f s (%.0f workflows/s), CPU %s (%.0f%% of one core)\n",
+		minimal.Seconds(), float64(n)/minimal.Seconds(), formatCPU(minimalCPU), 100*sum(minimalCPU)/minimal.Seconds())
 	fmt.Printf("  kooflow / minimal throughput ratio: %.2f\n", minimal.Seconds()/total.Seconds())
 	return nil
 }
@@ -97,4 +142,341 @@ func minimalWorkflow(ctx workflow.Context) error {
 		return err
 	}
 	return workflow.ExecuteActivity(ctx, "BenchNoop").Get(ctx, nil)
+}
+
+// inProcessTarget runs a whole kooflow dev in this process.
+func inProcessTarget(dir string, pollers int) (*burstTarget, error) {
+	app, err := startApp(dir, func(o *devapp.Options) {
+		if pollers > 0 {
+			o.WorkerOptions = sdkworker.Options{MaxConcurrentWorkflowTaskPollers: pollers, MaxConcurrentActivityTaskPollers: pollers}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &burstTarget{
+		describe:   "kooflow dev, everything in this process; Temporal on " + app.Stack.Persistence(),
+		webhookURL: app.WebhookURL, store: app.Store, client: app.Client, sandbox: app.Sandbox,
+		cpu:    func() map[string]float64 { return map[string]float64{"process": cpuSeconds()} },
+		memory: func() string { return fmt.Sprintf("peak RSS %.0f MB", peakRSSMB()) },
+		stop:   app.Stop,
+	}, nil
+}
+
+// processTarget runs `kooflow temporal` (on SQLite in dir, or on fresh databases on the
+// PostgreSQL server of temporalDB), `kooflow webhook` and `kooflow worker` as separate
+// processes, with kooflow's store in SQLite (or KOOFLOW_BENCH_DB) and the KooDrive
+// sandbox in this process.
+func processTarget(dir, temporalDB string, shards int) (t *burstTarget, err error) {
+	var cleanups []func()
+	t = &burstTarget{stop: func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}}
+	defer func() {
+		if err != nil {
+			t.stop()
+		}
+	}()
+	bin := filepath.Join(dir, "kooflow")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/kooflow").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build kooflow: %v\n%s", err, out)
+	}
+	procs := map[string]*benchProcess{}
+	start := func(name string, env []string, args ...string) (*benchProcess, error) {
+		p, err := startBenchProcess(bin, filepath.Join(dir, name+".log"), env, args...)
+		if err != nil {
+			return nil, err
+		}
+		procs[name] = p
+		cleanups = append(cleanups, p.stop)
+		return p, nil
+	}
+
+	temporalAddr := freeAddr()
+	_, port, _ := strings.Cut(temporalAddr, ":")
+	temporalArgs := []string{"temporal", "--data-dir", filepath.Join(dir, "temporal"), "--temporal-port", port, "--ui-port", "-1"}
+	var temporalEnv []string
+	var postmaster int
+	if temporalDB != "sqlite" {
+		u, err := url.Parse(temporalDB)
+		if err != nil || !strings.HasPrefix(u.Scheme, "postgres") {
+			return nil, fmt.Errorf("--temporal-db: want sqlite or a postgres:// URL")
+		}
+		name := fmt.Sprintf("kooflow_bench_%d", time.Now().UnixNano()%1_000_000_000)
+		cleanups = append(cleanups, func() {
+			if err := devstacktest.Drop(temporalDB, name, name+"_visibility"); err != nil {
+				fmt.Fprintln(os.Stderr, "drop the bench's Temporal databases:", err)
+			}
+		})
+		u.Path = "/" + name
+		temporalEnv = []string{"KOOFLOW_TEMPORAL_DB=" + u.String()}
+		temporalArgs = append(temporalArgs, "--history-shards", strconv.Itoa(shards))
+		if postmaster, err = postmasterPID(temporalDB); err != nil {
+			fmt.Fprintln(os.Stderr, "PostgreSQL's CPU is not counted:", err)
+		}
+	}
+	temporal, err := start("temporal", temporalEnv, temporalArgs...)
+	if err != nil {
+		return nil, err
+	}
+	persistence, err := temporal.waitLine("Temporal persistence: ", 2*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+
+	db := "sqlite:" + filepath.Join(dir, "kooflow.db")
+	if dsn := os.Getenv("KOOFLOW_BENCH_DB"); dsn != "" {
+		db = dsn
+	}
+	if t.store, err = store.Open(context.Background(), db); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { t.store.Close() })
+	t.sandbox = sandbox.New(sandbox.Options{AccessToken: "bench-token", UserID: "bench-user"})
+	kd := httptest.NewServer(t.sandbox.Handler())
+	cleanups = append(cleanups, kd.Close)
+
+	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn"}
+	webhookAddr, metricsAddr := freeAddr(), freeAddr()
+	if _, err := start("webhook", append(common, "KOOGALLERY_KEY="+benchKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr), "webhook"); err != nil {
+		return nil, err
+	}
+	if _, err := start("worker", append(common, "KOODRIVE_BASE_URL="+kd.URL, "KOODRIVE_ACCESS_TOKEN=bench-token",
+		"KOODRIVE_USER_ID=bench-user", "KOOFLOW_METRICS_ADDR="+metricsAddr), "worker"); err != nil {
+		return nil, err
+	}
+	t.webhookURL = "http://" + webhookAddr
+	for _, u := range []string{t.webhookURL + "/readyz", "http://" + metricsAddr + "/healthz"} {
+		if err := waitOK(u, time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	if t.client, err = client.Dial(client.Options{HostPort: temporalAddr, Logger: quietSDKLogger{}}); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, t.client.Close)
+
+	storeName := "SQLite"
+	if !strings.HasPrefix(db, "sqlite:") {
+		storeName = "PostgreSQL"
+	}
+	t.describe = fmt.Sprintf("kooflow temporal, webhook and worker as separate processes; Temporal on %s; kooflow's store on %s", persistence, storeName)
+	t.cpu = func() map[string]float64 {
+		use := map[string]float64{"bench": cpuSeconds()}
+		for name, p := range procs {
+			use[name] = procCPU(p.cmd.Process.Pid)
+		}
+		if postmaster > 0 {
+			use["PostgreSQL"] = postgresCPU(postmaster)
+		}
+		return use
+	}
+	t.memory = func() string {
+		return fmt.Sprintf("peak RSS temporal %.0f MB, worker %.0f MB, webhook %.0f MB",
+			procPeakRSSMB(procs["temporal"].cmd.Process.Pid), procPeakRSSMB(procs["worker"].cmd.Process.Pid), procPeakRSSMB(procs["webhook"].cmd.Process.Pid))
+	}
+	return t, nil
+}
+
+// benchProcess is a kooflow command in its own process, logging to a file.
+type benchProcess struct {
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
+}
+
+func startBenchProcess(bin, logPath string, env []string, args ...string) (*benchProcess, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start kooflow %s: %w", args[0], err)
+	}
+	p := &benchProcess{cmd: cmd, log: logPath, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
+	return p, nil
+}
+
+// waitLine waits for a line starting with prefix in the process's output and returns
+// the rest of it.
+func (p *benchProcess) waitLine(prefix string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if f, err := os.Open(p.log); err == nil {
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+					f.Close()
+					return rest, nil
+				}
+			}
+			f.Close()
+		}
+		select {
+		case <-p.exited:
+			logs, _ := os.ReadFile(p.log)
+			return "", fmt.Errorf("kooflow %s exited:\n%s", p.cmd.Args[1], logs)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("kooflow %s printed no %q within %s (log %s)", p.cmd.Args[1], prefix, timeout, p.log)
+		}
+	}
+}
+
+func (p *benchProcess) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func waitOK(u string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer 200 within %s", u, timeout)
+}
+
+// quietSDKLogger keeps the bench's own Temporal client quiet.
+type quietSDKLogger struct{}
+
+func (quietSDKLogger) Debug(string, ...any) {}
+func (quietSDKLogger) Info(string, ...any)  {}
+func (quietSDKLogger) Warn(string, ...any)  {}
+func (quietSDKLogger) Error(string, ...any) {}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
+const clockTicks = 100
+
+// procStat reads a process's parent and its CPU seconds: its own, and its waited-for
+// children's.
+func procStat(pid int) (ppid int, self, children float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	// The fields after the command name, which is in parentheses: state is field 3.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	num := func(k int) float64 { v, _ := strconv.ParseFloat(f[k-3], 64); return v }
+	return int(num(4)), (num(14) + num(15)) / clockTicks, (num(16) + num(17)) / clockTicks, nil
+}
+
+// procCPU is a running process's CPU seconds.
+func procCPU(pid int) float64 {
+	_, self, _, _ := procStat(pid)
+	return self
+}
+
+// postgresCPU is the CPU seconds of a PostgreSQL server on this machine: the
+// postmaster, every live child (backends, WAL writer, checkpointer, ...) and the
+// children that already exited.
+func postgresCPU(postmaster int) float64 {
+	_, self, reaped, err := procStat(postmaster)
+	if err != nil {
+		return 0
+	}
+	total := self + reaped
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, cpu, _, err := procStat(pid); err == nil && ppid == postmaster {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// postmasterPID finds the PostgreSQL server process behind dsn when it runs on this
+// machine: the parent of the backend serving a connection.
+func postmasterPID(dsn string) (int, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var backend int
+	if err := db.QueryRow("SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, err
+	}
+	ppid, _, _, err := procStat(backend)
+	if err != nil {
+		return 0, fmt.Errorf("PostgreSQL does not run on this machine: %w", err)
+	}
+	return ppid, nil
+}
+
+// procPeakRSSMB is a running process's peak resident set (VmHWM) in MB.
+func procPeakRSSMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func cpuSince(before, after map[string]float64) map[string]float64 {
+	d := map[string]float64{}
+	for k, v := range after {
+		d[k] = v - before[k]
+	}
+	return d
+}
+
+func sum(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+// formatCPU prints the total and, for several parts, each part.
+func formatCPU(m map[string]float64) string {
+	if len(m) == 1 {
+		return fmt.Sprintf("%.0f s", sum(m))
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, m[k]))
+	}
+	return fmt.Sprintf("%.0f s [%s]", sum(m), strings.Join(parts, ", "))
 }
