@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,10 @@ const TraceIDLength = 58
 type Config struct {
 	// BaseURL is the scheme and host, e.g. https://intl.myhuaweicloud-koodrive.com.
 	BaseURL string
-	// AccessToken is sent as "Authorization: Bearer <token>".
+	// Auth gives every request its credentials: NewAppSignature (KOODRIVE_AUTH=app),
+	// NewTokenFile or NewStaticToken (KOODRIVE_AUTH=token). ConfigFromEnv sets it.
+	Auth Signer
+	// AccessToken, when Auth is nil, is sent as a static bearer token (NewStaticToken).
 	AccessToken string
 	// UserID is sent as X-User-Id.
 	UserID string
@@ -46,9 +50,19 @@ type Config struct {
 	// Now defaults to time.Now; X-Date is derived from it on every attempt.
 	Now func() time.Time
 	// Observe, when set, is told of every call: the endpoint path, its outcome
-	// (success, retryable_error or rejected) and its duration in seconds.
+	// (OutcomeSuccess, OutcomeRetryable, OutcomeRejected or OutcomeAuthFailed) and its
+	// duration in seconds. A call refused with 401 and sent again after a refresh counts once,
+	// with the outcome of its second try.
 	Observe func(endpoint, outcome string, seconds float64)
 }
+
+// Outcomes of a KooDrive call, as told to Config.Observe.
+const (
+	OutcomeSuccess    = "success"
+	OutcomeRetryable  = "retryable_error"
+	OutcomeRejected   = "rejected"
+	OutcomeAuthFailed = "auth_failed"
+)
 
 // Client calls KooDrive. It is safe for concurrent use.
 type Client struct {
@@ -61,8 +75,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		missing = append(missing, "base URL (KOODRIVE_BASE_URL)")
 	}
-	if cfg.AccessToken == "" {
-		missing = append(missing, "access token (KOODRIVE_ACCESS_TOKEN)")
+	if cfg.Auth == nil && cfg.AccessToken == "" {
+		missing = append(missing, "credentials (KOODRIVE_ACCESS_TOKEN, KOODRIVE_ACCESS_TOKEN_FILE, or KOODRIVE_APP_ID and KOODRIVE_APP_SECRET)")
 	}
 	if cfg.UserID == "" {
 		missing = append(missing, "user ID (KOODRIVE_USER_ID)")
@@ -71,6 +85,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("KooDrive client: missing %s", strings.Join(missing, ", "))
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.Auth == nil {
+		cfg.Auth = NewStaticToken(cfg.AccessToken)
+	}
+	cfg.AccessToken = ""
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
@@ -93,6 +111,13 @@ type Error struct {
 	Retryable bool
 	// RetryAfter is the delay KooDrive asked for (429 Retry-After), or 0.
 	RetryAfter time.Duration
+	// Unauthorized is set when KooDrive refused kooflow's credentials (HTTP 401, after one
+	// refresh where the credentials can be refreshed), or when kooflow had none to send (an
+	// unreadable token file). It is retryable: credentials are fixed or rotated within the
+	// hour.
+	Unauthorized bool
+	// Credentials describes the credentials used (mode, app ID or token source), never a secret.
+	Credentials string
 	// Err is the transport error, if any.
 	Err error
 }
@@ -100,6 +125,13 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string {
 	var b strings.Builder
+	switch {
+	case e.Unauthorized && e.HTTPStatus == http.StatusUnauthorized:
+		// Leads with the cause: it becomes the stall reason operators read.
+		b.WriteString(UnauthorizedReason + " (" + e.Credentials + "): ")
+	case e.Unauthorized:
+		b.WriteString("kooflow has no usable KooDrive credentials (" + e.Credentials + "): ")
+	}
 	b.WriteString("KooDrive " + e.Endpoint)
 	if e.Err != nil {
 		b.WriteString(": " + e.Err.Error())
@@ -118,6 +150,16 @@ func (e *Error) Error() string {
 
 // Unwrap returns the transport error.
 func (e *Error) Unwrap() error { return e.Err }
+
+// UnauthorizedReason starts the message of every Error for which KooDrive refused
+// kooflow's credentials.
+const UnauthorizedReason = "KooDrive refused kooflow's credentials"
+
+// IsUnauthorized reports whether err is a credentials failure (see Error.Unauthorized).
+func IsUnauthorized(err error) bool {
+	var kerr *Error
+	return errors.As(err, &kerr) && kerr.Unauthorized
+}
 
 // IsRetryable reports whether err may succeed if the call is made again.
 func IsRetryable(err error) bool {
@@ -146,7 +188,7 @@ func (c *Client) NotifyPackageExpire(ctx context.Context, carrierUserID, package
 	if err != nil {
 		return err
 	}
-	_, err = c.call(ctx, http.MethodPost, NotifyPackageExpirePath, "application/json", bytes.NewReader(body))
+	_, err = c.call(ctx, http.MethodPost, NotifyPackageExpirePath, nil, "application/json", body)
 	return err
 }
 
@@ -173,55 +215,99 @@ func codeString(code json.RawMessage) string {
 	return strings.TrimSpace(string(code))
 }
 
-// call performs one request with fresh headers and classifies its outcome. It returns the
-// raw body of a successful answer.
-func (c *Client) call(ctx context.Context, method, path, contentType string, body io.Reader) ([]byte, error) {
+// call performs one KooDrive call and classifies its outcome. It returns the raw body of
+// a successful answer. A 401 gives a refreshable signer one chance to renew the
+// credentials; when they changed, the request is sent again at once, freshly dated and
+// signed.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) ([]byte, error) {
 	start := time.Now()
-	raw, err := c.do(ctx, method, path, contentType, body)
-	if c.cfg.Observe != nil {
-		endpoint, _, _ := strings.Cut(path, "?")
-		outcome := "success"
+	raw, err := c.send(ctx, method, path, query, contentType, body)
+	if refresher, ok := c.cfg.Auth.(Refresher); ok && refusedCredentials(err) {
+		changed, rerr := refresher.Refresh(ctx)
 		switch {
-		case err != nil && IsRetryable(err):
-			outcome = "retryable_error"
-		case err != nil:
-			outcome = "rejected"
+		case rerr != nil:
+			err = &Error{Endpoint: path, Err: fmt.Errorf("refresh after HTTP 401: %w", rerr), Retryable: true, Unauthorized: true,
+				Credentials: describe(c.cfg.Auth)}
+		case changed:
+			raw, err = c.send(ctx, method, path, query, contentType, body)
 		}
-		c.cfg.Observe(endpoint, outcome, time.Since(start).Seconds())
+	}
+	if c.cfg.Observe != nil {
+		outcome := OutcomeSuccess
+		switch {
+		case IsUnauthorized(err):
+			outcome = OutcomeAuthFailed
+		case err != nil && IsRetryable(err):
+			outcome = OutcomeRetryable
+		case err != nil:
+			outcome = OutcomeRejected
+		}
+		c.cfg.Observe(path, outcome, time.Since(start).Seconds())
 	}
 	return raw, err
 }
 
-func (c *Client) do(ctx context.Context, method, path, contentType string, body io.Reader) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, body)
+// refusedCredentials reports whether KooDrive answered err with 401.
+func refusedCredentials(err error) bool {
+	var kerr *Error
+	return errors.As(err, &kerr) && kerr.Unauthorized && kerr.HTTPStatus == http.StatusUnauthorized
+}
+
+// describe names a signer's credentials without their secret.
+func describe(s Signer) string {
+	if d, ok := s.(fmt.Stringer); ok {
+		return d.String()
+	}
+	return fmt.Sprintf("%T", s)
+}
+
+// send makes one HTTP request with fresh X-Date, trace ID and credentials.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) ([]byte, error) {
+	endpoint := path
+	target := c.cfg.BaseURL + path
+	if len(query) > 0 {
+		endpoint = path + "?" + EncodeQuery(query)
+		target = c.cfg.BaseURL + endpoint
+	}
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, reader)
 	if err != nil {
-		return nil, &Error{Endpoint: path, Err: err}
+		return nil, &Error{Endpoint: endpoint, Err: err}
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.AccessToken)
 	// X-Date must never be later than KooDrive's clock: truncating to the second keeps it
-	// at or before now, and it is made fresh for every attempt.
+	// at or before now, and it is made fresh for every request — the app signature covers
+	// it, so a retry is signed anew.
 	req.Header.Set("X-Date", c.cfg.Now().UTC().Truncate(time.Second).Format(XDateLayout))
 	req.Header.Set("X-User-Id", c.cfg.UserID)
 	req.Header.Set("x-traceid", NewTraceID())
 	req.Header.Set("Accept", "application/json")
+	if err := c.cfg.Auth.Sign(req, body); err != nil {
+		return nil, &Error{Endpoint: endpoint, Err: err, Retryable: true, Unauthorized: true, Credentials: describe(c.cfg.Auth)}
+	}
 
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, &Error{Endpoint: path, Err: err, Retryable: true}
+		return nil, &Error{Endpoint: endpoint, Err: err, Retryable: true}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, &Error{Endpoint: path, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err), Retryable: true}
+		return nil, &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("read answer: %w", err), Retryable: true}
 	}
 	var res result
 	_ = json.Unmarshal(raw, &res)
 	if resp.StatusCode != http.StatusOK {
-		kerr := &Error{Endpoint: path, HTTPStatus: resp.StatusCode, Code: codeString(res.Code), Msg: res.Msg,
+		kerr := &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Code: codeString(res.Code), Msg: res.Msg,
 			Retryable: retryableStatus(resp.StatusCode)}
+		if resp.StatusCode == http.StatusUnauthorized {
+			kerr.Unauthorized, kerr.Credentials = true, describe(c.cfg.Auth)
+		}
 		if resp.StatusCode == http.StatusTooManyRequests {
 			kerr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
 		}
@@ -233,16 +319,17 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 	if len(res.Code) > 0 && !isSuccessCode(res.Code) {
 		// KooDrive understood the call and refused it (not whitelisted, unknown user or
 		// package, ...): the same call will be refused again.
-		return nil, &Error{Endpoint: path, HTTPStatus: resp.StatusCode, Code: codeString(res.Code), Msg: res.Msg}
+		return nil, &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Code: codeString(res.Code), Msg: res.Msg}
 	}
 	if len(res.Code) == 0 && path == NotifyPackageExpirePath {
-		return nil, &Error{Endpoint: path, HTTPStatus: resp.StatusCode, Msg: "answer has no code: " + truncate(string(raw), 200), Retryable: true}
+		return nil, &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Msg: "answer has no code: " + truncate(string(raw), 200), Retryable: true}
 	}
 	return raw, nil
 }
 
 // retryableStatus classifies an HTTP status: overload, outages and credential problems
-// (a token may be rotated within the hour) are worth retrying; a malformed request is not.
+// (a token may be rotated, a secret corrected within the hour) are worth retrying; a
+// malformed request is not.
 func retryableStatus(status int) bool {
 	switch {
 	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout, status == http.StatusTooEarly:

@@ -40,7 +40,7 @@ func (s ServiceStatus) Frozen() bool { return s.Status == 1 }
 
 // GetServiceStatus reads the tenant's subscription status.
 func (c *Client) GetServiceStatus(ctx context.Context) (ServiceStatus, error) {
-	raw, err := c.call(ctx, http.MethodGet, ServicePath, "", nil)
+	raw, err := c.call(ctx, http.MethodGet, ServicePath, nil, "", nil)
 	if err != nil {
 		return ServiceStatus{}, err
 	}
@@ -54,7 +54,8 @@ func (c *Client) GetServiceStatus(ctx context.Context) (ServiceStatus, error) {
 }
 
 // VerifyData uploads the reconciliation statement for billingCycle (yyyy-MM) as the
-// multipart part "data" and returns KooDrive's batch number.
+// multipart part "data" and returns KooDrive's batch number. The multipart body is built
+// in memory, so the exact bytes sent are the bytes an app signature covers.
 func (c *Client) VerifyData(ctx context.Context, billingCycle, filename string, statement io.Reader) (string, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -74,7 +75,7 @@ func (c *Client) VerifyData(ctx context.Context, billingCycle, filename string, 
 	if err := mw.Close(); err != nil {
 		return "", err
 	}
-	raw, err := c.call(ctx, http.MethodPost, DataVerifyPath, mw.FormDataContentType(), bytes.NewReader(body.Bytes()))
+	raw, err := c.call(ctx, http.MethodPost, DataVerifyPath, nil, mw.FormDataContentType(), body.Bytes())
 	if err != nil {
 		return "", err
 	}
@@ -118,7 +119,7 @@ func (c *Client) GetDiffList(ctx context.Context, batchNo string, pageSize int, 
 	if cursor != "" {
 		q.Set("pageCursor", cursor)
 	}
-	raw, err := c.call(ctx, http.MethodGet, DiffGetListPath+"?"+q.Encode(), "", nil)
+	raw, err := c.call(ctx, http.MethodGet, DiffGetListPath, q, "", nil)
 	if err != nil {
 		return DiffPage{}, err
 	}
