@@ -1,9 +1,10 @@
 // Package sandbox is a local KooDrive for dev mode and tests. It serves the carrier
-// endpoints kooflow calls and enforces the published rules strictly — bearer token,
-// X-Date format and its 15-minute, never-in-the-future window, X-User-Id, a 58-character
-// x-traceid, exact body types — so that a client bug fails a test instead of reaching
-// KooDrive. Faults can be injected: the next N calls, a time window, throttling, or a
-// business rejection.
+// endpoints kooflow calls and enforces the published rules strictly — credentials (access
+// tokens that die 20 minutes after their last use, or §7 app signatures checked by the
+// sandbox's own canonicalisation, written apart from the client's), X-Date format and its
+// 15-minute, never-in-the-future window, X-User-Id, a 58-character x-traceid, exact body
+// types — so that a client bug fails a test instead of reaching KooDrive. Faults can be
+// injected: the next N calls, a time window, throttling, or a business rejection.
 package sandbox
 
 import (
@@ -30,17 +31,30 @@ type Notification struct {
 
 // Rejection is a call the sandbox refused because it broke the API rules.
 type Rejection struct {
-	Path   string    `json:"path"`
+	Path string `json:"path"`
+	// Status is the HTTP status answered; 401 for refused credentials.
+	Status int       `json:"status"`
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
 }
 
+// DefaultTokenLifetime is how long a KooDrive access token stays valid after its last
+// use (spec koodrive-carrier.md §7: 20 minutes, extended by each call).
+const DefaultTokenLifetime = 20 * time.Minute
+
 // Options configure a sandbox.
 type Options struct {
-	// AccessToken and UserID are the credentials callers must present.
+	// AccessToken, when set, is a token the sandbox has issued: like every token from
+	// IssueToken it dies TokenLifetime after its last use.
 	AccessToken string
-	UserID      string
-	// Now is the sandbox's clock for X-Date checks and fault windows; default time.Now.
+	// UserID is the KooDrive user callers must name in X-User-Id.
+	UserID string
+	// Apps maps app IDs to the app secrets whose §7 signatures the sandbox accepts.
+	Apps map[string]string
+	// TokenLifetime is an access token's sliding lifetime; default DefaultTokenLifetime.
+	TokenLifetime time.Duration
+	// Now is the sandbox's clock for X-Date checks, token lifetimes and fault windows;
+	// default time.Now.
 	Now func() time.Time
 }
 
@@ -49,6 +63,8 @@ type Sandbox struct {
 	opts Options
 
 	mu            sync.Mutex
+	tokens        map[string]time.Time // access token → last use
+	verified      Verified
 	notifications []Notification
 	rejections    []Rejection
 	calls         int
@@ -76,12 +92,20 @@ func New(opts Options) *Sandbox {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Sandbox{opts: opts}
+	if opts.TokenLifetime <= 0 {
+		opts.TokenLifetime = DefaultTokenLifetime
+	}
+	s := &Sandbox{opts: opts, tokens: map[string]time.Time{}}
+	if opts.AccessToken != "" {
+		s.tokens[opts.AccessToken] = opts.Now()
+	}
+	return s
 }
 
 // Handler serves the KooDrive endpoints and, under /sandbox/, a control API:
 // GET /sandbox/notifications, GET /sandbox/rejections, POST /sandbox/faults
-// (JSON Faults), DELETE /sandbox/faults.
+// (JSON Faults), DELETE /sandbox/faults, and POST /sandbox/tokens, which issues an access
+// token ({"accessToken":…,"expiresIn":seconds}).
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(koodrive.NotifyPackageExpirePath, s.notify)
@@ -95,6 +119,9 @@ func (s *Sandbox) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, s.Rejections())
 	})
 	mux.HandleFunc("POST /sandbox/faults", s.postFaults)
+	mux.HandleFunc("POST /sandbox/tokens", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"accessToken": s.IssueToken(), "expiresIn": int(s.opts.TokenLifetime.Seconds())})
+	})
 	mux.HandleFunc("DELETE /sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
 		s.ClearFaults()
 		w.WriteHeader(http.StatusNoContent)
@@ -225,14 +252,20 @@ type answer struct {
 }
 
 func (s *Sandbox) reject(w http.ResponseWriter, path string, status int, code, reason string) {
-	s.mu.Lock()
-	s.rejections = append(s.rejections, Rejection{Path: path, Reason: reason, At: s.opts.Now()})
-	s.mu.Unlock()
-	writeJSON(w, status, map[string]string{"code": code, "msg": reason})
+	s.refuse(w, path, status, code, reason, reason)
 }
 
-// admit refuses a request with the wrong method or headers, recording why; it reports
-// whether the request may go on.
+// refuse records a rejection with reason and answers msg, which may say less (the sandbox
+// keeps its canonical request for /sandbox/rejections, not for the caller's error).
+func (s *Sandbox) refuse(w http.ResponseWriter, path string, status int, code, reason, msg string) {
+	s.mu.Lock()
+	s.rejections = append(s.rejections, Rejection{Path: path, Status: status, Reason: reason, At: s.opts.Now()})
+	s.mu.Unlock()
+	writeJSON(w, status, map[string]string{"code": code, "msg": msg})
+}
+
+// admit refuses a request with the wrong method, headers or credentials, recording why;
+// it reports whether the request may go on.
 func (s *Sandbox) admit(w http.ResponseWriter, r *http.Request, method, endpoint string) bool {
 	if r.Method != method {
 		s.reject(w, r.URL.Path, http.StatusMethodNotAllowed, "405", endpoint+" takes "+method)
@@ -242,27 +275,33 @@ func (s *Sandbox) admit(w http.ResponseWriter, r *http.Request, method, endpoint
 		s.reject(w, r.URL.Path, status, code, reason)
 		return false
 	}
+	if reason, detail := s.authenticate(r); reason != "" {
+		full := reason
+		if detail != "" {
+			full += "; " + detail
+		}
+		s.refuse(w, r.URL.Path, http.StatusUnauthorized, "401", full, reason)
+		return false
+	}
 	return true
 }
 
+// xDateLayout is X-Date's format, yyyyMMdd'T'HHmmss'Z' (spec §1).
+const xDateLayout = "20060102T150405Z"
+
 // checkHeaders enforces the common carrier headers (spec §1).
 func (s *Sandbox) checkHeaders(r *http.Request) (int, string, string) {
-	auth := r.Header.Get("Authorization")
-	scheme, token, _ := strings.Cut(auth, " ")
-	if !strings.EqualFold(scheme, "bearer") || token != s.opts.AccessToken {
-		return http.StatusUnauthorized, "401", "Authorization must be Bearer with a valid access token"
-	}
 	xdate := r.Header.Get("X-Date")
 	if xdate == "" {
 		return http.StatusBadRequest, "13000102", "X-Date is required"
 	}
-	signed, err := time.Parse(koodrive.XDateLayout, xdate)
+	signed, err := time.Parse(xDateLayout, xdate)
 	if err != nil {
 		return http.StatusBadRequest, "13000102", fmt.Sprintf("X-Date %q is not yyyyMMdd'T'HHmmss'Z'", xdate)
 	}
 	now := s.opts.Now().UTC()
 	if signed.After(now) {
-		return http.StatusBadRequest, "13000102", fmt.Sprintf("X-Date %s is later than the server time %s", xdate, now.Format(koodrive.XDateLayout))
+		return http.StatusBadRequest, "13000102", fmt.Sprintf("X-Date %s is later than the server time %s", xdate, now.Format(xDateLayout))
 	}
 	if now.Sub(signed) > 15*time.Minute {
 		return http.StatusBadRequest, "13000102", fmt.Sprintf("X-Date %s is more than 15 minutes old", xdate)
