@@ -76,7 +76,9 @@ func (a *Expiration) FreezeSubscription(ctx context.Context, in workflows.Expira
 // NotifyKooDrive tells KooDrive the user entered the reservation period. It skips the
 // call when the store says KooDrive already accepted this expiry. Each failed attempt is
 // counted in the store; business rejections are returned as non-retryable errors, and a
-// Retry-After from KooDrive sets the delay before the next attempt.
+// Retry-After from KooDrive sets the delay before the next attempt. Refused credentials
+// (the client has already refreshed a token and tried once more) are retried like an
+// outage, with a message that says so, because credentials get fixed within the hour.
 func (a *Expiration) NotifyKooDrive(ctx context.Context, in workflows.ExpirationInput) (workflows.NotifyResult, error) {
 	info := activity.GetInfo(ctx)
 	id := info.WorkflowExecution.ID
@@ -103,6 +105,12 @@ func (a *Expiration) NotifyKooDrive(ctx context.Context, in workflows.Expiration
 	}
 
 	msg := fmt.Sprintf("notify KooDrive for %s: %v", in.Subject, callErr)
+	if koodrive.IsUnauthorized(callErr) {
+		// The cause comes first: when the hour is spent, this message is the stall reason
+		// operators read in `kooflow status` and the Temporal UI ("KooDrive refused
+		// kooflow's credentials ..."). The error never holds a secret.
+		msg = fmt.Sprintf("%v (notifying KooDrive for %s)", callErr, in.Subject)
+	}
 	if err := a.Store.RecordAttempt(ctx, id, msg); err != nil {
 		log.Warn("could not record the failed attempt", "error", err)
 	}
@@ -113,7 +121,11 @@ func (a *Expiration) NotifyKooDrive(ctx context.Context, in workflows.Expiration
 		log.Warn("KooDrive rejected the notification", "error", callErr)
 		return workflows.NotifyResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeKooDriveRejected, callErr, details)
 	}
-	log.Warn("KooDrive notification failed; will retry", "error", callErr)
+	if koodrive.IsUnauthorized(callErr) {
+		log.Warn("KooDrive refused kooflow's credentials; will retry under the one-hour rule — fix or rotate them", "error", callErr)
+	} else {
+		log.Warn("KooDrive notification failed; will retry", "error", callErr)
+	}
 	opts := temporal.ApplicationErrorOptions{Cause: callErr, Details: []any{details}}
 	if kerr != nil && kerr.RetryAfter > 0 {
 		opts.NextRetryDelay = min(kerr.RetryAfter, 10*time.Minute)
