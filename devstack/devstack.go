@@ -342,8 +342,15 @@ func preparePostgresStore(ctx context.Context, opts Options, logger log.Logger) 
 			"visibility": {SQL: target.store(target.visibility)},
 		},
 		shards:   shards,
-		describe: fmt.Sprintf("%s, %d history shards", target.where(), shards),
+		describe: fmt.Sprintf("%s, %s", target.where(), shardCount(shards)),
 	}, nil
+}
+
+func shardCount(n int32) string {
+	if n == 1 {
+		return "1 history shard"
+	}
+	return fmt.Sprintf("%d history shards", n)
 }
 
 // createNamespace registers the namespace with its search attributes directly in the
