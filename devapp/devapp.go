@@ -53,6 +53,12 @@ type Options struct {
 	KooDriveURL   string
 	KooDriveToken string
 	KooDriveUser  string
+	// KooDriveAuth signs every call to KooDrive; nil sends KooDriveToken as a static
+	// bearer token.
+	KooDriveAuth koodrive.Signer
+	// KooDriveApps are the app IDs and secrets whose §7 signatures the embedded sandbox
+	// accepts.
+	KooDriveApps map[string]string
 	// Schedule configures the monthly reconciliation schedule, applied at start.
 	Schedule starter.ScheduleConfig
 	// NotifyWindow shortens the one-hour rule for reliability runs; 0 keeps the hour.
@@ -127,12 +133,12 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 
 	a.KooDriveURL = opts.KooDriveURL
 	if a.KooDriveURL == "" {
-		a.Sandbox = sandbox.New(sandbox.Options{AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser})
+		a.Sandbox = sandbox.New(sandbox.Options{AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser, Apps: opts.KooDriveApps})
 		if a.KooDriveURL, err = a.serve("koodrive-sandbox", opts.SandboxAddr, a.Sandbox.Handler()); err != nil {
 			return nil, err
 		}
 	}
-	kd, err := koodrive.New(koodrive.Config{BaseURL: a.KooDriveURL, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser,
+	kd, err := koodrive.New(koodrive.Config{BaseURL: a.KooDriveURL, Auth: opts.KooDriveAuth, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser,
 		Observe: a.Metrics.ObserveKooDrive})
 	if err != nil {
 		return nil, err

@@ -2,18 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/devapp"
+	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/store"
 )
@@ -59,7 +64,7 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// demoSubscriptions seed an empty dev registry so the banner's sample command works.
+// demoSubscriptions seed an empty dev registry so the banner's sample commands work.
 var demoSubscriptions = []store.Subscription{
 	{InstanceID: "demo-0001", OrderID: "CS-DEMO-0001", CarrierUserID: "demo-user-1", PackageID: "demo-pkg-50GB", CarrierOrderID: "CO-0001", CarrierOrderTime: "2026-01-15T08:00:00Z"},
 	{InstanceID: "demo-0002", OrderID: "CS-DEMO-0002", CarrierUserID: "demo-user-2", PackageID: "demo-pkg-200GB", CarrierOrderID: "CO-0002", CarrierOrderTime: "2026-01-15T08:00:00Z"},
@@ -84,61 +89,171 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	kd, err := devKooDriveSettings(os.Getenv)
+	if err != nil {
+		return err
+	}
 	logger.Info("starting kooflow dev", "dataDir", dataDir, "temporalPort", f.temporalPort)
 	app, err := devapp.Start(ctx, devapp.Options{
 		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort,
 		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
 		SmartHubAPIKey: smartHubKey, SmartHubSignatureMode: mode,
-		KooDriveURL: os.Getenv("KOODRIVE_BASE_URL"), KooDriveToken: envOr("KOODRIVE_ACCESS_TOKEN", "dev-token"),
-		KooDriveUser: envOr("KOODRIVE_USER_ID", "dev-koodrive-user"), Logger: logger, Schedule: f.schedule.config(),
+		KooDriveURL: kd.url, KooDriveToken: kd.token, KooDriveUser: kd.user, KooDriveAuth: kd.auth, KooDriveApps: kd.apps,
+		Logger: logger, Schedule: f.schedule.config(),
 	})
 	if err != nil {
 		return err
 	}
 	defer app.Stop()
-	if err := seedDemo(ctx, app.Store); err != nil {
+	demo, err := seedDemo(ctx, app.Store, app.Sandbox != nil)
+	if err != nil {
 		return err
 	}
-	printBanner(out, banner{app: app, dataDir: f.dataDir, key: key, smartHubKey: smartHubKey})
+	if demo && app.Sandbox == nil {
+		logger.Warn("the registry holds kooflow dev's demo subscriptions (demo-0001, demo-0002, demo-sim-0001) while talking to a real KooDrive: they will be in the reconciliation statements it receives; start from an empty --data-dir or KOOFLOW_DB to leave them out")
+	}
+	ui := app.Stack.UIURL()
+	if ui == "" {
+		ui = "(disabled)"
+	}
+	kdLine := app.KooDriveURL + " (real KooDrive, from KOODRIVE_BASE_URL; " + kd.describe + ")"
+	if app.Sandbox != nil {
+		kdLine = app.KooDriveURL + " (sandbox; " + kd.describe + "; accepted calls: " + app.KooDriveURL + "/sandbox/notifications)"
+	}
+	printBanner(out, banner{
+		temporal: app.Stack.HostPort(), namespace: app.Stack.Namespace(), ui: ui, webhook: app.WebhookURL, metrics: app.MetricsURL,
+		koodrive: kdLine, dataDir: f.dataDir, demo: demo, sandbox: app.Sandbox != nil,
+		keys: []bannerKey{
+			{label: "KooGallery key", env: "KOOGALLERY_KEY", value: key, file: "koogallery.key"},
+			{label: "SmartHub API key", env: "SMARTHUB_API_KEY", value: smartHubKey, file: "smarthub.key"},
+		},
+	}, os.Getenv)
 	<-ctx.Done()
 	logger.Info("stopping: webhook, worker, Temporal (unfinished workflows resume on the next start)")
 	return nil
 }
 
-func seedDemo(ctx context.Context, st *store.Store) error {
-	var missing []store.Subscription
-	for _, d := range demoSubscriptions {
-		_, err := st.SubscriptionByInstance(ctx, d.InstanceID)
-		if errors.Is(err, store.ErrNotFound) {
-			d.ExpireTime = time.Now().UTC().Truncate(24 * time.Hour)
-			missing = append(missing, d)
-		} else if err != nil {
-			return err
+// devKooDrive is how kooflow dev talks to KooDrive.
+type devKooDrive struct {
+	// url is empty for the embedded sandbox.
+	url, user, token string
+	auth             koodrive.Signer
+	// apps are the app credentials the sandbox accepts.
+	apps map[string]string
+	// describe names the credentials for the banner, never showing a secret.
+	describe string
+}
+
+// devKooDriveSettings reads the KooDrive settings of kooflow dev. With KOODRIVE_BASE_URL
+// it talks to that KooDrive with the worker's settings (koodrive.ConfigFromEnv). Otherwise
+// it runs the sandbox, by default with §7 app signatures (KOODRIVE_APP_ID, default
+// kooflow-dev; KOODRIVE_APP_SECRET, default a secret generated for this run), or in token
+// mode when KOODRIVE_AUTH=token or a token variable is set: KOODRIVE_ACCESS_TOKEN (default
+// dev-token, issued by the sandbox at start and, like KooDrive's, dead after 20 idle
+// minutes) or KOODRIVE_ACCESS_TOKEN_FILE holding a token from POST /sandbox/tokens.
+func devKooDriveSettings(getenv func(string) string) (devKooDrive, error) {
+	if getenv(koodrive.EnvBaseURL) != "" {
+		cfg, err := koodrive.ConfigFromEnv(getenv)
+		if err != nil {
+			return devKooDrive{}, fmt.Errorf("KOODRIVE_BASE_URL points kooflow dev at a real KooDrive: %w", err)
+		}
+		return devKooDrive{url: cfg.BaseURL, user: cfg.UserID, auth: cfg.Auth, describe: fmt.Sprint(cfg.Auth)}, nil
+	}
+	d := devKooDrive{user: envOrFrom(getenv, koodrive.EnvUserID, "dev-koodrive-user"), token: envOrFrom(getenv, koodrive.EnvAccessToken, "dev-token")}
+	mode := getenv(koodrive.EnvAuth)
+	if mode == "" {
+		mode = koodrive.AuthApp
+		if getenv(koodrive.EnvAccessToken) != "" || getenv(koodrive.EnvAccessTokenFile) != "" {
+			mode = koodrive.AuthToken
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	switch mode {
+	case koodrive.AuthApp:
+		id, secret := envOrFrom(getenv, koodrive.EnvAppID, "kooflow-dev"), getenv(koodrive.EnvAppSecret)
+		generated := ""
+		if secret == "" {
+			buf := make([]byte, 32)
+			if _, err := rand.Read(buf); err != nil {
+				return devKooDrive{}, err
+			}
+			secret, generated = hex.EncodeToString(buf), ", secret generated for this run"
+		}
+		d.apps = map[string]string{id: secret}
+		d.auth = koodrive.NewAppSignature(id, secret)
+		d.describe = "app signature, KOODRIVE_APP_ID " + id + generated
+	case koodrive.AuthToken:
+		if file := getenv(koodrive.EnvAccessTokenFile); file != "" {
+			d.auth = koodrive.NewTokenFile(file)
+		} else {
+			d.auth = koodrive.NewStaticToken(d.token)
+		}
+		d.describe = fmt.Sprint(d.auth) + "; tokens die 20 minutes after their last use, POST /sandbox/tokens issues one"
+	default:
+		return devKooDrive{}, fmt.Errorf("%s=%q is neither %s nor %s", koodrive.EnvAuth, mode, koodrive.AuthApp, koodrive.AuthToken)
 	}
-	_, err := st.UpsertSubscriptions(ctx, missing)
-	return err
+	return d, nil
 }
 
+func envOrFrom(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// seedDemo adds the demo subscriptions, so the banner's sample commands work — only into
+// an empty registry and only when kooflow dev runs the KooDrive sandbox: in a registry of
+// real subscriptions, or with a real KooDrive, they would end up in the reconciliation
+// statements KooDrive receives. It reports whether the demo subscriptions are in the
+// registry (added now or by an earlier run).
+func seedDemo(ctx context.Context, st *store.Store, sandbox bool) (bool, error) {
+	errNotEmpty := errors.New("registry is not empty")
+	err := st.EachSubscription(ctx, func(store.Subscription) error { return errNotEmpty })
+	if err != nil && !errors.Is(err, errNotEmpty) {
+		return false, fmt.Errorf("look at the registry before seeding demo subscriptions: %w", err)
+	}
+	if sandbox && err == nil {
+		demo := slices.Clone(demoSubscriptions)
+		for i := range demo {
+			demo[i].ExpireTime = time.Now().UTC().Truncate(24 * time.Hour)
+		}
+		if _, err := st.UpsertSubscriptions(ctx, demo); err != nil {
+			return false, fmt.Errorf("seed the demo subscriptions: %w", err)
+		}
+	}
+	_, err = st.SubscriptionByInstance(ctx, demoSubscriptions[0].InstanceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// banner is what kooflow dev prints once everything runs.
 type banner struct {
-	app         *devapp.App
-	dataDir     string
-	key         string
-	smartHubKey string
+	temporal, namespace, ui, webhook, metrics, koodrive, dataDir string
+	keys                                                         []bannerKey
+	// demo says the demo subscriptions are in the registry; sandbox, that KooDrive is the sandbox.
+	demo, sandbox bool
 }
 
-func printBanner(out io.Writer, b banner) {
-	a := b.app
-	ui := a.Stack.UIURL()
-	if ui == "" {
-		ui = "(disabled)"
+// bannerKey is one of the intake's secrets.
+type bannerKey struct {
+	label, env, value, file string
+}
+
+// line shows a key only when kooflow dev generated it (it is then a throw-away dev key,
+// kept in the data directory); a key from the environment is named, never shown.
+func (k bannerKey) line(getenv func(string) string, dataDir string) string {
+	if getenv(k.env) != "" {
+		return fmt.Sprintf("  %-17s  from %s (not shown)", k.label, k.env)
 	}
-	kd := a.KooDriveURL + " (real KooDrive, from KOODRIVE_BASE_URL)"
-	if a.Sandbox != nil {
-		kd = a.KooDriveURL + " (sandbox; accepted calls: " + a.KooDriveURL + "/sandbox/notifications)"
+	return fmt.Sprintf("  %-17s  %s   (dev key, stored in %s)", k.label, k.value, filepath.Join(dataDir, k.file))
+}
+
+func printBanner(out io.Writer, b banner, getenv func(string) string) {
+	var keys strings.Builder
+	for _, k := range b.keys {
+		keys.WriteString(k.line(getenv, b.dataDir) + "\n")
 	}
 	fmt.Fprintf(out, `
 kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
@@ -149,23 +264,36 @@ kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
   Metrics            %s/metrics
   KooDrive           %s
   Data directory     %s
-  KooGallery key     %s   (dev key, stored in %s)
-  SmartHub API key   %s   (dev key, stored in %s)
-
-Demo subscriptions demo-0001 and demo-0002 (and SIM 8986000000000000001 with package PKG-DEMO) are
+%s
+`, b.temporal, b.namespace, b.ui, b.webhook, b.webhook, b.webhook, b.metrics, b.koodrive, b.dataDir, keys.String())
+	instance, sim, pkg := "demo-0001", "8986000000000000001", "PKG-DEMO"
+	switch {
+	case b.demo:
+		fmt.Fprintf(out, `Demo subscriptions demo-0001 and demo-0002 (and SIM 8986000000000000001 with package PKG-DEMO) are
 in the registry. Send a signed sample expiration:
-
-  go run ./cmd/kooflow send koogallery-expire --instance demo-0001 --webhook %s --data-dir %s
+`)
+	case b.sandbox:
+		instance, sim, pkg = "<instanceId>", "<gIccid>", "<packageCode>"
+		fmt.Fprintf(out, `The registry already held subscriptions, so no demo subscriptions were added. Send a signed
+expiration for one of yours:
+`)
+	default:
+		instance, sim, pkg = "<instanceId>", "<gIccid>", "<packageCode>"
+		fmt.Fprintf(out, `No demo subscriptions are added while kooflow dev talks to a real KooDrive (they would be in its
+reconciliation statements). Import yours (kooflow registry import FILE --data-dir %s), then send a
+signed expiration:
+`, b.dataDir)
+	}
+	fmt.Fprintf(out, `
+  go run ./cmd/kooflow send koogallery-expire --instance %s --webhook %s --data-dir %s
 
 or a SmartHub "Prepaid Service Package Expired" push:
 
-  go run ./cmd/kooflow send smarthub-expired --iccid 8986000000000000001 --package PKG-DEMO --webhook %s --data-dir %s
+  go run ./cmd/kooflow send smarthub-expired --iccid %s --package %s --webhook %s --data-dir %s
 
 then watch it in the Temporal UI (%s) or with:
 
   go run ./cmd/kooflow status --data-dir %s
 
-`, a.Stack.HostPort(), a.Stack.Namespace(), ui, a.WebhookURL, a.WebhookURL, a.WebhookURL, a.MetricsURL, kd, b.dataDir, b.key,
-		filepath.Join(b.dataDir, "koogallery.key"), b.smartHubKey, filepath.Join(b.dataDir, "smarthub.key"),
-		a.WebhookURL, b.dataDir, a.WebhookURL, b.dataDir, ui, b.dataDir)
+`, instance, b.webhook, b.dataDir, sim, pkg, b.webhook, b.dataDir, b.ui, b.dataDir)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -64,15 +65,18 @@ func newWorkerCommand() *cobra.Command {
 		Long: `Runs kooflow's Temporal worker against any Temporal cluster.
 
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* (the SDK's
-standard client configuration); KOOFLOW_DB (required); KOODRIVE_BASE_URL, KOODRIVE_ACCESS_TOKEN,
-KOODRIVE_USER_ID (required); KOOFLOW_METRICS_ADDR (default :9090); KOOFLOW_DATA_DIR (statements
+standard client configuration); KOOFLOW_DB (required); KOODRIVE_BASE_URL, KOODRIVE_USER_ID
+(required) and KooDrive credentials chosen by KOODRIVE_AUTH — app: KOODRIVE_APP_ID and
+KOODRIVE_APP_SECRET; token: KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE (unset: app when
+KOODRIVE_APP_ID is set); KOOFLOW_METRICS_ADDR (default :9090); KOOFLOW_DATA_DIR (statements
 and discrepancy reports are written under its reconciliation/ folder; default ./kooflow-data).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := slog.Default().With("process", "worker")
-			env, err := requireEnv("KOOFLOW_DB", "KOODRIVE_BASE_URL", "KOODRIVE_ACCESS_TOKEN", "KOODRIVE_USER_ID")
-			if err != nil {
+			env, envErr := requireEnv("KOOFLOW_DB")
+			kdConfig, kdErr := koodrive.ConfigFromEnv(os.Getenv)
+			if err := errors.Join(envErr, kdErr); err != nil {
 				return err
 			}
 			st, opts, m, cleanup, err := openProcess(ctx, env["KOOFLOW_DB"], logger)
@@ -80,11 +84,12 @@ and discrepancy reports are written under its reconciliation/ folder; default ./
 				return err
 			}
 			defer cleanup()
-			kd, err := koodrive.New(koodrive.Config{BaseURL: env["KOODRIVE_BASE_URL"], AccessToken: env["KOODRIVE_ACCESS_TOKEN"],
-				UserID: env["KOODRIVE_USER_ID"], Observe: m.ObserveKooDrive})
+			kdConfig.Observe = m.ObserveKooDrive
+			kd, err := koodrive.New(kdConfig)
 			if err != nil {
 				return err
 			}
+			logger.Info("KooDrive client", "url", kdConfig.BaseURL, "credentials", fmt.Sprint(kdConfig.Auth))
 			c, err := dialPatiently(ctx, opts, 2*time.Minute, logger)
 			if err != nil {
 				return err

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/store/storetest"
+)
+
+func registryInstances(t *testing.T, st *store.Store) []string {
+	t.Helper()
+	var ids []string
+	if err := st.EachSubscription(context.Background(), func(s store.Subscription) error {
+		ids = append(ids, s.InstanceID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func TestDevSeedsDemoOnlyIntoAnEmptyRegistryWithTheSandbox(t *testing.T) {
+	ctx := context.Background()
+
+	st := storetest.OpenSQLite(t)
+	demo, err := seedDemo(ctx, st, true)
+	if err != nil || !demo {
+		t.Fatalf("empty registry with the sandbox: demo %v, %v", demo, err)
+	}
+	if got := registryInstances(t, st); strings.Join(got, ",") != "demo-0001,demo-0002,demo-sim-0001" {
+		t.Fatalf("registry %v", got)
+	}
+	// The next start finds them and adds nothing.
+	if demo, err := seedDemo(ctx, st, true); err != nil || !demo || len(registryInstances(t, st)) != 3 {
+		t.Fatalf("second start: demo %v, %v, registry %v", demo, err, registryInstances(t, st))
+	}
+
+	imported := storetest.OpenSQLite(t)
+	if _, err := imported.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "real-1", CarrierUserID: "u", PackageID: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	if demo, err := seedDemo(ctx, imported, true); err != nil || demo {
+		t.Fatalf("imported registry: demo %v, %v", demo, err)
+	}
+	if got := registryInstances(t, imported); strings.Join(got, ",") != "real-1" {
+		t.Fatalf("demo rows added to an imported registry: %v", got)
+	}
+
+	real := storetest.OpenSQLite(t)
+	if demo, err := seedDemo(ctx, real, false); err != nil || demo || len(registryInstances(t, real)) != 0 {
+		t.Fatalf("real KooDrive: demo %v, %v, registry %v", demo, err, registryInstances(t, real))
+	}
+}
+
+func TestDevBannerShowsOnlyGeneratedKeys(t *testing.T) {
+	const envKey, generated = "env-supplied-koogallery-key", "dev-0123456789abcdef"
+	b := banner{temporal: "127.0.0.1:7233", namespace: "default", ui: "http://ui", webhook: "http://hook", metrics: "http://m",
+		koodrive: "http://kd (sandbox)", dataDir: "./kooflow-data", demo: true, sandbox: true,
+		keys: []bannerKey{
+			{label: "KooGallery key", env: "KOOGALLERY_KEY", value: envKey, file: "koogallery.key"},
+			{label: "SmartHub API key", env: "SMARTHUB_API_KEY", value: generated, file: "smarthub.key"},
+		}}
+	env := map[string]string{"KOOGALLERY_KEY": envKey}
+	var out bytes.Buffer
+	printBanner(&out, b, func(k string) string { return env[k] })
+	text := out.String()
+	if strings.Contains(text, envKey) || !strings.Contains(text, "KooGallery key     from KOOGALLERY_KEY (not shown)") {
+		t.Fatalf("an environment-supplied key is shown:\n%s", text)
+	}
+	if !strings.Contains(text, "SmartHub API key   "+generated+"   (dev key, stored in kooflow-data/smarthub.key)") {
+		t.Fatalf("the generated key is not shown with its file:\n%s", text)
+	}
+	if !strings.Contains(text, "--instance demo-0001") {
+		t.Fatalf("no demo command:\n%s", text)
+	}
+
+	for _, c := range []struct {
+		demo, sandbox bool
+		want          string
+	}{
+		{false, true, "already held subscriptions"},
+		{false, false, "talks to a real KooDrive"},
+	} {
+		b.demo, b.sandbox = c.demo, c.sandbox
+		out.Reset()
+		printBanner(&out, b, func(string) string { return "" })
+		if text := out.String(); !strings.Contains(text, c.want) || strings.Contains(text, "demo-0001") || !strings.Contains(text, "--instance <instanceId>") {
+			t.Fatalf("demo %v sandbox %v:\n%s", c.demo, c.sandbox, text)
+		}
+	}
+}
+
+func TestDevKooDriveSettings(t *testing.T) {
+	get := func(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
+
+	d, err := devKooDriveSettings(get(nil))
+	if err != nil || d.url != "" || len(d.apps) != 1 || fmt.Sprint(d.auth) != "app signature (KOODRIVE_APP_ID kooflow-dev)" ||
+		!strings.Contains(d.describe, "secret generated for this run") {
+		t.Fatalf("default: %+v, %v", d, err)
+	}
+	for _, secret := range d.apps {
+		if len(secret) < 32 || strings.Contains(d.describe, secret) {
+			t.Fatalf("generated secret %d characters, describe %q", len(secret), d.describe)
+		}
+	}
+
+	d, err = devKooDriveSettings(get(map[string]string{"KOODRIVE_ACCESS_TOKEN": "my-dev-token"}))
+	if err != nil || d.token != "my-dev-token" || fmt.Sprint(d.auth) != "access token from KOODRIVE_ACCESS_TOKEN" || d.apps != nil {
+		t.Fatalf("token: %+v, %v", d, err)
+	}
+
+	_, err = devKooDriveSettings(get(map[string]string{"KOODRIVE_BASE_URL": "https://kd.example", "KOODRIVE_APP_ID": "a"}))
+	if err == nil || !strings.Contains(err.Error(), "KOODRIVE_APP_SECRET") || !strings.Contains(err.Error(), "KOODRIVE_USER_ID") {
+		t.Fatalf("real KooDrive with incomplete settings: %v", err)
+	}
+
+	if _, err := devKooDriveSettings(get(map[string]string{"KOODRIVE_AUTH": "basic"})); err == nil {
+		t.Fatal("KOODRIVE_AUTH=basic accepted")
+	}
+}
+
+func TestWorkerNamesEveryMissingVariable(t *testing.T) {
+	for _, v := range []string{"KOOFLOW_DB", "KOODRIVE_BASE_URL", "KOODRIVE_USER_ID", "KOODRIVE_AUTH", "KOODRIVE_APP_ID", "KOODRIVE_APP_SECRET",
+		"KOODRIVE_ACCESS_TOKEN", "KOODRIVE_ACCESS_TOKEN_FILE"} {
+		t.Setenv(v, "")
+	}
+	_, err := run(t, "worker")
+	if err == nil {
+		t.Fatal("worker started without settings")
+	}
+	for _, want := range []string{"KOOFLOW_DB", "KOODRIVE_BASE_URL", "KOODRIVE_USER_ID", "KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	t.Setenv("KOODRIVE_APP_ID", "app-1")
+	if _, err := run(t, "worker"); err == nil || !strings.Contains(err.Error(), "KOODRIVE_APP_SECRET") {
+		t.Fatalf("app mode without its secret: %v", err)
+	}
+}
