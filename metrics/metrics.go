@@ -65,7 +65,11 @@ type Metrics struct {
 	KooDriveDuration *prometheus.HistogramVec
 	// ReconciliationRuns counts finished reconciliations by outcome (completed, failed).
 	ReconciliationRuns *prometheus.CounterVec
-	// Discrepancies holds the last completed cycle's discrepancies by diffType.
+	// Discrepancies is not exported: kooflow_reconciliation_discrepancies is read from the
+	// store's last completed run at scrape time (RegisterStore). Setting it has no effect;
+	// it is kept for its callers.
+	//
+	// Deprecated: the store is the source of the last cycle's discrepancies.
 	Discrepancies *prometheus.GaugeVec
 	// StatementRows and StatementBuildSeconds describe the last statement built.
 	StatementRows         prometheus.Gauge
@@ -118,7 +122,7 @@ func New() *Metrics {
 		}),
 		Discrepancies: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kooflow_reconciliation_discrepancies",
-			Help: "Discrepancies KooDrive reported for the last completed cycle, by diffType.",
+			Help: "Unused: see RegisterStore.",
 		}, []string{"diff_type"}),
 		StatementRows:         gauge("kooflow_reconciliation_statement_rows", "Rows of the last reconciliation statement built."),
 		StatementBuildSeconds: gauge("kooflow_reconciliation_statement_build_seconds", "Time taken to build the last reconciliation statement."),
@@ -127,7 +131,7 @@ func New() *Metrics {
 			Help: "Unused: see RegisterStore.",
 		}),
 	}
-	reg.MustRegister(m.WebhookDuration, m.KooDriveDuration, m.SmartHubUnmatched, m.Discrepancies)
+	reg.MustRegister(m.WebhookDuration, m.KooDriveDuration, m.SmartHubUnmatched)
 	m.initSeries()
 	return m
 }

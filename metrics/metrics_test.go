@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -103,10 +104,10 @@ func TestLabelledCountersStartAtZero(t *testing.T) {
 	}
 }
 
-// TestLastReconciliationComesFromTheStore: the "last completed" gauge must survive a worker
-// restart (it used to be process memory, so a restart made dashboards read 0, "57 years
-// ago"), must be absent while no reconciliation ever completed, and must be the same in
-// every process reading the store.
+// TestLastReconciliationComesFromTheStore: the "last completed" gauge and the last cycle's
+// discrepancies must survive a worker restart (they used to be process memory, so a
+// restart made dashboards read 0, "57 years ago"), must be absent while no reconciliation
+// ever completed, and must be the same in every process reading the store.
 func TestLastReconciliationComesFromTheStore(t *testing.T) {
 	const family = "kooflow_reconciliation_last_completed_timestamp_seconds"
 	for _, b := range storetest.Backends() {
@@ -115,15 +116,18 @@ func TestLastReconciliationComesFromTheStore(t *testing.T) {
 			st := storetest.Open(t, b.DSN(t))
 			m := metrics.New()
 			m.RegisterStore(st)
-			if got := series(t, m.Registry, family); len(got) != 0 {
-				t.Fatalf("no run completed yet, but %s = %v", family, got)
+			for _, f := range []string{family, "kooflow_reconciliation_discrepancies"} {
+				if got := series(t, m.Registry, f); len(got) != 0 {
+					t.Fatalf("no run completed yet, but %s = %v", f, got)
+				}
 			}
 			if up := series(t, m.Registry, "kooflow_store_up")[""]; up != 1 {
 				t.Fatalf("kooflow_store_up = %v", up)
 			}
 
 			before := time.Now().Add(-time.Second)
-			if err := st.SaveRun(ctx, store.ReconciliationRun{Cycle: "2026-09", State: store.RunCompleted}); err != nil {
+			completed := store.ReconciliationRun{Cycle: "2026-09", State: store.RunCompleted, Counts: map[string]int{"2": 5, "4": 1}}
+			if err := st.SaveRun(ctx, completed); err != nil {
 				t.Fatal(err)
 			}
 			after := time.Now().Add(time.Second)
@@ -135,17 +139,26 @@ func TestLastReconciliationComesFromTheStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.LastReconciliation.Set(1) // process memory is not the source any more
+			m.Discrepancies.WithLabelValues("2").Set(99)
+			wantDiscrepancies := map[string]float64{"diff_type=1": 0, "diff_type=2": 5, "diff_type=3": 0, "diff_type=4": 1}
 
 			got := series(t, m.Registry, family)[""]
 			if got < float64(before.Unix()) || got > float64(after.Unix()) {
 				t.Fatalf("%s = %v, want the completed run's time (between %d and %d)", family, got, before.Unix(), after.Unix())
 			}
 
-			// A restarted process (a new registry) on the same store reads the same figure.
+			if d := series(t, m.Registry, "kooflow_reconciliation_discrepancies"); !reflect.DeepEqual(d, wantDiscrepancies) {
+				t.Fatalf("discrepancies = %v, want the completed run's %v", d, wantDiscrepancies)
+			}
+
+			// A restarted process (a new registry) on the same store reads the same figures.
 			restarted := metrics.New()
 			restarted.RegisterStore(st)
 			if again := series(t, restarted.Registry, family)[""]; again != got {
 				t.Fatalf("after a restart %s = %v, want %v", family, again, got)
+			}
+			if d := series(t, restarted.Registry, "kooflow_reconciliation_discrepancies"); !reflect.DeepEqual(d, wantDiscrepancies) {
+				t.Fatalf("after a restart discrepancies = %v, want %v", d, wantDiscrepancies)
 			}
 
 			st.Close()

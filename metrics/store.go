@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,15 +17,22 @@ var expirationStates = []string{store.StateAccepted, store.StateFreezing, store.
 // last completed, read from the store at scrape time: the figures are right across
 // restarts and for every process sharing the store.
 type storeCollector struct {
-	st   *store.Store
-	desc *prometheus.Desc
-	up   *prometheus.Desc
-	last *prometheus.Desc
+	st            *store.Store
+	desc          *prometheus.Desc
+	up            *prometheus.Desc
+	last          *prometheus.Desc
+	discrepancies *prometheus.Desc
 }
 
+// diffTypes are KooDrive's discrepancy types, reported (0 when absent) for the last
+// completed cycle.
+var diffTypes = []string{"1", "2", "3"}
+
 // RegisterStore adds the gauges read from st on every scrape: kooflow_expirations{state},
-// kooflow_store_up and kooflow_reconciliation_last_completed_timestamp_seconds (absent
-// while no reconciliation ever completed, rather than a misleading 0).
+// kooflow_store_up, and from the last completed reconciliation
+// kooflow_reconciliation_last_completed_timestamp_seconds and
+// kooflow_reconciliation_discrepancies{diff_type} (both absent while no reconciliation
+// ever completed, rather than a misleading 0).
 func (m *Metrics) RegisterStore(st *store.Store) {
 	m.Registry.MustRegister(&storeCollector{
 		st:   st,
@@ -32,6 +40,8 @@ func (m *Metrics) RegisterStore(st *store.Store) {
 		up:   prometheus.NewDesc("kooflow_store_up", "1 when the store answered the last scrape.", nil, nil),
 		last: prometheus.NewDesc("kooflow_reconciliation_last_completed_timestamp_seconds",
 			"When a reconciliation run last completed, in Unix seconds (from the store; absent until one completes).", nil, nil),
+		discrepancies: prometheus.NewDesc("kooflow_reconciliation_discrepancies",
+			"Discrepancies KooDrive reported for the last completed cycle, by diffType (from the store).", []string{"diff_type"}, nil),
 	})
 }
 
@@ -39,6 +49,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.desc
 	ch <- c.up
 	ch <- c.last
+	ch <- c.discrepancies
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -49,7 +60,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
 	}
-	last, completed, err := c.st.LastCompletedRunAt(ctx)
+	last, completed, err := c.st.LastCompletedRun(ctx)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
@@ -58,7 +69,16 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, state := range expirationStates {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
 	}
-	if completed {
-		ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(last.UnixMilli())/1000)
+	if !completed {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(last.UpdatedAt.UnixMilli())/1000)
+	for _, t := range diffTypes {
+		ch <- prometheus.MustNewConstMetric(c.discrepancies, prometheus.GaugeValue, float64(last.Counts[t]), t)
+	}
+	for t, n := range last.Counts {
+		if !slices.Contains(diffTypes, t) {
+			ch <- prometheus.MustNewConstMetric(c.discrepancies, prometheus.GaugeValue, float64(n), t)
+		}
 	}
 }

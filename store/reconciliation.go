@@ -79,20 +79,24 @@ func (s *Store) Run(ctx context.Context, cycle string) (ReconciliationRun, error
 	return r, nil
 }
 
-// LastCompletedRunAt returns when a reconciliation run last reached the completed state
-// (the newest completed run's update time), and false when no run ever completed. It
-// reads the store, so the answer survives worker restarts and is the same in every
-// process.
-func (s *Store) LastCompletedRunAt(ctx context.Context) (time.Time, bool, error) {
-	var last sql.NullString
-	err := s.db.QueryRowContext(ctx, s.rebind("SELECT MAX(updated_at) FROM reconciliation_runs WHERE state = ?"), RunCompleted).Scan(&last)
+// LastCompletedRun returns the reconciliation run that completed last (by the time it
+// reached the completed state), and false when no run ever completed. It reads the store,
+// so the answer survives worker restarts and is the same in every process.
+func (s *Store) LastCompletedRun(ctx context.Context) (ReconciliationRun, bool, error) {
+	var cycle string
+	err := s.db.QueryRowContext(ctx, s.rebind("SELECT cycle FROM reconciliation_runs WHERE state = ? ORDER BY updated_at DESC, cycle DESC LIMIT 1"),
+		RunCompleted).Scan(&cycle)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ReconciliationRun{}, false, nil
+	}
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("last completed reconciliation: %w", err)
+		return ReconciliationRun{}, false, fmt.Errorf("last completed reconciliation: %w", err)
 	}
-	if !last.Valid || last.String == "" {
-		return time.Time{}, false, nil
+	r, err := s.Run(ctx, cycle)
+	if err != nil {
+		return ReconciliationRun{}, false, fmt.Errorf("last completed reconciliation: %w", err)
 	}
-	return parseTime(last.String), true, nil
+	return r, true, nil
 }
 
 // BatchFor returns the batch number KooDrive gave a statement with this content, if any.
