@@ -90,66 +90,6 @@ func (s *Store) Subscription(ctx context.Context, id int64) (Subscription, error
 	return sub, nil
 }
 
-// ImportStats counts what an import did.
-type ImportStats struct {
-	Inserted int
-	Updated  int
-}
-
-// UpsertSubscriptions writes rows in one transaction: a row that names an instance ID
-// updates the subscription with that instance, otherwise the one with its gIccid and
-// packageCode, otherwise the one with its orderId (a purchase mapped before KooGallery's
-// newInstance names the instance); rows that match nothing are inserted. Status and
-// freeze state are kept.
-func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (ImportStats, error) {
-	var stats ImportStats
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		now := s.stamp()
-		for i, r := range rows {
-			var existing int64
-			var err error
-			switch {
-			case r.InstanceID != "":
-				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE instance_id = ?"), r.InstanceID).Scan(&existing)
-			case r.GIccid != "":
-				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE g_iccid = ? AND package_code = ?"), r.GIccid, r.PackageCode).Scan(&existing)
-			default:
-				err = tx.QueryRowContext(ctx, s.rebind("SELECT id FROM subscriptions WHERE order_id = ? AND order_id <> ''"), r.OrderID).Scan(&existing)
-			}
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("row %d: %w", i+1, err)
-			}
-			args := []any{nullable(r.InstanceID), r.OrderID, r.CarrierUserID, r.PackageID, r.CarrierOrderID,
-				r.CarrierOrderTime, formatTime(r.ExpireTime), nullable(r.GIccid), nullable(r.PackageCode), now}
-			if existing != 0 {
-				_, err = s.exec(ctx, tx, `UPDATE subscriptions SET instance_id = COALESCE(?, instance_id), order_id = ?, carrier_user_id = ?, package_id = ?,
- carrier_order_id = ?, carrier_order_time = ?, expire_time = ?, g_iccid = COALESCE(?, g_iccid), package_code = COALESCE(?, package_code), updated_at = ? WHERE id = ?`,
-					append(args, existing)...)
-				if err != nil {
-					return fmt.Errorf("row %d: update subscription %d: %w", i+1, existing, err)
-				}
-				stats.Updated++
-				continue
-			}
-			id, err := s.insertID(ctx, tx, `INSERT INTO subscriptions (instance_id, order_id, carrier_user_id, package_id, carrier_order_id,
- carrier_order_time, expire_time, g_iccid, package_code, updated_at, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')`,
-				append(args, now)...)
-			if err != nil {
-				return fmt.Errorf("row %d: insert subscription: %w", i+1, err)
-			}
-			if err := s.addEvent(ctx, tx, id, "imported", ""); err != nil {
-				return err
-			}
-			stats.Inserted++
-		}
-		return nil
-	})
-	if err != nil {
-		return ImportStats{}, fmt.Errorf("import subscriptions: %w", err)
-	}
-	return stats, nil
-}
-
 func nullable(v string) any {
 	if v == "" {
 		return nil

@@ -1,0 +1,811 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	moderncsqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ImportRow is one subscription of a bulk import and the line of the file it came from,
+// which every problem report names.
+type ImportRow struct {
+	Line int
+	Subscription
+}
+
+// ImportStats counts what an import did.
+type ImportStats struct {
+	Inserted int
+	// Updated counts existing subscriptions the import changed.
+	Updated int
+	// Unchanged counts existing subscriptions the import left as they were: no write,
+	// no history event.
+	Unchanged int
+}
+
+// Import phases reported through ImportOptions.Progress.
+const (
+	PhaseStaging  = "staging"
+	PhaseChecking = "checking"
+	PhaseApplying = "applying"
+)
+
+// ImportProgress says how far an import is. Done and Total count rows; Total is 0 when
+// the caller did not say how many rows to expect.
+type ImportProgress struct {
+	Phase string
+	Done  int
+	Total int
+}
+
+// ImportOptions tune ImportSubscriptions.
+type ImportOptions struct {
+	// Total is the number of rows the source will yield, when known (for progress).
+	Total int
+	// Progress, when set, is called as the import advances, from the importing goroutine.
+	Progress func(ImportProgress)
+	// ApplyBatch is how many file lines one apply statement covers (default 50,000).
+	ApplyBatch int
+}
+
+// RowProblem is why one row of an import cannot be applied.
+type RowProblem struct {
+	Line   int
+	Reason string
+}
+
+// MaxReportedProblems bounds how many row problems an import error carries; the rest
+// are only counted, so a file of a million bad rows cannot exhaust memory.
+const MaxReportedProblems = 10_000
+
+// ImportConflictError refuses a whole import: rows that name the same subscription
+// twice, or whose identities (instanceId, gIccid+packageCode, orderId) belong to
+// different subscriptions. Nothing was applied.
+type ImportConflictError struct {
+	// Problems are sorted by line, at most MaxReportedProblems of them.
+	Problems []RowProblem
+	// Total counts every row with a problem.
+	Total int
+}
+
+// Error implements error.
+func (e *ImportConflictError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d row(s) conflict, nothing imported:", e.Total)
+	for i, p := range e.Problems {
+		if i == 50 {
+			fmt.Fprintf(&b, "\n  … and %d more", e.Total-50)
+			break
+		}
+		fmt.Fprintf(&b, "\n  row %d: %s", p.Line, p.Reason)
+	}
+	return b.String()
+}
+
+// stagingTable holds an import's rows while it is checked and applied: a temporary
+// table private to the import's connection.
+const stagingTable = "kooflow_import"
+
+// stagingBatch is how many rows one multi-row INSERT stages on SQLite. The driver binds
+// parameters in time quadratic in their number, so a few hundred per statement is the
+// sweet spot (measured: 32 rows of 10 beat 8, 128 and 500).
+const stagingBatch = 32
+
+// importer carries one import's state.
+type importer struct {
+	s      *Store
+	opts   ImportOptions
+	now    string
+	staged int
+	// minLine and maxLine bound the staged lines, for batching the apply.
+	minLine, maxLine int
+	// Which identities occur, so checks that cannot find anything are skipped.
+	withInstance, withSIM, withOrder, instanceAndSIM, orderAndOther int
+}
+
+func (im *importer) progress(phase string, done int) {
+	if im.opts.Progress != nil {
+		total := im.opts.Total
+		if phase != PhaseStaging || total == 0 {
+			total = max(total, im.staged)
+		}
+		im.opts.Progress(ImportProgress{Phase: phase, Done: done, Total: total})
+	}
+}
+
+func (im *importer) note(r ImportRow) error {
+	if r.Line <= 0 {
+		return fmt.Errorf("row line %d: lines start at 1", r.Line)
+	}
+	if im.staged == 0 || r.Line < im.minLine {
+		im.minLine = r.Line
+	}
+	if r.Line <= im.maxLine {
+		return fmt.Errorf("row line %d: lines must increase (previous %d)", r.Line, im.maxLine)
+	}
+	im.maxLine = r.Line
+	im.staged++
+	sim := r.GIccid != "" && r.PackageCode != ""
+	if r.InstanceID != "" {
+		im.withInstance++
+	}
+	if sim {
+		im.withSIM++
+	}
+	if r.OrderID != "" {
+		im.withOrder++
+	}
+	if r.InstanceID != "" && r.GIccid != "" {
+		im.instanceAndSIM++
+	}
+	if r.OrderID != "" && (r.InstanceID != "" || r.GIccid != "") {
+		im.orderAndOther++
+	}
+	return nil
+}
+
+// stageValues are a row's staging columns, in stagingColumns order.
+func stageValues(r ImportRow, into []any) []any {
+	return append(into, int64(r.Line), nullable(r.InstanceID), r.OrderID, r.CarrierUserID, r.PackageID, r.CarrierOrderID,
+		r.CarrierOrderTime, formatTime(r.ExpireTime), nullable(r.GIccid), nullable(r.PackageCode))
+}
+
+var stagingColumns = []string{"line", "instance_id", "order_id", "carrier_user_id", "package_id", "carrier_order_id",
+	"carrier_order_time", "expire_time", "g_iccid", "package_code"}
+
+// UpsertSubscriptions writes rows in one transaction, as ImportSubscriptions does; each
+// row's line is its 1-based position in rows.
+func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (ImportStats, error) {
+	return s.ImportSubscriptions(ctx, func(yield func(ImportRow, error) bool) {
+		for i, r := range rows {
+			if !yield(ImportRow{Line: i + 1, Subscription: r}, nil) {
+				return
+			}
+		}
+	}, ImportOptions{Total: len(rows)})
+}
+
+// ImportSubscriptions upserts a stream of subscriptions, all or nothing, in memory
+// independent of how many there are. A row is the subscription named by its instance ID
+// when it has one, otherwise by its gIccid and packageCode, otherwise by its orderId;
+// rows naming nothing known are inserted ("imported" in the history), rows that change a
+// subscription update it ("updated", naming the changed fields), rows equal to the
+// registry change nothing. Status and freeze state are kept.
+//
+// The rows are first staged (SQLite: multi-row INSERTs into a temporary table;
+// PostgreSQL: COPY), then checked as sets: two rows naming the same subscription, or a
+// row whose gIccid/packageCode or orderId belongs to another subscription than the one
+// its identity names, refuse the whole import with an *ImportConflictError listing every
+// such row. Only then are the rows applied, in batches of set-based statements inside one
+// transaction. Lines must increase from row to row. An error from rows stops the import
+// and nothing is applied.
+func (s *Store) ImportSubscriptions(ctx context.Context, rows iter.Seq2[ImportRow, error], opts ImportOptions) (ImportStats, error) {
+	if opts.ApplyBatch <= 0 {
+		opts.ApplyBatch = 50_000
+	}
+	im := &importer{s: s, opts: opts, now: s.stamp()}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return ImportStats{}, fmt.Errorf("import subscriptions: %w", err)
+	}
+	defer conn.Close()
+	var stats ImportStats
+	if s.dialect == postgres {
+		stats, err = im.runPostgres(ctx, conn, rows)
+	} else {
+		stats, err = im.runSQLite(ctx, conn, rows)
+	}
+	if err != nil {
+		var conflict *ImportConflictError
+		if errors.As(err, &conflict) {
+			return ImportStats{}, err
+		}
+		return ImportStats{}, fmt.Errorf("import subscriptions: %w", err)
+	}
+	return stats, nil
+}
+
+// importCacheKiB is SQLite's page cache for the import's connection (main and temp
+// databases each), restored afterwards: enough to keep the registry's index pages in
+// memory for a million-row import, small against the 200 MB the import may use.
+const importCacheKiB = 32 << 10
+
+// runSQLite stages on the import's own connection before taking the write lock, so
+// other writers (the webhook) wait only for the checks and the apply.
+func (im *importer) runSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) (ImportStats, error) {
+	for _, db := range []string{"main", "temp"} {
+		var old int
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+db+".cache_size").Scan(&old); err != nil {
+			return ImportStats{}, fmt.Errorf("read %s cache size: %w", db, err)
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA %s.cache_size = -%d", db, importCacheKiB)); err != nil {
+			return ImportStats{}, fmt.Errorf("set %s cache size: %w", db, err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA %s.cache_size = %d", db, old))
+	}
+	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS temp."+stagingTable); err != nil {
+		return ImportStats{}, fmt.Errorf("drop old staging table: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE `+stagingTable+` (
+ line INTEGER PRIMARY KEY, instance_id TEXT, order_id TEXT NOT NULL, carrier_user_id TEXT NOT NULL, package_id TEXT NOT NULL,
+ carrier_order_id TEXT NOT NULL, carrier_order_time TEXT NOT NULL, expire_time TEXT NOT NULL, g_iccid TEXT, package_code TEXT,
+ target_id INTEGER, sim_owner INTEGER, order_owner INTEGER, changes TEXT NOT NULL DEFAULT '')`); err != nil {
+		return ImportStats{}, fmt.Errorf("create staging table: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS temp."+stagingTable)
+	// Staging writes only the temporary database: a plain (deferred) BEGIN takes no
+	// lock on the registry, so other writers carry on meanwhile.
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return ImportStats{}, fmt.Errorf("begin staging: %w", err)
+	}
+	if err := im.stageSQLite(ctx, conn, rows); err != nil {
+		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return ImportStats{}, err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return ImportStats{}, fmt.Errorf("commit staging: %w", err)
+	}
+	var stats ImportStats
+	err := im.writeTx(ctx, conn, func(tx *sql.Tx) (err error) {
+		stats, err = im.checkAndApply(ctx, tx)
+		return err
+	})
+	if err == nil || !isUniqueViolation(err) {
+		return stats, err
+	}
+	// The apply met a repeated identity (its statement rolled the transaction back):
+	// check everything, in a new transaction, to say which rows.
+	if cerr := im.writeTx(ctx, conn, func(tx *sql.Tx) error {
+		if err := im.resolve(ctx, tx); err != nil {
+			return err
+		}
+		return im.check(ctx, tx, true)
+	}); cerr != nil {
+		return ImportStats{}, cerr
+	}
+	return ImportStats{}, err
+}
+
+// writeTx runs fn in a write transaction on conn, committing when it returns nil.
+func (im *importer) writeTx(ctx context.Context, conn *sql.Conn, fn func(tx *sql.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin import transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit import: %w", err)
+	}
+	return nil
+}
+
+// stageSQLite inserts the rows into the staging table, stagingBatch rows a statement.
+func (im *importer) stageSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) error {
+	placeholders := "(" + strings.Repeat("?, ", len(stagingColumns)-1) + "?)"
+	insert := func(n int) string {
+		return "INSERT OR ROLLBACK INTO temp." + stagingTable + " (" + strings.Join(stagingColumns, ", ") + ") VALUES " +
+			strings.Repeat(placeholders+", ", n-1) + placeholders
+	}
+	full, err := conn.PrepareContext(ctx, insert(stagingBatch))
+	if err != nil {
+		return fmt.Errorf("prepare staging insert: %w", err)
+	}
+	defer full.Close()
+	args := make([]any, 0, stagingBatch*len(stagingColumns))
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		var err error
+		if n == stagingBatch {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = conn.ExecContext(ctx, insert(n), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("stage rows up to line %d: %w", im.maxLine, err)
+		}
+		args, n = args[:0], 0
+		im.progress(PhaseStaging, im.staged)
+		return nil
+	}
+	for r, err := range rows {
+		if err != nil {
+			return err
+		}
+		if err := im.note(r); err != nil {
+			return err
+		}
+		args = stageValues(r, args)
+		n++
+		if n == stagingBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// runPostgres stages with COPY inside the import's transaction.
+func (im *importer) runPostgres(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) (ImportStats, error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return ImportStats{}, fmt.Errorf("begin import transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE `+stagingTable+` (
+ line BIGINT NOT NULL, instance_id TEXT, order_id TEXT NOT NULL, carrier_user_id TEXT NOT NULL, package_id TEXT NOT NULL,
+ carrier_order_id TEXT NOT NULL, carrier_order_time TEXT NOT NULL, expire_time TEXT NOT NULL, g_iccid TEXT, package_code TEXT,
+ target_id BIGINT, sim_owner BIGINT, order_owner BIGINT, changes TEXT NOT NULL DEFAULT '') ON COMMIT DROP`); err != nil {
+		return ImportStats{}, fmt.Errorf("create staging table: %w", err)
+	}
+	next, stop := iter.Pull2(rows)
+	defer stop()
+	src := &copySource{im: im, next: next}
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("COPY needs a pgx connection, got %T", dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{stagingTable}, stagingColumns, src)
+		return err
+	})
+	if src.err != nil {
+		return ImportStats{}, src.err
+	}
+	if err != nil {
+		return ImportStats{}, fmt.Errorf("stage rows (COPY) up to line %d: %w", im.maxLine, err)
+	}
+	im.progress(PhaseStaging, im.staged)
+	for _, q := range []string{"ALTER TABLE " + stagingTable + " ADD PRIMARY KEY (line)", "ANALYZE " + stagingTable} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return ImportStats{}, fmt.Errorf("prepare staged rows: %w", err)
+		}
+	}
+	stats, err := im.checkAndApply(ctx, tx)
+	if err != nil {
+		return ImportStats{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return ImportStats{}, fmt.Errorf("commit import: %w", err)
+	}
+	return stats, nil
+}
+
+// copySource feeds pgx's CopyFrom from the pulled row iterator.
+type copySource struct {
+	im   *importer
+	next func() (ImportRow, error, bool)
+	vals []any
+	err  error
+}
+
+func (c *copySource) Next() bool {
+	r, err, ok := c.next()
+	if !ok {
+		return false
+	}
+	if err == nil {
+		err = c.im.note(r)
+	}
+	if err != nil {
+		c.err = err
+		return false
+	}
+	c.vals = stageValues(r, c.vals[:0])
+	if c.im.staged%10_000 == 0 {
+		c.im.progress(PhaseStaging, c.im.staged)
+	}
+	return true
+}
+
+func (c *copySource) Values() ([]any, error) { return c.vals, nil }
+
+func (c *copySource) Err() error { return c.err }
+
+// checkAndApply resolves every staged row against the registry, refuses the import if
+// any row conflicts, and applies the rest. It runs inside the import's transaction.
+func (im *importer) checkAndApply(ctx context.Context, tx *sql.Tx) (ImportStats, error) {
+	if im.staged == 0 {
+		return ImportStats{}, nil
+	}
+	im.progress(PhaseChecking, 0)
+	var registered bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM subscriptions)").Scan(&registered); err != nil {
+		return ImportStats{}, fmt.Errorf("look at the registry: %w", err)
+	}
+	stats := ImportStats{Inserted: im.staged}
+	// Into an empty registry every row is new: nothing to match or compare.
+	if registered {
+		if err := im.resolve(ctx, tx); err != nil {
+			return ImportStats{}, err
+		}
+		// The cheap checks first: identities held by other subscriptions, and rows that
+		// resolve to the same existing subscription. Repeated identities among new rows
+		// need every staged row sorted; the registry's unique indexes find them during
+		// the apply instead, and then the full checks say which rows.
+		if err := im.check(ctx, tx, false); err != nil {
+			var conflict *ImportConflictError
+			if !errors.As(err, &conflict) {
+				return ImportStats{}, err
+			}
+			if full := im.check(ctx, tx, true); full != nil {
+				return ImportStats{}, full
+			}
+			return ImportStats{}, err
+		}
+		err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN target_id IS NULL THEN 1 ELSE 0 END), 0),
+ COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND changes <> '' THEN 1 ELSE 0 END), 0),
+ COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND changes = '' THEN 1 ELSE 0 END), 0) FROM `+stagingTable).Scan(&stats.Inserted, &stats.Updated, &stats.Unchanged)
+		if err != nil {
+			return ImportStats{}, fmt.Errorf("count staged rows: %w", err)
+		}
+	}
+	if im.s.dialect == sqlite {
+		// A unique violation rolls the whole transaction back (see orRollback); the
+		// caller checks everything in a new one.
+		if err := im.apply(ctx, tx, stats); err != nil {
+			return ImportStats{}, err
+		}
+		return stats, nil
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT kooflow_apply"); err != nil {
+		return ImportStats{}, fmt.Errorf("savepoint before the apply: %w", err)
+	}
+	if err := im.apply(ctx, tx, stats); err != nil {
+		if !isUniqueViolation(err) {
+			return ImportStats{}, err
+		}
+		if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT kooflow_apply"); rbErr != nil {
+			return ImportStats{}, err
+		}
+		if !registered {
+			if rerr := im.resolve(ctx, tx); rerr != nil {
+				return ImportStats{}, rerr
+			}
+		}
+		if cerr := im.check(ctx, tx, true); cerr != nil {
+			return ImportStats{}, cerr
+		}
+		return ImportStats{}, concurrentHint(err)
+	}
+	return stats, nil
+}
+
+// isUniqueViolation reports whether err is a unique constraint failing.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var liteErr *moderncsqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// changesExpr lists, as ", field, field", what applying staged row r changes in
+// subscription t; empty when nothing would change. It mirrors the update in apply.
+func (s *Store) changesExpr() string {
+	differ := "IS NOT"
+	if s.dialect == postgres {
+		differ = "IS DISTINCT FROM"
+	}
+	field := func(name, stored, staged string) string {
+		return fmt.Sprintf("(CASE WHEN %s %s %s THEN ', %s' ELSE '' END)", staged, differ, stored, name)
+	}
+	return strings.Join([]string{
+		field("instanceId", "t.instance_id", "COALESCE(r.instance_id, t.instance_id)"),
+		field("orderId", "t.order_id", "r.order_id"),
+		field("carrierUserId", "t.carrier_user_id", "r.carrier_user_id"),
+		field("packageId", "t.package_id", "r.package_id"),
+		field("carrierOrderId", "t.carrier_order_id", "r.carrier_order_id"),
+		field("carrierOrderTime", "t.carrier_order_time", "r.carrier_order_time"),
+		field("expireTime", "t.expire_time", "r.expire_time"),
+		field("gIccid", "t.g_iccid", "COALESCE(r.g_iccid, t.g_iccid)"),
+		field("packageCode", "t.package_code", "COALESCE(r.package_code, t.package_code)"),
+	}, " || ")
+}
+
+// resolve finds, for every staged row, the subscription its identity names (target_id),
+// the subscriptions holding its SIM and its orderId, and what applying it would change.
+func (im *importer) resolve(ctx context.Context, tx *sql.Tx) error {
+	s := im.s
+	if s.dialect == postgres {
+		// One statement: the planner joins the staged rows with the registry as sets.
+		_, err := tx.ExecContext(ctx, `UPDATE `+stagingTable+` AS u SET target_id = x.target_id, sim_owner = x.sim_owner,
+ order_owner = x.order_owner, changes = x.changes
+ FROM (SELECT r.line, t.id AS target_id, ss.id AS sim_owner, so.id AS order_owner,
+   CASE WHEN t.id IS NULL THEN '' ELSE `+s.changesExpr()+` END AS changes
+   FROM `+stagingTable+` r
+   LEFT JOIN subscriptions si ON si.instance_id = r.instance_id
+   LEFT JOIN subscriptions ss ON ss.g_iccid = r.g_iccid AND ss.package_code = r.package_code
+   LEFT JOIN subscriptions so ON so.order_id = r.order_id AND so.order_id <> ''
+   LEFT JOIN subscriptions t ON t.id = CASE WHEN r.instance_id IS NOT NULL THEN si.id WHEN r.g_iccid IS NOT NULL THEN ss.id ELSE so.id END
+ ) x WHERE u.line = x.line`)
+		if err != nil {
+			return fmt.Errorf("match staged rows with the registry: %w", err)
+		}
+		return nil
+	}
+	// SQLite: correlated index lookups, a batch of lines at a time for progress; one
+	// rewrite of each staged row. The target is looked up again for the comparison
+	// (the same index page, still in cache) because an UPDATE's expressions see the row
+	// as it was.
+	simOwner := func(cols string) string {
+		return `(SELECT ` + cols + ` FROM subscriptions t WHERE t.g_iccid = r.g_iccid AND t.package_code = r.package_code)`
+	}
+	orderOwner := func(cols string) string {
+		return `(SELECT ` + cols + ` FROM subscriptions t WHERE t.order_id = r.order_id AND t.order_id <> '')`
+	}
+	target := func(cols string) string {
+		return `CASE WHEN r.instance_id IS NOT NULL THEN (SELECT ` + cols + ` FROM subscriptions t WHERE t.instance_id = r.instance_id)
+   WHEN r.g_iccid IS NOT NULL THEN ` + simOwner(cols) + ` ELSE ` + orderOwner(cols) + ` END`
+	}
+	resolve := `UPDATE OR ROLLBACK ` + stagingTable + ` AS r SET
+ sim_owner = CASE WHEN r.g_iccid IS NOT NULL AND r.package_code IS NOT NULL THEN ` + simOwner("id") + ` END,
+ order_owner = CASE WHEN r.order_id <> '' THEN ` + orderOwner("id") + ` END,
+ target_id = ` + target("id") + `,
+ changes = COALESCE(` + target(s.changesExpr()) + `, '')
+ WHERE r.line BETWEEN ? AND ?`
+	return im.batches(func(lo, hi int) error {
+		if _, err := tx.ExecContext(ctx, resolve, lo, hi); err != nil {
+			return fmt.Errorf("match staged lines %d-%d with the registry: %w", lo, hi, err)
+		}
+		return nil
+	}, PhaseChecking)
+}
+
+// batches calls fn for consecutive line ranges covering the staged rows, reporting
+// progress for phase after each.
+func (im *importer) batches(fn func(lo, hi int) error, phase string) error {
+	span := im.maxLine - im.minLine + 1
+	for lo := im.minLine; lo <= im.maxLine; lo += im.opts.ApplyBatch {
+		hi := min(lo+im.opts.ApplyBatch-1, im.maxLine)
+		if err := fn(lo, hi); err != nil {
+			return err
+		}
+		im.progress(phase, int(int64(im.staged)*int64(hi-im.minLine+1)/int64(span)))
+	}
+	return nil
+}
+
+// check refuses the import when rows name the same subscription twice or carry an
+// identity that belongs to another subscription. Unless full, rows repeating an
+// identity that is new to the registry are not looked for.
+func (im *importer) check(ctx context.Context, tx *sql.Tx, full bool) error {
+	problems := map[int][]string{}
+	add := func(line int, reason string) {
+		problems[line] = append(problems[line], reason)
+	}
+	// Rows of the file that name the same identity.
+	dup := func(label, cols, where string, onlyNew bool) error {
+		rows, err := tx.QueryContext(ctx, `SELECT line, first, label FROM (SELECT line, `+label+` AS label,
+ MIN(line) OVER (PARTITION BY `+cols+`) AS first FROM `+stagingTable+` WHERE `+where+`) d WHERE line > first ORDER BY line`)
+		if err != nil {
+			return fmt.Errorf("look for repeated identities: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var line, first int
+			var what string
+			if err := rows.Scan(&line, &first, &what); err != nil {
+				return err
+			}
+			if _, seen := problems[line]; onlyNew && seen {
+				continue
+			}
+			add(line, fmt.Sprintf("%s is already on row %d", what, first))
+		}
+		return rows.Err()
+	}
+	if full && im.withInstance > 1 {
+		if err := dup("'instanceId ' || instance_id", "instance_id", "instance_id IS NOT NULL", false); err != nil {
+			return err
+		}
+	}
+	if full && im.withSIM > 1 {
+		if err := dup("'gIccid ' || g_iccid || ' packageCode ' || package_code", "g_iccid, package_code", "g_iccid IS NOT NULL AND package_code IS NOT NULL", false); err != nil {
+			return err
+		}
+	}
+	if full && im.withOrder > 1 {
+		if err := dup("'orderId ' || order_id", "order_id", "order_id <> ''", false); err != nil {
+			return err
+		}
+	}
+	// Rows that resolve to one existing subscription (in a full check, those with
+	// different identities: the same identity is reported above).
+	if err := dup("'subscription ' || target_id || ', by another of its identities,'", "target_id", "target_id IS NOT NULL", full); err != nil {
+		return err
+	}
+	describe := func(id int64, instance, iccid, code, order string) string {
+		var parts []string
+		if instance != "" {
+			parts = append(parts, "instanceId "+instance)
+		}
+		if iccid != "" {
+			parts = append(parts, "gIccid "+iccid+" packageCode "+code)
+		}
+		if order != "" {
+			parts = append(parts, "orderId "+order)
+		}
+		if len(parts) == 0 {
+			return fmt.Sprintf("subscription %d", id)
+		}
+		return fmt.Sprintf("subscription %d (%s)", id, strings.Join(parts, ", "))
+	}
+	// A SIM or order already held by another subscription than the row's own.
+	conflict := func(what, owner string, reason func(line int, target sql.NullInt64, r, o [4]string, oid int64) string) error {
+		rows, err := tx.QueryContext(ctx, `SELECT r.line, r.target_id, COALESCE(r.instance_id, ''), COALESCE(r.g_iccid, ''), COALESCE(r.package_code, ''), r.order_id,
+ o.id, COALESCE(o.instance_id, ''), COALESCE(o.g_iccid, ''), COALESCE(o.package_code, ''), o.order_id
+ FROM `+stagingTable+` r JOIN subscriptions o ON o.id = r.`+owner+`
+ WHERE r.target_id IS NULL OR r.target_id <> r.`+owner+` ORDER BY r.line`)
+		if err != nil {
+			return fmt.Errorf("look for %s conflicts: %w", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				line   int
+				target sql.NullInt64
+				r, o   [4]string
+				oid    int64
+			)
+			if err := rows.Scan(&line, &target, &r[0], &r[1], &r[2], &r[3], &oid, &o[0], &o[1], &o[2], &o[3]); err != nil {
+				return err
+			}
+			add(line, reason(line, target, r, o, oid))
+		}
+		return rows.Err()
+	}
+	own := func(target sql.NullInt64, r [4]string) string {
+		switch {
+		case !target.Valid && r[0] != "":
+			return "instanceId " + r[0] + " is new to the registry"
+		case !target.Valid:
+			return "the row is new to the registry"
+		case r[0] != "":
+			return fmt.Sprintf("instanceId %s is subscription %d", r[0], target.Int64)
+		default:
+			return fmt.Sprintf("gIccid %s packageCode %s is subscription %d", r[1], r[2], target.Int64)
+		}
+	}
+	if im.instanceAndSIM > 0 {
+		err := conflict("SIM", "sim_owner", func(_ int, target sql.NullInt64, r, o [4]string, oid int64) string {
+			return fmt.Sprintf("identity conflict: %s, but gIccid %s packageCode %s belongs to %s", own(target, r), r[1], r[2],
+				describe(oid, o[0], o[1], o[2], o[3]))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if im.orderAndOther > 0 {
+		err := conflict("orderId", "order_owner", func(_ int, target sql.NullInt64, r, o [4]string, oid int64) string {
+			return fmt.Sprintf("identity conflict: %s, but orderId %s belongs to %s", own(target, r), r[3],
+				describe(oid, o[0], o[1], o[2], o[3]))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	lines := make([]int, 0, len(problems))
+	for line := range problems {
+		lines = append(lines, line)
+	}
+	sort.Ints(lines)
+	e := &ImportConflictError{Total: len(lines)}
+	for _, line := range lines[:min(len(lines), MaxReportedProblems)] {
+		e.Problems = append(e.Problems, RowProblem{Line: line, Reason: strings.Join(problems[line], "; ")})
+	}
+	return e
+}
+
+// apply writes the checked rows, a batch of lines at a time: updates of changed
+// subscriptions, inserts of new ones, and one history event for each.
+func (im *importer) apply(ctx context.Context, tx *sql.Tx, stats ImportStats) error {
+	s := im.s
+	update := s.rebind(`UPDATE` + s.orRollback() + ` subscriptions SET instance_id = COALESCE(r.instance_id, subscriptions.instance_id), order_id = r.order_id,
+ carrier_user_id = r.carrier_user_id, package_id = r.package_id, carrier_order_id = r.carrier_order_id,
+ carrier_order_time = r.carrier_order_time, expire_time = r.expire_time,
+ g_iccid = COALESCE(r.g_iccid, subscriptions.g_iccid), package_code = COALESCE(r.package_code, subscriptions.package_code), updated_at = ?
+ FROM ` + stagingTable + ` r WHERE subscriptions.id = r.target_id AND r.changes <> '' AND r.line BETWEEN ? AND ?`)
+	updated := s.rebind(`INSERT` + s.orRollback() + ` INTO subscription_events (subscription_id, at, event, detail)
+ SELECT target_id, ?, 'updated', 'changed ' || substr(changes, 3) FROM ` + stagingTable + `
+ WHERE target_id IS NOT NULL AND changes <> '' AND line BETWEEN ? AND ? ORDER BY line`)
+	const columns = `instance_id, order_id, carrier_user_id, package_id, carrier_order_id, carrier_order_time, expire_time,
+ g_iccid, package_code, status, frozen_period, created_at, updated_at`
+	const values = `instance_id, order_id, carrier_user_id, package_id, carrier_order_id, carrier_order_time, expire_time,
+ g_iccid, package_code, 'active', '', ?, ?`
+	var insert, imported string
+	var base int64
+	if s.dialect == postgres {
+		// The sequence hands out the ids, so concurrent inserts elsewhere never collide.
+		insert = s.rebind(`WITH ins AS (INSERT INTO subscriptions (` + columns + `)
+ SELECT ` + values + ` FROM ` + stagingTable + ` WHERE target_id IS NULL AND line BETWEEN ? AND ? ORDER BY line RETURNING id)
+ INSERT INTO subscription_events (subscription_id, at, event, detail) SELECT id, ?, 'imported', '' FROM ins ORDER BY id`)
+	} else {
+		// The import holds SQLite's write lock: ids after the largest ever used are free,
+		// assigned in line order, and the history events name them directly.
+		err := tx.QueryRowContext(ctx, `SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'subscriptions'), 0),
+ COALESCE((SELECT MAX(id) FROM subscriptions), 0))`).Scan(&base)
+		if err != nil {
+			return fmt.Errorf("read the registry's last id: %w", err)
+		}
+		insert = `INSERT OR ROLLBACK INTO subscriptions (id, ` + columns + `)
+ SELECT ? + row_number() OVER (ORDER BY line), ` + values + ` FROM ` + stagingTable + ` WHERE target_id IS NULL AND line BETWEEN ? AND ? ORDER BY line`
+		imported = `INSERT OR ROLLBACK INTO subscription_events (subscription_id, at, event, detail)
+ SELECT ? + row_number() OVER (ORDER BY line), ?, 'imported', '' FROM ` + stagingTable + ` WHERE target_id IS NULL AND line BETWEEN ? AND ? ORDER BY line`
+	}
+	return im.batches(func(lo, hi int) error {
+		if stats.Updated > 0 {
+			if _, err := tx.ExecContext(ctx, update, im.now, lo, hi); err != nil {
+				return fmt.Errorf("update subscriptions of lines %d-%d: %w", lo, hi, concurrentHint(err))
+			}
+			if _, err := tx.ExecContext(ctx, updated, im.now, lo, hi); err != nil {
+				return fmt.Errorf("record updated events of lines %d-%d: %w", lo, hi, err)
+			}
+		}
+		if stats.Inserted == 0 {
+			return nil
+		}
+		if s.dialect == postgres {
+			if _, err := tx.ExecContext(ctx, insert, im.now, im.now, lo, hi, im.now); err != nil {
+				return fmt.Errorf("insert subscriptions of lines %d-%d: %w", lo, hi, concurrentHint(err))
+			}
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, insert, base, im.now, im.now, lo, hi)
+		if err != nil {
+			return fmt.Errorf("insert subscriptions of lines %d-%d: %w", lo, hi, err)
+		}
+		if _, err := tx.ExecContext(ctx, imported, base, im.now, lo, hi); err != nil {
+			return fmt.Errorf("record imported events of lines %d-%d: %w", lo, hi, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		base += n
+		return nil
+	}, PhaseApplying)
+}
+
+// concurrentHint explains a unique violation the checks could not foresee: on
+// PostgreSQL another writer changed the registry while the import ran.
+func concurrentHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("%w (the registry changed while the import ran; run it again)", err)
+	}
+	return err
+}
+
+// orRollback makes a SQLite statement roll the whole transaction back on a constraint
+// failure instead of only itself: SQLite then keeps no statement journal, which costs
+// more than the write itself for statements of thousands of rows.
+func (s *Store) orRollback() string {
+	if s.dialect == postgres {
+		return ""
+	}
+	return " OR ROLLBACK"
+}
