@@ -1,16 +1,20 @@
-// Package registry reads the carrier's subscription registry from CSV or XLSX files and
-// validates every row before anything is written: a file with any bad row is refused
-// whole, with every bad row's number and reason.
+// Package registry imports the carrier's subscription registry from CSV or XLSX files,
+// all rows or none. The file is read twice, streaming, so memory does not grow with its
+// size: a first pass validates every row and reports every bad one before anything is
+// written; the second feeds the store's bulk import, which stages the rows, refuses the
+// whole file if rows repeat a subscription or clash with the registry (listing every
+// such row), and applies the rest in one transaction.
 package registry
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,29 +27,32 @@ import (
 var Columns = []string{"instanceId", "orderId", "carrierUserId", "packageId", "carrierOrderId",
 	"carrierOrderTime", "expireTime", "gIccid", "packageCode"}
 
-// MaxRows bounds one import, so a wrong file cannot exhaust memory.
-const MaxRows = 2_000_000
+// MaxReportedRows bounds how many bad rows an ImportError lists; the rest are counted.
+const MaxReportedRows = store.MaxReportedProblems
 
 // RowError is one invalid row.
 type RowError struct {
-	// Row is the 1-based line of the file (the header is row 1).
+	// Row is the 1-based row of the file (the header is row 1).
 	Row    int
 	Reason string
 }
 
-// ImportError lists every invalid row of a refused file.
+// ImportError lists the invalid rows of a refused file.
 type ImportError struct {
 	File string
+	// Rows are the first MaxReportedRows bad rows, in file order.
 	Rows []RowError
+	// Total counts every bad row.
+	Total int
 }
 
 // Error implements error.
 func (e *ImportError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d invalid row(s), nothing imported:", e.File, len(e.Rows))
+	fmt.Fprintf(&b, "%s: %d invalid row(s), nothing imported:", e.File, max(e.Total, len(e.Rows)))
 	for i, r := range e.Rows {
 		if i == 50 {
-			fmt.Fprintf(&b, "\n  … and %d more", len(e.Rows)-50)
+			fmt.Fprintf(&b, "\n  … and %d more", max(e.Total, len(e.Rows))-50)
 			break
 		}
 		fmt.Fprintf(&b, "\n  row %d: %s", r.Row, r.Reason)
@@ -53,94 +60,282 @@ func (e *ImportError) Error() string {
 	return b.String()
 }
 
-// ReadFile parses path by its extension (.csv or .xlsx) and validates every row.
-func ReadFile(path string) ([]store.Subscription, error) {
+// Import phases, besides the store's (store.PhaseStaging, PhaseChecking, PhaseApplying).
+const PhaseValidating = "validating"
+
+// Progress says how far an import is in its current phase.
+type Progress struct {
+	Phase string
+	// Rows counts the rows done in this phase; Total the rows it will do (0: unknown).
+	Rows, Total int
+	// Fraction is the share of the phase done, from 0 to 1, or -1 when unknown.
+	Fraction float64
+}
+
+// Options tune Import.
+type Options struct {
+	// Progress, when set, is called as the import advances.
+	Progress func(Progress)
+}
+
+// Import validates path (.csv or .xlsx) in one streaming pass, then upserts its rows into
+// st in one transaction. A file with invalid rows, rows naming one subscription twice, or
+// rows whose identities belong to different subscriptions is refused whole with an
+// *ImportError naming every such row; nothing is written then.
+func Import(ctx context.Context, st *store.Store, path string, opts Options) (store.ImportStats, error) {
+	n, err := validate(path, opts.Progress)
+	if err != nil {
+		return store.ImportStats{}, err
+	}
+	var progress func(store.ImportProgress)
+	if opts.Progress != nil {
+		progress = func(p store.ImportProgress) {
+			f := -1.0
+			if p.Total > 0 {
+				f = float64(p.Done) / float64(p.Total)
+			}
+			opts.Progress(Progress{Phase: p.Phase, Rows: p.Done, Total: p.Total, Fraction: f})
+		}
+	}
+	stats, err := st.ImportSubscriptions(ctx, Rows(path), store.ImportOptions{Total: n, Progress: progress})
+	var conflict *store.ImportConflictError
+	if errors.As(err, &conflict) {
+		ierr := &ImportError{File: path, Total: conflict.Total}
+		for _, p := range conflict.Problems {
+			ierr.Rows = append(ierr.Rows, RowError{Row: p.Line, Reason: p.Reason})
+		}
+		return store.ImportStats{}, ierr
+	}
+	if err != nil {
+		return store.ImportStats{}, fmt.Errorf("import %s: %w", path, err)
+	}
+	return stats, nil
+}
+
+// Validate reads path once and checks every row on its own (required columns, formats,
+// identities), returning how many rows it would import, or an *ImportError listing the
+// bad rows. Rows that repeat a subscription, or clash with the registry, are found by
+// Import, which needs the registry.
+func Validate(path string) (int, error) { return validate(path, nil) }
+
+func validate(path string, progress func(Progress)) (int, error) {
+	src, err := open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer src.close()
 	var (
-		rows [][]string
-		err  error
+		ierr  = &ImportError{File: path}
+		valid int
+		last  time.Time
 	)
+	err = src.each(func(row int, sub store.Subscription, reasons []string) error {
+		if len(reasons) > 0 {
+			ierr.Total++
+			if len(ierr.Rows) < MaxReportedRows {
+				ierr.Rows = append(ierr.Rows, RowError{Row: row, Reason: strings.Join(reasons, "; ")})
+			}
+		} else {
+			valid++
+		}
+		if progress != nil && (valid+ierr.Total)%4096 == 0 && time.Since(last) > 100*time.Millisecond {
+			last = time.Now()
+			progress(Progress{Phase: PhaseValidating, Rows: valid + ierr.Total, Fraction: src.fraction()})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if progress != nil {
+		progress(Progress{Phase: PhaseValidating, Rows: valid + ierr.Total, Total: valid + ierr.Total, Fraction: 1})
+	}
+	if ierr.Total > 0 {
+		return 0, ierr
+	}
+	return valid, nil
+}
+
+// Rows streams the subscriptions of a validated file, each with its row number. A row
+// that is no longer valid (the file changed since it was validated) ends the stream with
+// an error, so nothing is applied.
+func Rows(path string) iter.Seq2[store.ImportRow, error] {
+	return func(yield func(store.ImportRow, error) bool) {
+		src, err := open(path)
+		if err != nil {
+			yield(store.ImportRow{}, err)
+			return
+		}
+		defer src.close()
+		stopped := errors.New("stopped")
+		err = src.each(func(row int, sub store.Subscription, reasons []string) error {
+			if len(reasons) > 0 {
+				return fmt.Errorf("%s changed since it was validated: row %d: %s", path, row, strings.Join(reasons, "; "))
+			}
+			if !yield(store.ImportRow{Line: row, Subscription: sub}, nil) {
+				return stopped
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stopped) {
+			yield(store.ImportRow{}, err)
+		}
+	}
+}
+
+// source reads a registry file row by row.
+type source struct {
+	path string
+	// next returns the next row's cells, io.EOF after the last.
+	next     func() ([]string, error)
+	fraction func() float64
+	close    func() error
+}
+
+func open(path string) (*source, error) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".csv":
-		rows, err = readCSV(path)
+		return openCSV(path)
 	case ".xlsx":
-		rows, err = readXLSX(path)
+		return openXLSX(path)
 	default:
 		return nil, fmt.Errorf("%s: registry files must be .csv or .xlsx", path)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, rows)
 }
 
-func readCSV(path string) ([][]string, error) {
+// countingReader counts the bytes read through it, for progress.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func openCSV(path string) (*source, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open registry file: %w", err)
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open registry file: %w", err)
+	}
+	cr := &countingReader{r: f}
+	r := csv.NewReader(cr)
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
-	var rows [][]string
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if len(rows) > MaxRows {
-			return nil, fmt.Errorf("%s: more than %d rows; split the file", path, MaxRows)
-		}
-		rows = append(rows, rec)
-	}
+	// Each record's strings are fresh; only the slice holding them is reused.
+	r.ReuseRecord = true
+	row := 0
+	return &source{
+		path: path,
+		next: func() ([]string, error) {
+			rec, err := r.Read()
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			row++
+			return rec, err
+		},
+		fraction: func() float64 {
+			if info.Size() == 0 {
+				return -1
+			}
+			return float64(cr.n) / float64(info.Size())
+		},
+		close: f.Close,
+	}, nil
 }
 
-func readXLSX(path string) ([][]string, error) {
+func openXLSX(path string) (*source, error) {
 	f, err := excelize.OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("open registry workbook %s: %w", path, err)
 	}
-	defer f.Close()
 	sheets := f.GetSheetList()
 	if len(sheets) == 0 {
+		f.Close()
 		return nil, fmt.Errorf("%s: workbook has no sheet", path)
 	}
 	it, err := f.Rows(sheets[0])
 	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("%s: read sheet %s: %w", path, sheets[0], err)
 	}
-	defer it.Close()
-	var rows [][]string
-	for it.Next() {
-		cols, err := it.Columns()
-		if err != nil {
-			return nil, fmt.Errorf("%s: row %d: %w", path, len(rows)+1, err)
-		}
-		if len(rows) > MaxRows {
-			return nil, fmt.Errorf("%s: more than %d rows; split the file", path, MaxRows)
-		}
-		rows = append(rows, cols)
-	}
-	return rows, it.Error()
+	row := 0
+	return &source{
+		path: path,
+		next: func() ([]string, error) {
+			if !it.Next() {
+				if err := it.Error(); err != nil {
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+				return nil, io.EOF
+			}
+			row++
+			cols, err := it.Columns()
+			if err != nil {
+				return nil, fmt.Errorf("%s: row %d: %w", path, row, err)
+			}
+			return cols, nil
+		},
+		fraction: func() float64 { return -1 },
+		close: func() error {
+			it.Close()
+			return f.Close()
+		},
+	}, nil
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,64}$`)
-
-// Parse validates rows (the first is the header) and returns the subscriptions, or an
-// *ImportError naming every bad row.
-func Parse(file string, rows [][]string) ([]store.Subscription, error) {
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s: file is empty; the first row must be a header with %s", file, strings.Join(Columns, ", "))
+// each parses the header, then calls fn for every non-blank row with its 1-based row
+// number (the header is row 1), the subscription it describes and what is wrong with it.
+func (s *source) each(fn func(row int, sub store.Subscription, reasons []string) error) error {
+	header, err := s.next()
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: file is empty; the first row must be a header with %s", s.path, strings.Join(Columns, ", "))
 	}
+	if err != nil {
+		return err
+	}
+	p, err := newParser(s.path, header)
+	if err != nil {
+		return err
+	}
+	for row := 2; ; row++ {
+		cells, err := s.next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if isBlank(cells) {
+			continue
+		}
+		sub, reasons := p.parse(cells)
+		if err := fn(row, sub, reasons); err != nil {
+			return err
+		}
+	}
+}
+
+// parser turns cells into a subscription by the header's column order.
+type parser struct {
+	index map[string]int
+}
+
+func newParser(file string, header []string) (*parser, error) {
 	index := map[string]int{}
 	known := map[string]string{}
 	for _, c := range Columns {
 		known[strings.ToLower(c)] = c
 	}
-	for i, h := range rows[0] {
+	for i, h := range header {
 		name, ok := known[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))]
 		if !ok {
 			return nil, fmt.Errorf("%s: unknown column %q in the header; columns are %s", file, h, strings.Join(Columns, ", "))
@@ -155,84 +350,67 @@ func Parse(file string, rows [][]string) ([]store.Subscription, error) {
 			return nil, fmt.Errorf("%s: the header lacks the required column %s", file, required)
 		}
 	}
-	var (
-		subs    []store.Subscription
-		bad     []RowError
-		seenIDs = map[string]int{}
-	)
-	for i, row := range rows[1:] {
-		rowNum := i + 2
-		get := func(col string) string {
-			j, ok := index[col]
-			if !ok || j >= len(row) {
-				return ""
-			}
-			return strings.TrimSpace(row[j])
-		}
-		if isBlank(row) {
-			continue
-		}
-		sub := store.Subscription{
-			InstanceID: get("instanceId"), OrderID: get("orderId"), CarrierUserID: get("carrierUserId"),
-			PackageID: get("packageId"), CarrierOrderID: get("carrierOrderId"), CarrierOrderTime: get("carrierOrderTime"),
-			GIccid: get("gIccid"), PackageCode: get("packageCode"),
-		}
-		var reasons []string
-		if sub.InstanceID == "" && (sub.GIccid == "" || sub.PackageCode == "") && sub.OrderID == "" {
-			reasons = append(reasons, "needs instanceId, or both gIccid and packageCode, or orderId")
-		}
-		if (sub.GIccid == "") != (sub.PackageCode == "") {
-			reasons = append(reasons, "gIccid and packageCode go together")
-		}
-		for _, f := range []struct{ name, value string }{
-			{"instanceId", sub.InstanceID}, {"orderId", sub.OrderID}, {"carrierUserId", sub.CarrierUserID}, {"packageId", sub.PackageID},
-			{"gIccid", sub.GIccid}, {"packageCode", sub.PackageCode},
-		} {
-			required := f.name == "carrierUserId" || f.name == "packageId"
-			switch {
-			case f.value == "" && required:
-				reasons = append(reasons, f.name+" is required")
-			case f.value != "" && !idPattern.MatchString(f.value):
-				reasons = append(reasons, fmt.Sprintf("%s %q must be 1-64 letters, digits or . _ : -", f.name, f.value))
-			}
-		}
-		if v := get("expireTime"); v != "" {
-			t, err := ParseTime(v)
-			if err != nil {
-				reasons = append(reasons, err.Error())
-			}
-			sub.ExpireTime = t
-		}
-		key := "instance:" + sub.InstanceID
+	return &parser{index: index}, nil
+}
+
+// validID reports whether v is 1-64 letters, digits or . _ : - (checked byte by byte:
+// a regular expression costs more than the rest of the million-row pass).
+func validID(v string) bool {
+	if len(v) < 1 || len(v) > 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
 		switch {
-		case sub.InstanceID != "":
-		case sub.GIccid != "":
-			key = "sim:" + sub.GIccid + "/" + sub.PackageCode
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
 		default:
-			key = "order:" + sub.OrderID
+			return false
 		}
-		if first, dup := seenIDs[key]; dup {
-			reasons = append(reasons, fmt.Sprintf("same subscription as row %d", first))
-		} else {
-			seenIDs[key] = rowNum
-		}
-		if sub.OrderID != "" && key != "order:"+sub.OrderID {
-			if first, dup := seenIDs["order:"+sub.OrderID]; dup {
-				reasons = append(reasons, fmt.Sprintf("orderId %s is already on row %d (one subscription per order)", sub.OrderID, first))
-			} else {
-				seenIDs["order:"+sub.OrderID] = rowNum
-			}
-		}
-		if len(reasons) > 0 {
-			bad = append(bad, RowError{Row: rowNum, Reason: strings.Join(reasons, "; ")})
-			continue
-		}
-		subs = append(subs, sub)
 	}
-	if len(bad) > 0 {
-		return nil, &ImportError{File: file, Rows: bad}
+	return true
+}
+
+// parse reads one row and says everything wrong with it on its own.
+func (p *parser) parse(row []string) (store.Subscription, []string) {
+	get := func(col string) string {
+		j, ok := p.index[col]
+		if !ok || j >= len(row) {
+			return ""
+		}
+		return strings.TrimSpace(row[j])
 	}
-	return subs, nil
+	sub := store.Subscription{
+		InstanceID: get("instanceId"), OrderID: get("orderId"), CarrierUserID: get("carrierUserId"),
+		PackageID: get("packageId"), CarrierOrderID: get("carrierOrderId"), CarrierOrderTime: get("carrierOrderTime"),
+		GIccid: get("gIccid"), PackageCode: get("packageCode"),
+	}
+	var reasons []string
+	if sub.InstanceID == "" && (sub.GIccid == "" || sub.PackageCode == "") && sub.OrderID == "" {
+		reasons = append(reasons, "needs instanceId, or both gIccid and packageCode, or orderId")
+	}
+	if (sub.GIccid == "") != (sub.PackageCode == "") {
+		reasons = append(reasons, "gIccid and packageCode go together")
+	}
+	for _, f := range [...]struct{ name, value string }{
+		{"instanceId", sub.InstanceID}, {"orderId", sub.OrderID}, {"carrierUserId", sub.CarrierUserID}, {"packageId", sub.PackageID},
+		{"gIccid", sub.GIccid}, {"packageCode", sub.PackageCode},
+	} {
+		required := f.name == "carrierUserId" || f.name == "packageId"
+		switch {
+		case f.value == "" && required:
+			reasons = append(reasons, f.name+" is required")
+		case f.value != "" && !validID(f.value):
+			reasons = append(reasons, fmt.Sprintf("%s %q must be 1-64 letters, digits or . _ : -", f.name, f.value))
+		}
+	}
+	if v := get("expireTime"); v != "" {
+		t, err := ParseTime(v)
+		if err != nil {
+			reasons = append(reasons, err.Error())
+		}
+		sub.ExpireTime = t
+	}
+	return sub, reasons
 }
 
 func isBlank(row []string) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,31 +28,97 @@ func newRegistryCommand() *cobra.Command {
 		Short: "Import subscriptions from a CSV or XLSX file (all rows or none)",
 		Long: `Reads a CSV or XLSX file whose first row is a header (case-insensitive) with the columns
 ` + strings.Join(registry.Columns, ", ") + `.
-A row is identified by instanceId, or by gIccid+packageCode; carrierUserId and packageId are
-required. Existing subscriptions are updated, new ones inserted. A file with any invalid row is
-refused whole, listing every bad row, and nothing is written.`,
+A row is identified by instanceId, or by gIccid+packageCode, or by orderId; carrierUserId and
+packageId are required. Existing subscriptions are updated (history "updated", naming the
+changed fields), new ones inserted (history "imported"), rows equal to the registry left alone.
+
+The file is read twice, streaming: the first pass checks every row on its own and lists every
+bad one; the second stages the rows and refuses the file if rows repeat a subscription or
+clash with the registry (an instanceId whose gIccid or orderId belongs to another
+subscription), listing every such row. Only then is it applied, in one transaction. A refused
+file writes nothing. On a terminal, a progress line shows rows/s and the time left.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			subs, err := registry.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
 			st, err := sf.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			stats, err := st.UpsertSubscriptions(cmd.Context(), subs)
+			var opts registry.Options
+			if f, ok := cmd.ErrOrStderr().(*os.File); ok && isTerminal(f) {
+				p := newProgressLine(f)
+				defer p.done()
+				opts.Progress = p.show
+			}
+			started := time.Now()
+			stats, err := registry.Import(cmd.Context(), st, args[0], opts)
+			if opts.Progress != nil {
+				opts.Progress(registry.Progress{})
+			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %s: %d inserted, %d updated\n", args[0], stats.Inserted, stats.Updated)
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %s: %d inserted, %d updated, %d unchanged (%.1f s)\n",
+				args[0], stats.Inserted, stats.Updated, stats.Unchanged, time.Since(started).Seconds())
 			return nil
 		},
 	}
 	sf.register(imp)
 	cmd.AddCommand(imp)
 	return cmd
+}
+
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressLine redraws one status line of a long import: phase, rows, rows/s, time left.
+type progressLine struct {
+	w          io.Writer
+	phase      string
+	phaseStart time.Time
+	lastDraw   time.Time
+	drawn      bool
+}
+
+func newProgressLine(w io.Writer) *progressLine { return &progressLine{w: w} }
+
+// show draws p, at most five times a second; an empty phase clears the line.
+func (l *progressLine) show(p registry.Progress) {
+	now := time.Now()
+	if p.Phase == "" {
+		l.done()
+		return
+	}
+	if p.Phase != l.phase {
+		l.phase, l.phaseStart = p.Phase, now
+	} else if now.Sub(l.lastDraw) < 200*time.Millisecond {
+		return
+	}
+	l.lastDraw = now
+	elapsed := now.Sub(l.phaseStart).Seconds()
+	line := fmt.Sprintf("%-10s %10d rows", p.Phase, p.Rows)
+	if p.Total > 0 {
+		line = fmt.Sprintf("%-10s %10d/%d rows", p.Phase, p.Rows, p.Total)
+	}
+	if elapsed > 0.5 && p.Rows > 0 {
+		line += fmt.Sprintf("  %8.0f rows/s", float64(p.Rows)/elapsed)
+	}
+	if f := p.Fraction; elapsed > 0.5 && f > 0 && f < 1 {
+		line += fmt.Sprintf("  ETA %s", time.Duration(elapsed*(1-f)/f*float64(time.Second)).Round(time.Second))
+	}
+	fmt.Fprintf(l.w, "\r\033[K%s", line)
+	l.drawn = true
+}
+
+// done ends the progress line so later output starts on a fresh line.
+func (l *progressLine) done() {
+	if l.drawn {
+		fmt.Fprint(l.w, "\r\033[K")
+		l.drawn = false
+	}
 }
 
 func newExpireCommand() *cobra.Command {
@@ -62,8 +129,13 @@ func newExpireCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "expire --instance ID",
-		Short: "Start an expiration by hand, exactly as a KooGallery expireInstance would",
-		Args:  cobra.NoArgs,
+		Short: "Accept an expiration by hand, exactly as a KooGallery expireInstance would",
+		Long: `Judges the expiry by the same rule book as the webhook (a released instance has nothing to
+freeze; an instance renewed more than an hour ahead is not expired), records it in the intake
+queue like a delivery, and starts its workflow at once if Temporal answers. If Temporal does
+not, the expiry stays queued and the relay of a running kooflow webhook (or kooflow dev)
+starts it when Temporal is back.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if instance == "" {
 				return errors.New("--instance is required")
@@ -78,27 +150,44 @@ func newExpireCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := dialTemporal(ctx, slog.Default())
+			v := starter.KooGalleryExpiry(sub, test, time.Now())
+			if !v.Accept {
+				return fmt.Errorf("instance %s is not expired: %s", instance, v.Ignored)
+			}
+			acc, err := (&starter.Intake{Store: st}).AcceptExpiry(ctx, v,
+				store.Delivery{Source: "operator", Activity: "expire", Subject: instance, Outcome: "accepted", Detail: "kooflow expire"}, "")
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			res, err := (&starter.Starter{Client: c, Store: st}).StartExpiration(ctx, starter.ExpirationInput(starter.SourceKooGallery, instance, sub, test))
-			if err != nil {
-				return err
-			}
-			if res.Existing {
-				fmt.Fprintf(cmd.OutOrStdout(), "already accepted: %s (nothing new started)\n", res.WorkflowID)
-			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "started %s\n", res.WorkflowID)
-			}
-			return nil
+			return reportAcceptance(ctx, cmd.OutOrStdout(), st, acc, v.Input.Subject)
 		},
 	}
 	sf.register(cmd)
 	cmd.Flags().StringVar(&instance, "instance", "", "KooGallery instance ID (must be in the registry)")
 	cmd.Flags().BoolVar(&test, "test", false, "run as a test: nothing is frozen or sent to KooDrive")
 	return cmd
+}
+
+// reportAcceptance tells the operator what became of an expiry accepted by hand: known
+// already, started now, or queued because Temporal did not answer.
+func reportAcceptance(ctx context.Context, out io.Writer, st *store.Store, acc store.Acceptance, subject string) error {
+	if acc.Existing {
+		fmt.Fprintf(out, "already accepted: %s (state %s; nothing new queued)\n", acc.WorkflowID, acc.State)
+		return nil
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := dialTemporal(dialCtx, slog.Default())
+	if err == nil {
+		defer c.Close()
+		_, err = (&starter.Relay{Store: st, Client: c, Owner: "cli"}).DeliverSubject(dialCtx, subject)
+	}
+	if err != nil {
+		fmt.Fprintf(out, "accepted and queued: %s\nTemporal did not take it now (%v);\nthe relay of a running `kooflow webhook` or `kooflow dev` starts it when Temporal is reachable.\n", acc.WorkflowID, err)
+		return nil
+	}
+	fmt.Fprintf(out, "started %s\n", acc.WorkflowID)
+	return nil
 }
 
 func newRetryCommand() *cobra.Command {
@@ -221,7 +310,7 @@ func newStatusCommand() *cobra.Command {
 				return err
 			}
 			printExpirations(out, exps, counts)
-			return nil
+			return printQueue(ctx, out, st, filter.Subject)
 		},
 	}
 	sf.register(cmd)
@@ -281,6 +370,39 @@ func printExpirations(out io.Writer, exps []store.Expiration, counts map[string]
 	if counts[store.StateStalled] > 0 {
 		fmt.Fprintln(out, "stalled expirations wait for an operator: fix the cause, then `kooflow retry <instanceId|workflowId>` or `kooflow retry --all-stalled`")
 	}
+}
+
+// printQueue shows what the intake accepted and Temporal has not been handed yet: the
+// total and the oldest, or for one subject each queued intent.
+func printQueue(ctx context.Context, out io.Writer, st *store.Store, subject string) error {
+	pending, err := st.PendingIntents(ctx, subject, 20)
+	if err != nil {
+		return err
+	}
+	if subject == "" {
+		b, err := st.Backlog(ctx)
+		if err != nil {
+			return err
+		}
+		if b.Pending == 0 {
+			fmt.Fprintln(out, "queued for Temporal: none")
+			return nil
+		}
+		fmt.Fprintf(out, "queued for Temporal: %d, the oldest accepted %s ago (the relay starts them as soon as Temporal takes them)\n",
+			b.Pending, time.Since(b.Oldest).Round(time.Second))
+	} else if len(pending) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUED\tWORKFLOW ID\tSUBJECT\tACCEPTED\tTRIES\tLAST ERROR")
+	for _, in := range pending {
+		target := in.WorkflowID
+		if in.Kind == store.IntentStop {
+			target = "(stop open expirations)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", in.Kind, target, in.Subject, in.CreatedAt.Format(time.RFC3339), in.Attempts, in.LastError)
+	}
+	return tw.Flush()
 }
 
 func formatWhen(t time.Time) string {
