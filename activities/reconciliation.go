@@ -95,8 +95,15 @@ func (a *Reconciliation) SaveRun(ctx context.Context, run store.ReconciliationRu
 	return nil
 }
 
+// statementBatch is how many rows travel together from the database reader to the
+// statement writer.
+const statementBatch = 1024
+
 // BuildStatement writes the cycle's statement: one row per subscription active during
-// the cycle, streamed from the registry into an xlsx file under Dir.
+// the cycle, streamed from one registry cursor into an xlsx file under Dir. Reading the
+// database and encoding the workbook run side by side (in batches, through a short
+// channel), so a million-row statement takes about as long as the slower of the two, in
+// memory that does not grow with the registry.
 func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (workflows.StatementInfo, error) {
 	start, end, err := workflows.CycleBounds(cycle)
 	if err != nil {
@@ -108,19 +115,72 @@ func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (work
 	if err != nil {
 		return workflows.StatementInfo{}, err
 	}
-	lastBeat := time.Now()
-	err = a.Store.EachSubscription(ctx, func(sub store.Subscription) error {
-		if !activeDuring(sub, start, end) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []statement.Row, 4)
+	free := make(chan []statement.Row, 6)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		batch := make([]statement.Row, 0, statementBatch)
+		err := a.Store.EachStatementCandidate(ctx, start, func(c store.StatementCandidate) error {
+			if !ordered(c, end) {
+				return nil
+			}
+			batch = append(batch, statement.Row{c.CarrierOrderID, c.CarrierUserID, c.CarrierOrderTime, c.PackageID, c.Status, formatExpiry(c.ExpireTime)})
+			if len(batch) < statementBatch {
+				return nil
+			}
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case batch = <-free:
+			default:
+				batch = make([]statement.Row, 0, statementBatch)
+			}
 			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		readErr <- err
+	}()
+	lastBeat := time.Now()
+	var writeErr error
+	for batch := range batches {
+		for _, row := range batch {
+			if writeErr = w.Add(row); writeErr != nil {
+				break
+			}
+		}
+		if writeErr != nil {
+			cancel()
+			break
 		}
 		if time.Since(lastBeat) > 5*time.Second {
 			activity.RecordHeartbeat(ctx, w.Rows())
 			lastBeat = time.Now()
 		}
-		return w.Add(statement.Row{sub.CarrierOrderID, sub.CarrierUserID, sub.CarrierOrderTime, sub.PackageID, sub.Status, formatExpiry(sub.ExpireTime)})
-	})
-	if err != nil {
+		select {
+		case free <- batch[:0]:
+		default:
+		}
+	}
+	for range batches {
+		// Drain, so the reader can see the cancellation and stop.
+	}
+	if err := errors.Join(writeErr, <-readErr); err != nil {
 		w.Abort()
+		if writeErr != nil {
+			err = writeErr
+		}
 		return workflows.StatementInfo{}, fmt.Errorf("build statement for %s: %w", cycle, err)
 	}
 	sum, err := w.Close()
@@ -135,21 +195,15 @@ func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (work
 	return workflows.StatementInfo{Path: sum.Path, Rows: sum.Rows, SHA256: sum.SHA256, BuildSeconds: time.Since(began).Seconds()}, nil
 }
 
-// activeDuring reports whether a subscription was active at some point of [start, end):
-// ordered before the cycle ended (carrierOrderTime, or when kooflow learned of it) and
-// not expired before it began.
-func activeDuring(sub store.Subscription, start, end time.Time) bool {
-	ordered := sub.CreatedAt
-	if t, err := registry.ParseTime(sub.CarrierOrderTime); err == nil {
-		ordered = t
+// ordered reports whether a statement candidate was ordered before the cycle ended:
+// by its carrierOrderTime, or, when that is empty or unreadable, by when kooflow learned
+// of it. (The store has already left out what expired or was released before the cycle.)
+func ordered(c store.StatementCandidate, end time.Time) bool {
+	at := c.CreatedAt
+	if t, err := registry.ParseTime(c.CarrierOrderTime); err == nil {
+		at = t
 	}
-	if !ordered.Before(end) {
-		return false
-	}
-	if !sub.ExpireTime.IsZero() && sub.ExpireTime.Before(start) {
-		return false
-	}
-	return !(sub.Status == store.StatusReleased && sub.UpdatedAt.Before(start))
+	return at.Before(end)
 }
 
 func formatExpiry(t time.Time) string {

@@ -45,7 +45,7 @@ func CreateReport(path string) (*ReportWriter, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	book := excelize.NewFile()
+	book := newBook()
 	if err := book.SetSheetName("Sheet1", "Discrepancies"); err != nil {
 		book.Close()
 		return nil, err

@@ -4,10 +4,13 @@
 package statement
 
 import (
+	"archive/zip"
+	"compress/flate"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +55,7 @@ func Create(path string) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create statement directory: %w", err)
 	}
-	book := excelize.NewFile()
+	book := newBook()
 	if err := book.SetSheetName("Sheet1", SheetName); err != nil {
 		book.Close()
 		return nil, err
@@ -108,6 +111,21 @@ func (w *Writer) Add(r Row) error {
 // Rows counts the subscription rows added so far.
 func (w *Writer) Rows() int { return w.rows - 1 }
 
+// newBook starts a workbook that is zipped with the fastest deflate level: for the
+// million rows of a statement, compressing at the default level costs as much as
+// encoding the rows, for a file only about a fifth smaller.
+func newBook() *excelize.File {
+	book := excelize.NewFile()
+	book.SetZipWriter(func(w io.Writer) excelize.ZipWriter {
+		zw := zip.NewWriter(w)
+		zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+			return flate.NewWriter(out, flate.BestSpeed)
+		})
+		return zw
+	})
+	return book
+}
+
 // Close finishes the workbook and moves it into place.
 func (w *Writer) Close() (Summary, error) {
 	defer w.book.Close()
@@ -122,6 +140,20 @@ func (w *Writer) Close() (Summary, error) {
 		return Summary{}, fmt.Errorf("move statement into place: %w", err)
 	}
 	return Summary{Path: w.path, Rows: w.Rows(), SHA256: hex.EncodeToString(w.hash.Sum(nil))}, nil
+}
+
+// ReadRows reads a written statement back: the header, then every row.
+func ReadRows(path string) ([][]string, error) {
+	book, err := excelize.OpenFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open statement %s: %w", path, err)
+	}
+	defer book.Close()
+	rows, err := book.GetRows(SheetName)
+	if err != nil {
+		return nil, fmt.Errorf("read statement %s: %w", path, err)
+	}
+	return rows, nil
 }
 
 // Abort drops an unfinished statement.

@@ -34,12 +34,7 @@ func TestStatementRoundTrip(t *testing.T) {
 	if sum.Rows != 3 || len(sum.SHA256) != 64 {
 		t.Fatalf("summary = %+v", sum)
 	}
-	book, err := excelize.OpenFile(sum.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer book.Close()
-	rows, err := book.GetRows(statement.SheetName)
+	rows, err := statement.ReadRows(sum.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
