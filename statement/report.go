@@ -34,7 +34,7 @@ var reportColumns = []any{"diffType", "carrierOrderId", "kdOrderId", "carrierUse
 // ReportWriter streams discrepancies into a report workbook with a summary sheet.
 type ReportWriter struct {
 	path   string
-	book   *excelize.File
+	book   *workbook
 	sw     *excelize.StreamWriter
 	rows   int
 	counts map[string]int
@@ -104,7 +104,7 @@ func (r *ReportWriter) Close() (map[string]int, error) {
 			return nil, err
 		}
 	}
-	if err := r.book.SaveAs(r.path); err != nil {
+	if err := r.book.saveAs(r.path); err != nil {
 		return nil, fmt.Errorf("save discrepancy report: %w", err)
 	}
 	return r.counts, nil

@@ -5,9 +5,11 @@ package statement
 
 import (
 	"archive/zip"
+	"bufio"
 	"compress/flate"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -43,7 +45,7 @@ const SheetName = "Statement"
 type Writer struct {
 	path  string
 	tmp   string
-	book  *excelize.File
+	book  *workbook
 	sw    *excelize.StreamWriter
 	hash  hash.Hash
 	rows  int
@@ -111,19 +113,54 @@ func (w *Writer) Add(r Row) error {
 // Rows counts the subscription rows added so far.
 func (w *Writer) Rows() int { return w.rows - 1 }
 
-// newBook starts a workbook that is zipped with the fastest deflate level: for the
-// million rows of a statement, compressing at the default level costs as much as
-// encoding the rows, for a file only about a fifth smaller.
-func newBook() *excelize.File {
-	book := excelize.NewFile()
-	book.SetZipWriter(func(w io.Writer) excelize.ZipWriter {
-		zw := zip.NewWriter(w)
+// workbook is an excelize file that is zipped with the fastest deflate level and
+// written straight to its file. For the million rows of a statement, compressing at the
+// default level costs as much as encoding the rows, for a file only about a fifth
+// smaller; and excelize's SaveAs assembles the whole zip in memory before writing it.
+type workbook struct {
+	*excelize.File
+	zipTo io.Writer
+}
+
+func newBook() *workbook {
+	b := &workbook{File: excelize.NewFile()}
+	b.SetZipWriter(func(io.Writer) excelize.ZipWriter {
+		zw := zip.NewWriter(b.zipTo)
 		zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
 			return flate.NewWriter(out, flate.BestSpeed)
 		})
 		return zw
 	})
-	return book
+	return b
+}
+
+// saveAs writes the workbook to path, the zip going to the file as it is made.
+func (b *workbook) saveAs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	b.zipTo = bw
+	b.Path = path
+	// Everything goes through the zip writer above; excelize's own buffer stays empty.
+	if err := b.Write(refuseWrites{}); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// refuseWrites fails if excelize ever writes a workbook other than through its zip
+// writer, instead of silently losing those bytes.
+type refuseWrites struct{}
+
+func (refuseWrites) Write([]byte) (int, error) {
+	return 0, errors.New("excelize wrote the workbook past its zip writer")
 }
 
 // Close finishes the workbook and moves it into place.
@@ -132,7 +169,7 @@ func (w *Writer) Close() (Summary, error) {
 	if err := w.sw.Flush(); err != nil {
 		return Summary{}, fmt.Errorf("finish statement: %w", err)
 	}
-	if err := w.book.SaveAs(w.tmp); err != nil {
+	if err := w.book.saveAs(w.tmp); err != nil {
 		os.Remove(w.tmp)
 		return Summary{}, fmt.Errorf("save statement: %w", err)
 	}

@@ -216,9 +216,11 @@ func (s *Store) ImportSubscriptions(ctx context.Context, rows iter.Seq2[ImportRo
 }
 
 // importCacheKiB is SQLite's page cache for the import's connection (main and temp
-// databases each), restored afterwards: enough to keep the registry's index pages in
-// memory for a million-row import, small against the 200 MB the import may use.
-const importCacheKiB = 32 << 10
+// databases each), restored afterwards. Measured on a million rows: 8 MB instead of the
+// default 2 MB saves about 5% of the time for 25 MB more resident memory; 32 MB saves
+// another 5% for 95 MB more.
+const importCacheKiB = 8 << 10
+
 
 // runSQLite stages on the import's own connection before taking the write lock, so
 // other writers (the webhook) wait only for the checks and the apply.
