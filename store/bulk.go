@@ -221,7 +221,6 @@ func (s *Store) ImportSubscriptions(ctx context.Context, rows iter.Seq2[ImportRo
 // another 5% for 95 MB more.
 const importCacheKiB = 8 << 10
 
-
 // runSQLite stages on the import's own connection before taking the write lock, so
 // other writers (the webhook) wait only for the checks and the apply.
 func (im *importer) runSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) (ImportStats, error) {
