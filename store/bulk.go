@@ -92,9 +92,14 @@ func (e *ImportConflictError) Error() string {
 	return b.String()
 }
 
-// stagingTable holds an import's rows while it is checked and applied: a temporary
-// table private to the import's connection.
-const stagingTable = "kooflow_import"
+// stagingTable holds an import's rows while it is checked and applied, and matchTable
+// what each row names in the registry (rows naming nothing known may be absent): narrow
+// rows written once, instead of rewriting every wide staged row. Both are temporary
+// tables private to the import's connection.
+const (
+	stagingTable = "kooflow_import"
+	matchTable   = "kooflow_match"
+)
 
 // stagingBatch is how many rows one multi-row INSERT stages on SQLite. The driver binds
 // parameters in time quadratic in their number, so a few hundred per statement is the
@@ -159,6 +164,13 @@ func stageValues(r ImportRow, into []any) []any {
 	return append(into, int64(r.Line), nullable(r.InstanceID), r.OrderID, r.CarrierUserID, r.PackageID, r.CarrierOrderID,
 		r.CarrierOrderTime, formatTime(r.ExpireTime), nullable(r.GIccid), nullable(r.PackageCode))
 }
+
+// stagingColumnTypes and matchColumnTypes are the temporary tables' columns after line.
+const (
+	stagingColumnTypes = `instance_id TEXT, order_id TEXT NOT NULL, carrier_user_id TEXT NOT NULL, package_id TEXT NOT NULL,
+ carrier_order_id TEXT NOT NULL, carrier_order_time TEXT NOT NULL, expire_time TEXT NOT NULL, g_iccid TEXT, package_code TEXT`
+	matchColumnTypes = `target_id BIGINT, sim_owner BIGINT, order_owner BIGINT, changes TEXT NOT NULL`
+)
 
 var stagingColumns = []string{"line", "instance_id", "order_id", "carrier_user_id", "package_id", "carrier_order_id",
 	"carrier_order_time", "expire_time", "g_iccid", "package_code"}
@@ -234,16 +246,18 @@ func (im *importer) runSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA %s.cache_size = %d", db, old))
 	}
-	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS temp."+stagingTable); err != nil {
-		return ImportStats{}, fmt.Errorf("drop old staging table: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE `+stagingTable+` (
- line INTEGER PRIMARY KEY, instance_id TEXT, order_id TEXT NOT NULL, carrier_user_id TEXT NOT NULL, package_id TEXT NOT NULL,
- carrier_order_id TEXT NOT NULL, carrier_order_time TEXT NOT NULL, expire_time TEXT NOT NULL, g_iccid TEXT, package_code TEXT,
- target_id INTEGER, sim_owner INTEGER, order_owner INTEGER, changes TEXT NOT NULL DEFAULT '')`); err != nil {
-		return ImportStats{}, fmt.Errorf("create staging table: %w", err)
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS temp." + stagingTable,
+		"DROP TABLE IF EXISTS temp." + matchTable,
+		`CREATE TEMP TABLE ` + stagingTable + ` (line INTEGER PRIMARY KEY, ` + stagingColumnTypes + `)`,
+		`CREATE TEMP TABLE ` + matchTable + ` (line INTEGER PRIMARY KEY, ` + matchColumnTypes + `)`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return ImportStats{}, fmt.Errorf("create staging tables: %w", err)
+		}
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS temp."+stagingTable)
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS temp."+matchTable)
 	// Staging writes only the temporary database: a plain (deferred) BEGIN takes no
 	// lock on the registry, so other writers carry on meanwhile.
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
@@ -349,11 +363,16 @@ func (im *importer) runPostgres(ctx context.Context, conn *sql.Conn, rows iter.S
 		return ImportStats{}, fmt.Errorf("begin import transaction: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE `+stagingTable+` (
- line BIGINT NOT NULL, instance_id TEXT, order_id TEXT NOT NULL, carrier_user_id TEXT NOT NULL, package_id TEXT NOT NULL,
- carrier_order_id TEXT NOT NULL, carrier_order_time TEXT NOT NULL, expire_time TEXT NOT NULL, g_iccid TEXT, package_code TEXT,
- target_id BIGINT, sim_owner BIGINT, order_owner BIGINT, changes TEXT NOT NULL DEFAULT '') ON COMMIT DROP`); err != nil {
-		return ImportStats{}, fmt.Errorf("create staging table: %w", err)
+	// Joins of a million staged rows with the registry hash in memory rather than in
+	// batches on disk.
+	for _, q := range []string{
+		"SET LOCAL work_mem = '64MB'",
+		`CREATE TEMP TABLE ` + stagingTable + ` (line BIGINT NOT NULL, ` + stagingColumnTypes + `) ON COMMIT DROP`,
+		`CREATE TEMP TABLE ` + matchTable + ` (line BIGINT PRIMARY KEY, ` + matchColumnTypes + `) ON COMMIT DROP`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return ImportStats{}, fmt.Errorf("create staging tables: %w", err)
+		}
 	}
 	next, stop := iter.Pull2(rows)
 	defer stop()
@@ -450,12 +469,12 @@ func (im *importer) checkAndApply(ctx context.Context, tx *sql.Tx) (ImportStats,
 			}
 			return ImportStats{}, err
 		}
-		err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN target_id IS NULL THEN 1 ELSE 0 END), 0),
- COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND changes <> '' THEN 1 ELSE 0 END), 0),
- COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND changes = '' THEN 1 ELSE 0 END), 0) FROM `+stagingTable).Scan(&stats.Inserted, &stats.Updated, &stats.Unchanged)
+		err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN changes <> '' THEN 1 ELSE 0 END), 0),
+ COALESCE(SUM(CASE WHEN changes = '' THEN 1 ELSE 0 END), 0) FROM `+matchTable+` WHERE target_id IS NOT NULL`).Scan(&stats.Updated, &stats.Unchanged)
 		if err != nil {
 			return ImportStats{}, fmt.Errorf("count staged rows: %w", err)
 		}
+		stats.Inserted = im.staged - stats.Updated - stats.Unchanged
 	}
 	if im.s.dialect == sqlite {
 		// A unique violation rolls the whole transaction back (see orRollback); the
@@ -525,46 +544,44 @@ func (s *Store) changesExpr() string {
 }
 
 // resolve finds, for every staged row, the subscription its identity names (target_id),
-// the subscriptions holding its SIM and its orderId, and what applying it would change.
+// the subscriptions holding its SIM and its orderId, and what applying it would change,
+// into the match table.
 func (im *importer) resolve(ctx context.Context, tx *sql.Tx) error {
 	s := im.s
 	if s.dialect == postgres {
 		// One statement: the planner joins the staged rows with the registry as sets.
-		_, err := tx.ExecContext(ctx, `UPDATE `+stagingTable+` AS u SET target_id = x.target_id, sim_owner = x.sim_owner,
- order_owner = x.order_owner, changes = x.changes
- FROM (SELECT r.line, t.id AS target_id, ss.id AS sim_owner, so.id AS order_owner,
-   CASE WHEN t.id IS NULL THEN '' ELSE `+s.changesExpr()+` END AS changes
-   FROM `+stagingTable+` r
-   LEFT JOIN subscriptions si ON si.instance_id = r.instance_id
-   LEFT JOIN subscriptions ss ON ss.g_iccid = r.g_iccid AND ss.package_code = r.package_code
-   LEFT JOIN subscriptions so ON so.order_id = r.order_id AND so.order_id <> ''
-   LEFT JOIN subscriptions t ON t.id = CASE WHEN r.instance_id IS NOT NULL THEN si.id WHEN r.g_iccid IS NOT NULL THEN ss.id ELSE so.id END
- ) x WHERE u.line = x.line`)
-		if err != nil {
-			return fmt.Errorf("match staged rows with the registry: %w", err)
+		for _, q := range []string{`INSERT INTO ` + matchTable + ` (line, target_id, sim_owner, order_owner, changes)
+ SELECT r.line, t.id, ss.id, so.id, CASE WHEN t.id IS NULL THEN '' ELSE ` + s.changesExpr() + ` END
+ FROM ` + stagingTable + ` r
+ LEFT JOIN subscriptions si ON si.instance_id = r.instance_id
+ LEFT JOIN subscriptions ss ON ss.g_iccid = r.g_iccid AND ss.package_code = r.package_code
+ LEFT JOIN subscriptions so ON so.order_id = r.order_id AND so.order_id <> ''
+ LEFT JOIN subscriptions t ON t.id = CASE WHEN r.instance_id IS NOT NULL THEN si.id WHEN r.g_iccid IS NOT NULL THEN ss.id ELSE so.id END
+ WHERE t.id IS NOT NULL OR ss.id IS NOT NULL OR so.id IS NOT NULL`, "ANALYZE " + matchTable} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("match staged rows with the registry: %w", err)
+			}
 		}
 		return nil
 	}
-	// SQLite: correlated index lookups, a batch of lines at a time for progress; one
-	// rewrite of each staged row. The target is looked up again for the comparison
-	// (the same index page, still in cache) because an UPDATE's expressions see the row
-	// as it was.
-	simOwner := func(cols string) string {
-		return `(SELECT ` + cols + ` FROM subscriptions t WHERE t.g_iccid = r.g_iccid AND t.package_code = r.package_code)`
-	}
-	orderOwner := func(cols string) string {
-		return `(SELECT ` + cols + ` FROM subscriptions t WHERE t.order_id = r.order_id AND t.order_id <> '')`
-	}
-	target := func(cols string) string {
-		return `CASE WHEN r.instance_id IS NOT NULL THEN (SELECT ` + cols + ` FROM subscriptions t WHERE t.instance_id = r.instance_id)
-   WHEN r.g_iccid IS NOT NULL THEN ` + simOwner(cols) + ` ELSE ` + orderOwner(cols) + ` END`
-	}
-	resolve := `UPDATE OR ROLLBACK ` + stagingTable + ` AS r SET
- sim_owner = CASE WHEN r.g_iccid IS NOT NULL AND r.package_code IS NOT NULL THEN ` + simOwner("id") + ` END,
- order_owner = CASE WHEN r.order_id <> '' THEN ` + orderOwner("id") + ` END,
- target_id = ` + target("id") + `,
- changes = COALESCE(` + target(s.changesExpr()) + `, '')
- WHERE r.line BETWEEN ? AND ?`
+	// SQLite: per staged row, one index lookup for the subscription its identity names
+	// and one fetch of it by id; the SIM's and the order's owners are looked up only
+	// when that subscription does not hold them itself. A batch of lines at a time,
+	// for progress.
+	resolve := `INSERT OR ROLLBACK INTO ` + matchTable + ` (line, target_id, sim_owner, order_owner, changes)
+ SELECT line, target_id, sim_owner, order_owner, changes FROM (SELECT r.line AS line, t.id AS target_id,
+   CASE WHEN r.g_iccid IS NULL OR r.package_code IS NULL THEN NULL
+     WHEN t.g_iccid = r.g_iccid AND t.package_code = r.package_code THEN t.id
+     ELSE (SELECT id FROM subscriptions s WHERE s.g_iccid = r.g_iccid AND s.package_code = r.package_code) END AS sim_owner,
+   CASE WHEN r.order_id = '' THEN NULL WHEN t.order_id = r.order_id THEN t.id
+     ELSE (SELECT id FROM subscriptions s WHERE s.order_id = r.order_id AND s.order_id <> '') END AS order_owner,
+   CASE WHEN t.id IS NULL THEN '' ELSE ` + s.changesExpr() + ` END AS changes
+  FROM ` + stagingTable + ` r LEFT JOIN subscriptions t ON t.id = CASE
+   WHEN r.instance_id IS NOT NULL THEN (SELECT id FROM subscriptions s WHERE s.instance_id = r.instance_id)
+   WHEN r.g_iccid IS NOT NULL THEN (SELECT id FROM subscriptions s WHERE s.g_iccid = r.g_iccid AND s.package_code = r.package_code)
+   ELSE (SELECT id FROM subscriptions s WHERE s.order_id = r.order_id AND s.order_id <> '') END
+  WHERE r.line BETWEEN ? AND ?)
+ WHERE target_id IS NOT NULL OR sim_owner IS NOT NULL OR order_owner IS NOT NULL`
 	return im.batches(func(lo, hi int) error {
 		if _, err := tx.ExecContext(ctx, resolve, lo, hi); err != nil {
 			return fmt.Errorf("match staged lines %d-%d with the registry: %w", lo, hi, err)
@@ -596,9 +613,9 @@ func (im *importer) check(ctx context.Context, tx *sql.Tx, full bool) error {
 		problems[line] = append(problems[line], reason)
 	}
 	// Rows of the file that name the same identity.
-	dup := func(label, cols, where string, onlyNew bool) error {
+	dupIn := func(table, label, cols, where string, onlyNew bool) error {
 		rows, err := tx.QueryContext(ctx, `SELECT line, first, label FROM (SELECT line, `+label+` AS label,
- MIN(line) OVER (PARTITION BY `+cols+`) AS first FROM `+stagingTable+` WHERE `+where+`) d WHERE line > first ORDER BY line`)
+ MIN(line) OVER (PARTITION BY `+cols+`) AS first FROM `+table+` WHERE `+where+`) d WHERE line > first ORDER BY line`)
 		if err != nil {
 			return fmt.Errorf("look for repeated identities: %w", err)
 		}
@@ -615,6 +632,9 @@ func (im *importer) check(ctx context.Context, tx *sql.Tx, full bool) error {
 			add(line, fmt.Sprintf("%s is already on row %d", what, first))
 		}
 		return rows.Err()
+	}
+	dup := func(label, cols, where string, onlyNew bool) error {
+		return dupIn(stagingTable, label, cols, where, onlyNew)
 	}
 	if full && im.withInstance > 1 {
 		if err := dup("'instanceId ' || instance_id", "instance_id", "instance_id IS NOT NULL", false); err != nil {
@@ -633,7 +653,7 @@ func (im *importer) check(ctx context.Context, tx *sql.Tx, full bool) error {
 	}
 	// Rows that resolve to one existing subscription (in a full check, those with
 	// different identities: the same identity is reported above).
-	if err := dup("'subscription ' || target_id || ', by another of its identities,'", "target_id", "target_id IS NOT NULL", full); err != nil {
+	if err := dupIn(matchTable, "'subscription ' || target_id || ', by another of its identities,'", "target_id", "target_id IS NOT NULL", full); err != nil {
 		return err
 	}
 	describe := func(id int64, instance, iccid, code, order string) string {
@@ -654,10 +674,10 @@ func (im *importer) check(ctx context.Context, tx *sql.Tx, full bool) error {
 	}
 	// A SIM or order already held by another subscription than the row's own.
 	conflict := func(what, owner string, reason func(line int, target sql.NullInt64, r, o [4]string, oid int64) string) error {
-		rows, err := tx.QueryContext(ctx, `SELECT r.line, r.target_id, COALESCE(r.instance_id, ''), COALESCE(r.g_iccid, ''), COALESCE(r.package_code, ''), r.order_id,
+		rows, err := tx.QueryContext(ctx, `SELECT r.line, m.target_id, COALESCE(r.instance_id, ''), COALESCE(r.g_iccid, ''), COALESCE(r.package_code, ''), r.order_id,
  o.id, COALESCE(o.instance_id, ''), COALESCE(o.g_iccid, ''), COALESCE(o.package_code, ''), o.order_id
- FROM `+stagingTable+` r JOIN subscriptions o ON o.id = r.`+owner+`
- WHERE r.target_id IS NULL OR r.target_id <> r.`+owner+` ORDER BY r.line`)
+ FROM `+matchTable+` m JOIN `+stagingTable+` r ON r.line = m.line JOIN subscriptions o ON o.id = m.`+owner+`
+ WHERE m.target_id IS NULL OR m.target_id <> m.`+owner+` ORDER BY r.line`)
 		if err != nil {
 			return fmt.Errorf("look for %s conflicts: %w", what, err)
 		}
@@ -729,20 +749,24 @@ func (im *importer) apply(ctx context.Context, tx *sql.Tx, stats ImportStats) er
  carrier_user_id = r.carrier_user_id, package_id = r.package_id, carrier_order_id = r.carrier_order_id,
  carrier_order_time = r.carrier_order_time, expire_time = r.expire_time,
  g_iccid = COALESCE(r.g_iccid, subscriptions.g_iccid), package_code = COALESCE(r.package_code, subscriptions.package_code), updated_at = ?
- FROM ` + stagingTable + ` r WHERE subscriptions.id = r.target_id AND r.changes <> '' AND r.line BETWEEN ? AND ?`)
+ FROM ` + matchTable + ` m JOIN ` + stagingTable + ` r ON r.line = m.line
+ WHERE subscriptions.id = m.target_id AND m.changes <> '' AND m.line BETWEEN ? AND ?`)
 	updated := s.rebind(`INSERT` + s.orRollback() + ` INTO subscription_events (subscription_id, at, event, detail)
- SELECT target_id, ?, 'updated', 'changed ' || substr(changes, 3) FROM ` + stagingTable + `
+ SELECT target_id, ?, 'updated', 'changed ' || substr(changes, 3) FROM ` + matchTable + `
  WHERE target_id IS NOT NULL AND changes <> '' AND line BETWEEN ? AND ? ORDER BY line`)
 	const columns = `instance_id, order_id, carrier_user_id, package_id, carrier_order_id, carrier_order_time, expire_time,
  g_iccid, package_code, status, frozen_period, created_at, updated_at`
-	const values = `instance_id, order_id, carrier_user_id, package_id, carrier_order_id, carrier_order_time, expire_time,
- g_iccid, package_code, 'active', '', ?, ?`
+	const values = `r.instance_id, r.order_id, r.carrier_user_id, r.package_id, r.carrier_order_id, r.carrier_order_time,
+ r.expire_time, r.g_iccid, r.package_code, 'active', '', ?, ?`
+	// The staged rows that name no existing subscription.
+	const newRows = stagingTable + ` r LEFT JOIN ` + matchTable + ` m ON m.line = r.line
+ WHERE m.target_id IS NULL AND r.line BETWEEN ? AND ?`
 	var insert, imported string
 	var base int64
 	if s.dialect == postgres {
 		// The sequence hands out the ids, so concurrent inserts elsewhere never collide.
 		insert = s.rebind(`WITH ins AS (INSERT INTO subscriptions (` + columns + `)
- SELECT ` + values + ` FROM ` + stagingTable + ` WHERE target_id IS NULL AND line BETWEEN ? AND ? ORDER BY line RETURNING id)
+ SELECT ` + values + ` FROM ` + newRows + ` ORDER BY r.line RETURNING id)
  INSERT INTO subscription_events (subscription_id, at, event, detail) SELECT id, ?, 'imported', '' FROM ins ORDER BY id`)
 	} else {
 		// The import holds SQLite's write lock: ids after the largest ever used are free,
@@ -753,9 +777,9 @@ func (im *importer) apply(ctx context.Context, tx *sql.Tx, stats ImportStats) er
 			return fmt.Errorf("read the registry's last id: %w", err)
 		}
 		insert = `INSERT OR ROLLBACK INTO subscriptions (id, ` + columns + `)
- SELECT ? + row_number() OVER (ORDER BY line), ` + values + ` FROM ` + stagingTable + ` WHERE target_id IS NULL AND line BETWEEN ? AND ? ORDER BY line`
+ SELECT ? + row_number() OVER (ORDER BY r.line), ` + values + ` FROM ` + newRows + ` ORDER BY r.line`
 		imported = `INSERT OR ROLLBACK INTO subscription_events (subscription_id, at, event, detail)
- SELECT ? + row_number() OVER (ORDER BY line), ?, 'imported', '' FROM ` + stagingTable + ` WHERE target_id IS NULL AND line BETWEEN ? AND ? ORDER BY line`
+ SELECT ? + row_number() OVER (ORDER BY r.line), ?, 'imported', '' FROM ` + newRows + ` ORDER BY r.line`
 	}
 	return im.batches(func(lo, hi int) error {
 		if stats.Updated > 0 {
