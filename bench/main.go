@@ -4,6 +4,7 @@
 //
 //	go run ./bench intake      KooGallery intake vs raw workflow starts, at concurrency 1, 8, 32, 128
 //	go run ./bench burst       10,000 expirations end to end vs a minimal two-activity workflow
+//	go run ./bench storm       month end: 1,000,000-row registry import, 20,000 expirations, the statement, vs floors
 //	go run ./bench fetch       paging 100,000 discrepancies from the KooDrive sandbox into the store
 //	go run ./bench kill-worker SIGKILL the worker process during a burst, restart it
 //	go run ./bench outage      KooDrive down for 20 and for 70 simulated minutes during a burst
@@ -39,6 +40,7 @@ var subcommands = map[string]func(args []string) error{
 	"kill-worker": runKillWorker,
 	"outage":      runOutage,
 	"restart":     runRestart,
+	"storm":       runStorm,
 }
 
 func main() {
