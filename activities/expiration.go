@@ -15,6 +15,7 @@ import (
 
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/rules"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/workflows"
 )
@@ -53,6 +54,28 @@ func (a *Expiration) BeginExpiration(ctx context.Context, in workflows.Expiratio
 		return err
 	}
 	return a.Store.SetExpirationState(ctx, info.WorkflowExecution.ID, store.StateFreezing, "")
+}
+
+// CheckStillDue asks the rule book (package rules) whether the expiry still stands
+// against the registry as it is now: a renewal or release may have overtaken it between
+// its acceptance and its workflow's start.
+func (a *Expiration) CheckStillDue(ctx context.Context, in workflows.ExpirationInput) (workflows.StillDue, error) {
+	sub, err := a.Store.Subscription(ctx, in.SubscriptionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return workflows.StillDue{}, temporal.NewNonRetryableApplicationError(err.Error(), "SubscriptionNotFound", err)
+	}
+	if err != nil {
+		return workflows.StillDue{}, err
+	}
+	j := rules.SmartHubExpiry(sub)
+	if in.Source == "koogallery" {
+		j = rules.KooGalleryExpiry(sub, time.Now())
+	}
+	if !j.Due() {
+		a.logger().Info("expiry overtaken before anything was frozen or sent", "workflowId", activity.GetInfo(ctx).WorkflowExecution.ID,
+			"subject", in.Subject, "state", j.Overtaken, "reason", j.Reason)
+	}
+	return workflows.StillDue{Due: j.Due(), Overtaken: j.Overtaken, Reason: j.Reason}, nil
 }
 
 // FreezeSubscription marks the subscription frozen for the expiry's period. Freezing an

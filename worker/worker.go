@@ -54,6 +54,7 @@ func RegisterActivities(r sdkworker.ActivityRegistry, deps Dependencies) {
 		r.RegisterActivityWithOptions(e.FreezeSubscription, activity.RegisterOptions{Name: workflows.ActivityFreezeSubscription})
 		r.RegisterActivityWithOptions(e.NotifyKooDrive, activity.RegisterOptions{Name: workflows.ActivityNotifyKooDrive})
 		r.RegisterActivityWithOptions(e.SetExpirationState, activity.RegisterOptions{Name: workflows.ActivitySetExpirationState})
+		r.RegisterActivityWithOptions(e.CheckStillDue, activity.RegisterOptions{Name: workflows.ActivityCheckStillDue})
 	}
 	if rc := deps.Reconciliation; rc != nil {
 		r.RegisterActivityWithOptions(rc.CheckService, activity.RegisterOptions{Name: workflows.ActivityCheckService})

@@ -118,7 +118,17 @@ const (
 	ActivityFreezeSubscription = "FreezeSubscription"
 	ActivityNotifyKooDrive     = "NotifyKooDrive"
 	ActivitySetExpirationState = "SetExpirationState"
+	ActivityCheckStillDue      = "CheckExpiryStillDue"
 )
+
+// StillDue is the result of the CheckExpiryStillDue activity: whether the expiry still
+// stands by the rule book, and if not, the final state (store.StateRenewed or
+// store.StateReleased) and why.
+type StillDue struct {
+	Due       bool
+	Overtaken string
+	Reason    string
+}
 
 // StateChange is the input of the SetExpirationState activity.
 type StateChange struct {
@@ -205,6 +215,19 @@ func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationSta
 
 	if err := bookkeeping(ActivityBeginExpiration, in); err != nil {
 		return status, fmt.Errorf("record expiration %s: %w", workflowID, err)
+	}
+	// Version 1 asks the rule book again, against the registry as it is now: a start
+	// that reached Temporal after the instance was renewed or released (it was queued
+	// during a Temporal outage, or in flight when the renewal came) ends here, before
+	// anything is frozen or sent to KooDrive, instead of racing the stop signal.
+	if workflow.GetVersion(ctx, "still-due-check", workflow.DefaultVersion, 1) == 1 && stop == nil {
+		var due StillDue
+		if err := workflow.ExecuteLocalActivity(localCtx, ActivityCheckStillDue, in).Get(ctx, &due); err != nil {
+			return status, fmt.Errorf("check expiration %s is still due: %w", workflowID, err)
+		}
+		if !due.Due && stop == nil {
+			stop = &StopRequest{Reason: due.Overtaken, Detail: due.Reason}
+		}
 	}
 	if stop != nil {
 		return finishStopped()

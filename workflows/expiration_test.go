@@ -254,12 +254,27 @@ func TestReleaseStopsARoundInFlight(t *testing.T) {
 func TestExpiryOfARenewedPeriodDoesNotFreeze(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.store.Renew(ctx, f.input.SubscriptionID, time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC), "R1", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+	// Renewed between acceptance and start (say, queued while Temporal was down).
+	if _, err := f.store.Renew(ctx, f.input.SubscriptionID, time.Now().Add(30*24*time.Hour), "R1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	f.run(t)
+	status := f.run(t)
 	sub, _ := f.store.SubscriptionByInstance(ctx, "inst-1")
 	if sub.Status != store.StatusActive {
 		t.Fatalf("a renewed subscription was frozen: %+v", sub)
+	}
+	if status.State != store.StateRenewed || len(f.kd.Notifications()) != 0 {
+		t.Fatalf("status %+v, %d notifications: a renewed expiry must end as renewed without telling KooDrive", status, len(f.kd.Notifications()))
+	}
+}
+
+func TestExpiryOfAReleasedInstanceEndsReleased(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.store.SetStatus(context.Background(), f.input.SubscriptionID, store.StatusReleased, "test"); err != nil {
+		t.Fatal(err)
+	}
+	status := f.run(t)
+	if status.State != store.StateReleased || len(f.kd.Notifications()) != 0 {
+		t.Fatalf("status %+v, %d notifications", status, len(f.kd.Notifications()))
 	}
 }
