@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -63,6 +65,9 @@ type Options struct {
 	Schedule starter.ScheduleConfig
 	// NotifyWindow shortens the one-hour rule for reliability runs; 0 keeps the hour.
 	NotifyWindow time.Duration
+	// NoRelay leaves the intake queue undelivered: tests that play a relay's crash
+	// windows deliver it themselves.
+	NoRelay bool
 	// WorkerOptions tune the Temporal worker.
 	WorkerOptions sdkworker.Options
 	Logger        *slog.Logger
@@ -70,9 +75,12 @@ type Options struct {
 
 // App is a running dev process.
 type App struct {
-	Stack   *devstack.Stack
-	Client  client.Client
-	Store   *store.Store
+	Stack  *devstack.Stack
+	Client client.Client
+	Store  *store.Store
+	// Intake commits accepted expiries and stops; Relay starts them in Temporal.
+	Intake  *starter.Intake
+	Relay   *starter.Relay
 	Starter *starter.Starter
 	Metrics *metrics.Metrics
 	// Sandbox is the embedded KooDrive, nil when KooDriveURL was given.
@@ -81,10 +89,13 @@ type App struct {
 	WebhookURL  string
 	MetricsURL  string
 
-	worker  sdkworker.Worker
-	servers []*httpserver.Server
-	closers []io.Closer
-	logger  *slog.Logger
+	worker      sdkworker.Worker
+	servers     []*httpserver.Server
+	closers     []io.Closer
+	logger      *slog.Logger
+	stackOpts   devstack.Options
+	stopRelay   context.CancelFunc
+	relayExited chan struct{}
 }
 
 // Start brings every part up, in dependency order, and stops what it started if a later
@@ -103,19 +114,25 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 		}
 	}()
 
-	a.Stack, err = devstack.Start(ctx, devstack.Options{
+	a.stackOpts = devstack.Options{
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UIPort: opts.UIPort, SearchAttributes: starter.SearchAttributes(),
-	})
+	}
+	a.Stack, err = devstack.Start(ctx, a.stackOpts)
 	if err != nil {
 		return nil, err
+	}
+	// A restart (StartTemporal) comes back where the clients look for it.
+	if _, port, err := net.SplitHostPort(a.Stack.HostPort()); err == nil {
+		a.stackOpts.FrontendPort, _ = strconv.Atoi(port)
 	}
 	a.Metrics = metrics.New()
 	handler, closer := a.Metrics.TemporalHandler()
 	a.closers = append(a.closers, closer)
-	a.Client, err = client.DialContext(ctx, client.Options{
+	clientOpts := client.Options{
 		HostPort: a.Stack.HostPort(), Namespace: a.Stack.Namespace(), Logger: sdklog.NewStructuredLogger(opts.Logger),
 		MetricsHandler: handler,
-	})
+	}
+	a.Client, err = client.DialContext(ctx, clientOpts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the embedded Temporal: %w", err)
 	}
@@ -153,9 +170,21 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 		a.worker = nil
 		return nil, fmt.Errorf("start Temporal worker: %w", err)
 	}
-	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store, NotifyWindow: opts.NotifyWindow}
+	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store}
+	a.Relay = &starter.Relay{Store: a.Store, Client: a.Client, Owner: "dev", Logger: opts.Logger,
+		Observe: a.Metrics.RegisterIntake(a.Store).ObserveRelay}
+	a.Intake = &starter.Intake{Store: a.Store, Nudge: a.Relay.Nudge, NotifyWindow: opts.NotifyWindow}
+	if !opts.NoRelay {
+		relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+		a.stopRelay, a.relayExited = stopRelay, make(chan struct{})
+		go func() {
+			defer close(a.relayExited)
+			a.Relay.Run(relayCtx)
+		}()
+	}
 	router := webhook.NewRouter(webhook.Config{
-		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode, Store: a.Store, Starter: a.Starter, Temporal: a.Client, Metrics: a.Metrics, Logger: opts.Logger,
+		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
+		Store: a.Store, Intake: a.Intake, Temporal: a.Client, Metrics: a.Metrics, Logger: opts.Logger,
 	})
 	if a.WebhookURL, err = a.serve("webhook", opts.WebhookAddr, router); err != nil {
 		return nil, err
@@ -185,6 +214,11 @@ func (a *App) Stop() {
 		a.servers[i].Shutdown()
 	}
 	a.servers = nil
+	if a.stopRelay != nil {
+		a.stopRelay()
+		<-a.relayExited
+		a.stopRelay = nil
+	}
 	if a.worker != nil {
 		a.worker.Stop()
 		a.worker = nil
@@ -207,4 +241,29 @@ func (a *App) Stop() {
 		_ = c.Close()
 	}
 	a.closers = nil
+}
+
+// StopTemporal stops the embedded Temporal server and nothing else: the webhook keeps
+// accepting, the relay backs off and the worker retries its polls, as in a Temporal
+// outage. StartTemporal brings it back on the same ports and data.
+func (a *App) StopTemporal() error {
+	if a.Stack == nil {
+		return errors.New("devapp: Temporal is not running")
+	}
+	err := a.Stack.Stop()
+	a.Stack = nil
+	return err
+}
+
+// StartTemporal restarts the embedded Temporal server after StopTemporal.
+func (a *App) StartTemporal(ctx context.Context) error {
+	if a.Stack != nil {
+		return errors.New("devapp: Temporal is already running")
+	}
+	stack, err := devstack.Start(ctx, a.stackOpts)
+	if err != nil {
+		return fmt.Errorf("restart the embedded Temporal: %w", err)
+	}
+	a.Stack = stack
+	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/koogallery"
-	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -221,22 +220,6 @@ func TestRejectedExpirationStallsUntilOperatorRetry(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "expiration stalled") {
 		t.Fatal("no log line about the stall")
-	}
-}
-
-func TestTemporalDownAnswers000005Within5Seconds(t *testing.T) {
-	e := newEnv(t)
-	e.importSubscriptions(store.Subscription{InstanceID: "inst-down", CarrierUserID: "u", PackageID: "p"})
-	if err := e.app.Stack.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	e.app.Stack = nil
-	a := e.expire("inst-down", nil)
-	if a.Result.ResultCode != koogallery.InternalError || a.Elapsed > 5*time.Second {
-		t.Fatalf("with Temporal down: %+v", a)
-	}
-	if _, err := e.app.Store.Expiration(context.Background(), starter.ExpirationWorkflowID("koogallery", "inst-down", "current", false)); err == nil {
-		t.Fatal("an expiration was recorded although Temporal never accepted it")
 	}
 }
 

@@ -132,7 +132,7 @@ func TestSmartHubUnmatchedThenReplayed(t *testing.T) {
 		t.Fatalf("unmatched metric = %v", got)
 	}
 	e.importSubscriptions(store.Subscription{GIccid: "8986000000000000099", PackageCode: "PKG-60M", CarrierUserID: "user-late", PackageID: "pkg-late"})
-	res, err := e.app.Starter.StartSmartHubExpiry(ctx, unmatched[0])
+	_, res, err := e.app.Intake.AcceptSmartHubExpiry(ctx, unmatched[0], store.Delivery{})
 	if err != nil {
 		t.Fatalf("replay: %v", err)
 	}
@@ -180,18 +180,20 @@ func TestSmartHubBadBodiesGet400NamingTheField(t *testing.T) {
 	}
 }
 
-func TestSmartHubAnswers503WhenTemporalIsDown(t *testing.T) {
+func TestSmartHubAcceptsWhileTemporalIsDown(t *testing.T) {
 	e := newEnv(t)
-	e.importSubscriptions(store.Subscription{GIccid: "8986000000000000042", PackageCode: "PKG-60M", CarrierUserID: "u", PackageID: "p"})
-	if err := e.app.Stack.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	e.app.Stack = nil
-	if status, _ := e.sendPush(smartHubKey, expiredPush("ev-down", "8986000000000000042", "PKG-60M")); status != 503 {
-		t.Fatalf("status %d, want 503 so SmartHub retries", status)
+	e.importSubscriptions(store.Subscription{GIccid: "8986000000000000042", PackageCode: "PKG-60M", CarrierUserID: "u-down", PackageID: "p"})
+	e.stopTemporal()
+	if status, _ := e.sendPush(smartHubKey, expiredPush("ev-down", "8986000000000000042", "PKG-60M")); status != 200 {
+		t.Fatalf("status %d, want 200: the expiry is queued in kooflow's store", status)
 	}
 	ev, err := e.app.Store.SmartHubEvent(context.Background(), "ev-down")
-	if err != nil || ev.Status != store.EventReceived {
-		t.Fatalf("the push was not kept for its retry: %+v, %v", ev, err)
+	if err != nil || ev.Status != store.EventStarted || ev.WorkflowID == "" {
+		t.Fatalf("the push was not accepted: %+v, %v", ev, err)
+	}
+	e.startTemporal()
+	e.waitState(ev.WorkflowID, store.StateReserved, 60*time.Second)
+	if n := len(e.notificationsFor("u-down")); n != 1 {
+		t.Fatalf("notifications = %d, want 1", n)
 	}
 }

@@ -14,30 +14,27 @@ var ErrUnmatched = errors.New("SIM and package are not in the registry")
 // SmartHubSubject names a SIM package: gIccid/packageCode.
 func SmartHubSubject(gIccid, packageCode string) string { return gIccid + "/" + packageCode }
 
-// StartSmartHubExpiry starts the expiration workflow for a stored SmartHub
-// package-expired push, with ID expire/smarthub/<gIccid>/<packageCode>/<validThru>, and
-// records on the event what became of it. A SIM not in the registry marks the event
-// unmatched and returns ErrUnmatched; fix the registry and replay it.
-func (s *Starter) StartSmartHubExpiry(ctx context.Context, ev store.SmartHubEvent) (StartResult, error) {
-	sub, err := s.Store.SubscriptionBySIM(ctx, ev.GIccid, ev.PackageCode)
+// AcceptSmartHubExpiry judges a stored SmartHub package-expired push by the rule book
+// and durably accepts it (workflow ID expire/smarthub/<gIccid>/<packageCode>/<validThru>),
+// marking the event started. A SIM not in the registry marks the event unmatched and
+// returns ErrUnmatched: fix the registry and replay it. An expiry the rule book ignores
+// marks the event stored with the reason, and is returned with the verdict.
+func (i *Intake) AcceptSmartHubExpiry(ctx context.Context, ev store.SmartHubEvent, delivery store.Delivery) (Verdict, store.Acceptance, error) {
+	sub, err := i.Store.SubscriptionBySIM(ctx, ev.GIccid, ev.PackageCode)
 	if errors.Is(err, store.ErrNotFound) {
 		detail := fmt.Sprintf("SIM %s package %s is not in the registry: import it, then `kooflow replay %s`", ev.GIccid, ev.PackageCode, ev.EventID)
-		if err := s.Store.SetSmartHubEventStatus(ctx, ev.EventID, store.EventUnmatched, "", detail); err != nil {
-			return StartResult{}, err
+		if err := i.Store.SetSmartHubEventStatus(ctx, ev.EventID, store.EventUnmatched, "", detail); err != nil {
+			return Verdict{}, store.Acceptance{}, err
 		}
-		return StartResult{}, fmt.Errorf("SmartHub event %s: %w", ev.EventID, ErrUnmatched)
+		return Verdict{}, store.Acceptance{}, fmt.Errorf("SmartHub event %s: %w", ev.EventID, ErrUnmatched)
 	}
 	if err != nil {
-		return StartResult{}, err
+		return Verdict{}, store.Acceptance{}, err
 	}
-	in := ExpirationInput(SourceSmartHub, SmartHubSubject(ev.GIccid, ev.PackageCode), sub, false)
-	in.Period = ev.ValidThru.UTC().Format(periodLayout)
-	res, err := s.StartExpiration(ctx, in)
-	if err != nil {
-		return StartResult{}, err
+	v := SmartHubExpiry(sub, ev.ValidThru)
+	if !v.Accept {
+		return v, store.Acceptance{}, i.Store.SetSmartHubEventStatus(ctx, ev.EventID, store.EventStored, "", "ignored: "+v.Ignored)
 	}
-	if err := s.Store.SetSmartHubEventStatus(ctx, ev.EventID, store.EventStarted, res.WorkflowID, ""); err != nil {
-		return res, err
-	}
-	return res, nil
+	acc, err := i.AcceptExpiry(ctx, v, delivery, ev.EventID)
+	return v, acc, err
 }

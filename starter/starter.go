@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -52,46 +51,27 @@ func ExpirationInput(source, subject string, sub store.Subscription, test bool) 
 	}
 }
 
-// Starter starts and steers workflows through a Temporal client.
+// Starter steers running workflows and starts reconciliations through a Temporal
+// client. Expirations are not started here directly: Intake accepts them and the Relay
+// starts them.
 type Starter struct {
 	Client client.Client
-	// Store, when set, remembers every accepted expiry beyond Temporal's retention.
+	// Store looks expirations up for the operator's commands.
 	Store *store.Store
-	// NotifyWindow, when set, replaces the one-hour rule (rehearsals and reliability runs).
-	NotifyWindow time.Duration
 }
 
-// StartResult says what a start did.
-type StartResult struct {
-	WorkflowID string
-	// Existing is true when the expiry was already known — running, finished, or
-	// remembered in the store — and nothing new was started.
-	Existing bool
-}
-
-// StartExpiration starts the expiration workflow for in, once per expiry. It returns
-// only after Temporal has durably accepted the start or reported that the same workflow
-// ID already exists; either way the caller may tell the sender "done".
-func (s *Starter) StartExpiration(ctx context.Context, in workflows.ExpirationInput) (StartResult, error) {
-	id := ExpirationWorkflowID(in.Source, in.Subject, in.Period, in.Test)
-	if in.NotifyWindow == 0 {
-		in.NotifyWindow = s.NotifyWindow
-	}
-	if s.Store != nil {
-		if _, err := s.Store.Expiration(ctx, id); err == nil {
-			return StartResult{WorkflowID: id, Existing: true}, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return StartResult{}, fmt.Errorf("look up expiration %s: %w", id, err)
-		}
-	}
+// startExpirationWorkflow starts the expiration workflow id for in, once per expiry:
+// ID-reuse policy reject-duplicate, so a finished one is never re-run by a late retry.
+// It reports existing when Temporal already has (or had) the workflow. It returns only
+// after Temporal durably accepted the start or reported the workflow ID as taken.
+func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in workflows.ExpirationInput) (existing bool, err error) {
 	summary := fmt.Sprintf("%s expiry of %s (user %s, package %s)", in.Source, in.Subject, in.CarrierUserID, in.PackageID)
 	if in.Test {
 		summary = "TEST " + summary
 	}
-	_, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: workflows.TaskQueue,
-		// One workflow per expiry, ever: a finished one is never re-run by a late retry.
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                workflows.TaskQueue,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
@@ -109,20 +89,11 @@ func (s *Starter) StartExpiration(ctx context.Context, in workflows.ExpirationIn
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
-		return StartResult{WorkflowID: id, Existing: true}, nil
+		return true, nil
 	case err != nil:
-		return StartResult{}, fmt.Errorf("start expiration workflow %s: %w", id, err)
+		return false, fmt.Errorf("start expiration workflow %s: %w", id, err)
 	}
-	if s.Store != nil {
-		// Remember the expiry at once; the workflow's first activity records it too.
-		if _, err := s.Store.RecordExpiration(ctx, store.Expiration{
-			WorkflowID: id, Source: in.Source, Subject: in.Subject, Period: in.Period, SubscriptionID: in.SubscriptionID,
-			CarrierUserID: in.CarrierUserID, PackageID: in.PackageID, Test: in.Test, State: store.StateAccepted,
-		}); err != nil {
-			return StartResult{WorkflowID: id}, fmt.Errorf("started %s but could not record it: %w", id, err)
-		}
-	}
-	return StartResult{WorkflowID: id}, nil
+	return false, nil
 }
 
 // ErrNotStalled is returned by Retry when the expiration is not waiting for an operator.
@@ -193,29 +164,4 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("add search attributes %s to namespace %s: %w", strings.Join(names, ", "), namespace, err)
 	}
 	return nil
-}
-
-// StopExpirations tells every open expiration of subject (an instance ID) that
-// KooGallery overtook it — reason store.StateRenewed or store.StateReleased — and returns
-// the workflow IDs it signalled. Workflows that already finished are skipped.
-func (s *Starter) StopExpirations(ctx context.Context, subject, reason, detail string) ([]string, error) {
-	var stopped []string
-	for _, state := range store.OpenStates {
-		exps, err := s.Store.Expirations(ctx, store.ExpirationFilter{Subject: subject, State: state, Limit: 100})
-		if err != nil {
-			return stopped, err
-		}
-		for _, e := range exps {
-			err := s.Client.SignalWorkflow(ctx, e.WorkflowID, "", workflows.SignalStop, workflows.StopRequest{Reason: reason, Detail: detail})
-			var notFound *serviceerror.NotFound
-			if errors.As(err, &notFound) {
-				continue
-			}
-			if err != nil {
-				return stopped, fmt.Errorf("stop expiration %s: %w", e.WorkflowID, err)
-			}
-			stopped = append(stopped, e.WorkflowID)
-		}
-	}
-	return stopped, nil
 }

@@ -27,12 +27,27 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery) (int64, error) {
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = s.now()
 	}
-	id, err := s.insertID(ctx, s.db, `INSERT INTO deliveries (source, received_at, activity, subject, outcome, detail, workflow_id, request)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.Source, formatTime(d.ReceivedAt), d.Activity, d.Subject, d.Outcome, d.Detail, d.WorkflowID, d.Request)
+	id, err := s.insertID(ctx, s.db, insertDeliverySQL, deliveryArgs(d)...)
 	if err != nil {
 		return 0, fmt.Errorf("record %s delivery for %s: %w", d.Source, d.Subject, err)
 	}
 	return id, nil
+}
+
+const insertDeliverySQL = `INSERT INTO deliveries (source, received_at, activity, subject, outcome, detail, workflow_id, request)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+func deliveryArgs(d Delivery) []any {
+	return []any{d.Source, formatTime(d.ReceivedAt), d.Activity, d.Subject, d.Outcome, d.Detail, d.WorkflowID, d.Request}
+}
+
+// insertDelivery records d inside a caller's transaction.
+func (s *Store) insertDelivery(ctx context.Context, tx execer, d Delivery) error {
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = s.now()
+	}
+	_, err := s.exec(ctx, tx, insertDeliverySQL, deliveryArgs(d)...)
+	return err
 }
 
 // Deliveries returns the most recent deliveries about subject (all subjects when

@@ -36,7 +36,12 @@ const (
 
 // Store is the kooflow database. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
+	db *sql.DB
+	// durable commits what kooflow answers "done" for (intake intents, registry changes
+	// KooGallery asked for): on SQLite a separate single-connection pool with
+	// synchronous=FULL, so the commit is fsynced before the answer; on PostgreSQL a normal
+	// commit already is, and durable is db.
+	durable *sql.DB
 	dialect dialect
 	now     func() time.Time
 }
@@ -54,7 +59,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		var db *sql.DB
 		db, err = sql.Open("pgx", dsn)
-		s = &Store{db: db, dialect: postgres}
+		s = &Store{db: db, durable: db, dialect: postgres}
 	default:
 		return nil, fmt.Errorf("database %q: want sqlite:PATH or a postgres:// URL", redactDSN(dsn))
 	}
@@ -63,11 +68,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	s.now = time.Now
 	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
+		s.Close()
 		return nil, fmt.Errorf("connect to database %s: %w", redactDSN(dsn), err)
 	}
 	if err := s.migrate(ctx); err != nil {
-		s.db.Close()
+		s.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", redactDSN(dsn), err)
 	}
 	return s, nil
@@ -82,12 +87,23 @@ func openSQLite(path string) (*Store, error) {
 	}
 	// WAL lets the CLI read and write the file while `kooflow dev` runs; immediate
 	// transactions and a busy timeout make concurrent writers wait instead of failing.
-	dsn := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	db, err := sql.Open("sqlite", dsn)
+	// Bookkeeping commits use synchronous=NORMAL (durable at the next checkpoint; a lost
+	// one is redone idempotently). What the intake answers for uses synchronous=FULL: the
+	// WAL is fsynced at commit, and with it every frame committed before.
+	base := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", base+"&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &Store{db: db, dialect: sqlite}, nil
+	durable, err := sql.Open("sqlite", base+"&_pragma=synchronous(FULL)")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	// One connection: concurrent intake commits queue in Go instead of sleeping in
+	// SQLite's busy handler, which keeps the answer latency even under a burst.
+	durable.SetMaxOpenConns(1)
+	return &Store{db: db, durable: durable, dialect: sqlite}, nil
 }
 
 // redactDSN hides the password of a database URL so it can be logged.
@@ -105,7 +121,13 @@ func redactDSN(dsn string) string {
 }
 
 // Close releases the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.durable != nil && s.durable != s.db {
+		err = errors.Join(err, s.durable.Close())
+	}
+	return err
+}
 
 // Ping reports whether the database answers; used by readiness checks.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -262,7 +284,17 @@ func stripComments(stmt string) string {
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	return s.txOn(ctx, s.db, fn)
+}
+
+// durableTx is inTx for what kooflow answers "done" for: the commit is on disk when it
+// returns (see Store.durable).
+func (s *Store) durableTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.txOn(ctx, s.durable, fn)
+}
+
+func (s *Store) txOn(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,8 @@ type outcome struct {
 	info       []instanceInfo
 	// rejectReason is set when the delivery was refused before processing.
 	rejectReason string
+	// recorded is set when the delivery was committed with the intake's intent.
+	recorded bool
 }
 
 func (o *outcome) set(code koogallery.ResultCode, msg string) outcome {
@@ -66,6 +68,7 @@ func (h *kooGalleryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 
 	out, c := h.read(r)
+	c.rawQuery = r.URL.RawQuery
 	if out.code == "" {
 		// The work runs in its own goroutine so that a hung dependency cannot hold the
 		// answer past KooGallery's timeout. If it finishes after we answered 000005,
@@ -91,7 +94,7 @@ func (h *kooGalleryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Logger.Log(r.Context(), level, "KooGallery call answered", "activity", out.activity, "instanceId", out.subject,
 		"workflowId", out.workflowID, "resultCode", out.code, "resultMsg", out.msg, "duration", time.Since(start))
-	h.record(r, c, out)
+	h.record(c, out)
 }
 
 // answer writes the JSON result, signing exactly the bytes sent (Body-Sign, spec §3.3).
@@ -106,21 +109,29 @@ func (h *kooGalleryHandler) answer(w http.ResponseWriter, out outcome) {
 	_, _ = w.Write(body)
 }
 
-// record keeps the delivery in the store, without its credentials. It runs after the
-// answer and on its own deadline, so a slow store cannot delay KooGallery.
-func (h *kooGalleryHandler) record(r *http.Request, c call, out outcome) {
+// record keeps the delivery in the store, without its credentials, unless the intake
+// already committed it with an intent. It runs after the answer and on its own
+// deadline, so a slow store cannot delay KooGallery.
+func (h *kooGalleryHandler) record(c call, out outcome) {
+	if out.recorded {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	request := redactQuery(r.URL.RawQuery)
+	if _, err := h.cfg.Store.RecordDelivery(ctx, h.delivery(c, out)); err != nil {
+		h.cfg.Logger.Warn("could not record KooGallery delivery", "instanceId", out.subject, "error", err)
+	}
+}
+
+// delivery is the stored form of a call and its answer, without credentials.
+func (h *kooGalleryHandler) delivery(c call, out outcome) store.Delivery {
+	request := redactQuery(c.rawQuery)
 	if c.version == 2 {
 		request = truncate(string(c.body), 2048)
 	}
-	_, err := h.cfg.Store.RecordDelivery(ctx, store.Delivery{
+	return store.Delivery{
 		Source: starter.SourceKooGallery, Activity: out.activity, Subject: out.subject, Outcome: string(out.code),
 		Detail: out.msg, WorkflowID: out.workflowID, Request: request,
-	})
-	if err != nil {
-		h.cfg.Logger.Warn("could not record KooGallery delivery", "instanceId", out.subject, "error", err)
 	}
 }
 

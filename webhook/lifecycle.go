@@ -12,11 +12,6 @@ import (
 	"github.com/kooflow/kooflow/store"
 )
 
-// renewedTolerance separates a renewed instance from one whose expiry KooGallery reports
-// a little early: an expiry for an instance whose registered expiry time is more than this
-// in the future is a late retry overtaken by a renewal, and is ignored.
-const renewedTolerance = time.Hour
-
 // nonceMemory is how long V2 nonces are remembered: well past the 60 s window.
 const nonceMemory = 10 * time.Minute
 
@@ -35,6 +30,8 @@ type call struct {
 	test   bool
 	nonce  string
 	body   []byte
+	// rawQuery is the request's query as received (credentials are removed before it is stored).
+	rawQuery string
 }
 
 func callFromV1(p koogallery.Params) call {
@@ -129,20 +126,18 @@ func (h *kooGalleryHandler) expire(ctx context.Context, c call, out outcome) out
 	if !ok {
 		return out
 	}
-	switch {
-	case sub.Status == store.StatusReleased:
-		return out.set(koogallery.Success, "success. (instance is released; nothing to freeze)")
-	case !sub.ExpireTime.IsZero() && sub.ExpireTime.After(time.Now().Add(renewedTolerance)):
-		// A retry that arrives after a renewal must not freeze the renewed instance.
-		return out.set(koogallery.Success, fmt.Sprintf("success. (instance was renewed until %s; this expiry is ignored)", sub.ExpireTime.UTC().Format(time.RFC3339)))
+	v := starter.KooGalleryExpiry(sub, c.test, time.Now())
+	if !v.Accept {
+		return out.set(koogallery.Success, "success. ("+v.Ignored+")")
 	}
-	res, err := h.cfg.Starter.StartExpiration(ctx, starter.ExpirationInput(starter.SourceKooGallery, c.instanceID, sub, c.test))
+	out.workflowID = v.WorkflowID
+	acc, err := h.cfg.Intake.AcceptExpiry(ctx, v, h.delivery(c, out.set(koogallery.Success, "success.")), "")
 	if err != nil {
-		h.cfg.Logger.Error("could not start expiration", "instanceId", c.instanceID, "error", err)
-		return out.set(koogallery.InternalError, "workflow service unavailable; please retry")
+		h.cfg.Logger.Error("could not accept expiration", "instanceId", c.instanceID, "workflowId", v.WorkflowID, "error", err)
+		return out.set(koogallery.InternalError, "store unavailable; please retry")
 	}
-	out.workflowID = res.WorkflowID
-	if !res.Existing {
+	out.recorded = true
+	if !acc.Existing {
 		h.cfg.Metrics.ExpirationsStarted.WithLabelValues(starter.SourceKooGallery).Inc()
 	}
 	return out.set(koogallery.Success, "success.")
@@ -211,7 +206,7 @@ func (h *kooGalleryHandler) refresh(ctx context.Context, c call, out outcome) ou
 	}
 	if expire.After(now) {
 		if err := h.stopExpirations(ctx, c.instanceID, store.StateRenewed, "renewal order "+c.orderID, &out); err != nil {
-			return out.set(koogallery.InternalError, "workflow service unavailable; please retry")
+			return out.set(koogallery.InternalError, "store unavailable; please retry")
 		}
 	}
 	msg := "success."
@@ -237,7 +232,7 @@ func (h *kooGalleryHandler) unfreeze(ctx context.Context, c call, out outcome) o
 		return out.set(koogallery.InternalError, "registry unavailable; please retry")
 	}
 	if err := h.stopExpirations(ctx, c.instanceID, store.StateRenewed, "status "+c.status, &out); err != nil {
-		return out.set(koogallery.InternalError, "workflow service unavailable; please retry")
+		return out.set(koogallery.InternalError, "store unavailable; please retry")
 	}
 	return out.set(koogallery.Success, "success.")
 }
@@ -256,19 +251,22 @@ func (h *kooGalleryHandler) release(ctx context.Context, c call, out outcome) ou
 		return out.set(koogallery.InternalError, "registry unavailable; please retry")
 	}
 	if err := h.stopExpirations(ctx, c.instanceID, store.StateReleased, "released", &out); err != nil {
-		return out.set(koogallery.InternalError, "workflow service unavailable; please retry")
+		return out.set(koogallery.InternalError, "store unavailable; please retry")
 	}
 	return out.set(koogallery.Success, "success.")
 }
 
+// stopExpirations durably records that KooGallery overtook the instance's open
+// expirations; the relay delivers the stop after anything queued before it.
 func (h *kooGalleryHandler) stopExpirations(ctx context.Context, instanceID, reason, detail string, out *outcome) error {
-	stopped, err := h.cfg.Starter.StopExpirations(ctx, instanceID, reason, detail)
+	acc, err := h.cfg.Intake.AcceptStop(ctx, starter.SourceKooGallery, instanceID, reason, detail)
 	if err != nil {
-		h.cfg.Logger.Error("could not stop expirations", "instanceId", instanceID, "error", err)
+		h.cfg.Logger.Error("could not record stop of expirations", "instanceId", instanceID, "error", err)
 		return err
 	}
-	if len(stopped) > 0 {
-		out.workflowID = strings.Join(stopped, ",")
+	if len(acc.Cancelled) > 0 {
+		out.workflowID = strings.Join(acc.Cancelled, ",")
+		h.cfg.Logger.Info("queued expirations cancelled before they started", "instanceId", instanceID, "reason", reason, "workflowIds", out.workflowID)
 	}
 	return nil
 }

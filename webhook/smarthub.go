@@ -101,7 +101,7 @@ func (h *smartHubHandler) handle(r *http.Request) smartHubOutcome {
 		out.status = http.StatusOK
 		return out
 	}
-	res, err := h.cfg.Starter.StartSmartHubExpiry(ctx, stored)
+	v, acc, err := h.cfg.Intake.AcceptSmartHubExpiry(ctx, stored, store.Delivery{})
 	switch {
 	case errors.Is(err, starter.ErrUnmatched):
 		// The push is valid; refusing it would make SmartHub retry forever. An operator
@@ -109,13 +109,15 @@ func (h *smartHubHandler) handle(r *http.Request) smartHubOutcome {
 		h.cfg.Metrics.SmartHubUnmatched.Inc()
 		out.status, out.detail = http.StatusOK, "unmatched: SIM/package not in the registry"
 	case err != nil:
-		h.cfg.Logger.Error("could not start SmartHub expiration", "eventId", ev.EventID, "error", err)
-		out.status, out.detail = http.StatusServiceUnavailable, "workflow service unavailable; please retry"
+		h.cfg.Logger.Error("could not accept SmartHub expiration", "eventId", ev.EventID, "error", err)
+		out.status, out.detail = http.StatusServiceUnavailable, "store unavailable; please retry"
+	case !v.Accept:
+		out.status, out.detail = http.StatusOK, "ignored: "+v.Ignored
 	default:
-		if !res.Existing {
+		if !acc.Existing {
 			h.cfg.Metrics.ExpirationsStarted.WithLabelValues(starter.SourceSmartHub).Inc()
 		}
-		out.status, out.workflowID = http.StatusOK, res.WorkflowID
+		out.status, out.workflowID = http.StatusOK, acc.WorkflowID
 	}
 	return out
 }

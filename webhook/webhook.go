@@ -1,5 +1,8 @@
 // Package webhook is kooflow's HTTP intake: a gorilla/mux router with the KooGallery
-// produce endpoint, health and readiness checks, and metrics.
+// produce and SmartHub push endpoints and health and readiness checks. Accepted expiries
+// and stops are committed to the store through starter.Intake and answered at once;
+// Temporal is reached later by the relay, so its outages and slowdowns never reach the
+// senders. Metrics are served on their own address, not on the public intake port.
 package webhook
 
 import (
@@ -31,8 +34,10 @@ type Config struct {
 	// SmartHubSignatureMode says what to do with a push's body signature; default log.
 	SmartHubSignatureMode smarthub.SignatureMode
 	Store                 *store.Store
-	Starter               *starter.Starter
-	// Temporal is checked by /readyz.
+	// Intake commits accepted expiries and stops for the relay.
+	Intake *starter.Intake
+	// Temporal, when set, is reported by /readyz for information: the intake is ready
+	// whenever the store is, because it does not need Temporal to answer.
 	Temporal client.Client
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
@@ -46,7 +51,7 @@ type Config struct {
 // DefaultFrontEndURL is where a KooDrive benefit is used: KooDrive's own site.
 const DefaultFrontEndURL = "https://intl.myhuaweicloud-koodrive.com"
 
-// NewRouter returns the intake's routes. /metrics is included when cfg.Metrics is set.
+// NewRouter returns the intake's routes.
 func NewRouter(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -71,7 +76,6 @@ func NewRouter(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", readiness(cfg)).Methods(http.MethodGet)
-	r.Handle("/metrics", cfg.Metrics.Handler()).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, problem{Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})
@@ -88,27 +92,29 @@ type problem struct {
 	Detail string `json:"detail,omitempty"`
 }
 
+// readiness answers 200 while the store answers: that is all the intake needs to accept
+// deliveries. Temporal's health and the relay's backlog are reported alongside, so an
+// operator sees at a glance why expirations are queued.
 func readiness(cfg Config) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		checks := map[string]string{}
-		ready := true
+		checks := map[string]any{}
+		status := http.StatusOK
 		if err := cfg.Store.Ping(ctx); err != nil {
-			checks["store"], ready = err.Error(), false
+			checks["store"], status = err.Error(), http.StatusServiceUnavailable
 		} else {
 			checks["store"] = "ok"
+			if b, err := cfg.Store.Backlog(ctx); err == nil {
+				checks["pendingIntents"] = b.Pending
+			}
 		}
 		if cfg.Temporal != nil {
 			if _, err := cfg.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-				checks["temporal"], ready = err.Error(), false
+				checks["temporal"] = "unavailable (deliveries are accepted and queued): " + err.Error()
 			} else {
 				checks["temporal"] = "ok"
 			}
-		}
-		status := http.StatusOK
-		if !ready {
-			status = http.StatusServiceUnavailable
 		}
 		writeJSON(w, status, checks)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run executes the kooflow command line in-process and returns its output.
@@ -86,5 +87,37 @@ func TestStatusUnmatchedAndReplayErrors(t *testing.T) {
 	}
 	if _, err := run(t, "reconcile", "--cycle", "2999-01"); err == nil || !strings.Contains(err.Error(), "not over yet") {
 		t.Fatalf("reconcile of a future cycle: %v", err)
+	}
+}
+
+// TestExpireFollowsTheRuleBookAndQueues: `kooflow expire` judges by the same rules as the
+// webhook, and with Temporal unreachable it queues the expiry and says so.
+func TestExpireFollowsTheRuleBookAndQueues(t *testing.T) {
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:1") // nothing listens: Temporal is down
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "reg.csv")
+	future := time.Now().Add(40 * 24 * time.Hour).UTC().Format("20060102150405")
+	os.WriteFile(reg, []byte("instanceId,carrierUserId,packageId,expireTime\ninst-due,user-1,pkg-1,\ninst-renewed,user-2,pkg-2,"+future+"\n"), 0o644)
+	if out, err := run(t, "registry", "import", reg, "--data-dir", dir); err != nil {
+		t.Fatalf("import: %q, %v", out, err)
+	}
+	if _, err := run(t, "expire", "--instance", "inst-renewed", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "is not expired") {
+		t.Fatalf("expire of an instance running for 40 more days: %v", err)
+	}
+	out, err := run(t, "expire", "--instance", "inst-due", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "accepted and queued: expire/koogallery/inst-due/current") {
+		t.Fatalf("expire with Temporal down: %q, %v", out, err)
+	}
+	out, err = run(t, "expire", "--instance", "inst-due", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "already accepted") {
+		t.Fatalf("second expire: %q, %v", out, err)
+	}
+	out, err = run(t, "status", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "queued for Temporal: 1") {
+		t.Fatalf("status: %q, %v", out, err)
+	}
+	out, err = run(t, "status", "inst-due", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "start") || !strings.Contains(out, "expire/koogallery/inst-due/current") {
+		t.Fatalf("status of the instance: %q, %v", out, err)
 	}
 }

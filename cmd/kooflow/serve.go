@@ -101,10 +101,7 @@ and discrepancy reports are written under its reconciliation/ folder; default ./
 				logger.Warn("could not register kooflow's search attributes; ask a Temporal administrator to create them",
 					"attributes", "KooflowInstanceId, KooflowCarrierUserId, KooflowState, KooflowBillingCycle (Keyword)", "error", err)
 			}
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", m.Handler())
-			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
-			ms, err := httpserver.Start("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), mux, logger)
+			ms, err := serveMetrics(m, logger)
 			if err != nil {
 				return err
 			}
@@ -125,13 +122,17 @@ and discrepancy reports are written under its reconciliation/ folder; default ./
 func newWebhookCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "webhook",
-		Short: "Run the HTTP intake (KooGallery produce endpoint, health, metrics) as a long-running process",
-		Long: `Runs the webhook receiver. It answers KooGallery only after Temporal durably accepted the
-expiration, and keeps answering (000005, so KooGallery retries) while Temporal is unreachable.
+		Short: "Run the HTTP intake (KooGallery produce endpoint, SmartHub pushes, health) and the relay to Temporal",
+		Long: `Runs the webhook receiver and the intake relay. An accepted expiry is committed to the
+store (the intake outbox) and answered at once, whether Temporal is up, slow or down; the relay
+starts the queued workflows as soon as Temporal takes them. Only an unavailable store is
+answered 000005 (SmartHub: 503). Run several replicas on PostgreSQL if you like: relays share
+the queue through leases and never start an intent twice.
 
 Environment: TEMPORAL_* (the SDK's standard client configuration); KOOFLOW_DB and
 KOOGALLERY_KEY (required); SMARTHUB_API_KEY (SmartHub pushes are refused without it);
-SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR (default :8080).`,
+SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR (intake,
+default :8080); KOOFLOW_METRICS_ADDR (/metrics, default :9090 — keep it off the public network).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -145,7 +146,7 @@ SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR
 				return err
 			}
 			defer cleanup()
-			// Lazy: the intake starts and answers 000005 even while Temporal is down.
+			// Lazy: the intake starts and accepts deliveries even while Temporal is down.
 			c, err := client.NewLazyClient(opts)
 			if err != nil {
 				return fmt.Errorf("Temporal client: %w", err)
@@ -158,19 +159,43 @@ SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR
 			if os.Getenv("SMARTHUB_API_KEY") == "" {
 				logger.Warn("SMARTHUB_API_KEY is not set: SmartHub pushes to /smarthub/events are refused with 401")
 			}
+			host, _ := os.Hostname()
+			relay := &starter.Relay{Store: st, Client: c, Owner: fmt.Sprintf("webhook@%s:%d", host, os.Getpid()), Logger: logger,
+				Observe: m.RegisterIntake(st).ObserveRelay}
 			router := webhook.NewRouter(webhook.Config{
-				KooGalleryKey: env["KOOGALLERY_KEY"], SmartHubAPIKey: os.Getenv("SMARTHUB_API_KEY"), SmartHubSignatureMode: mode, Store: st, Starter: &starter.Starter{Client: c, Store: st},
-				Temporal: c, Metrics: m, Logger: logger,
+				KooGalleryKey: env["KOOGALLERY_KEY"], SmartHubAPIKey: os.Getenv("SMARTHUB_API_KEY"), SmartHubSignatureMode: mode, Store: st,
+				Intake: &starter.Intake{Store: st, Nudge: relay.Nudge}, Temporal: c, Metrics: m, Logger: logger,
 			})
+			ms, err := serveMetrics(m, logger)
+			if err != nil {
+				return err
+			}
+			defer ms.Shutdown()
 			srv, err := httpserver.Start("webhook", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), router, logger)
 			if err != nil {
 				return err
 			}
-			logger.Info("webhook listening", "url", srv.URL, "temporal", opts.HostPort, "store", st.Dialect())
+			relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+			relayDone := make(chan struct{})
+			go func() {
+				defer close(relayDone)
+				relay.Run(relayCtx)
+			}()
+			logger.Info("webhook listening", "url", srv.URL, "metrics", ms.URL+"/metrics", "temporal", opts.HostPort, "store", st.Dialect())
 			<-ctx.Done()
 			logger.Info("webhook stopping")
 			srv.Shutdown()
+			stopRelay()
+			<-relayDone
 			return nil
 		},
 	}
+}
+
+// serveMetrics serves /metrics and /healthz on KOOFLOW_METRICS_ADDR (default :9090).
+func serveMetrics(m *metrics.Metrics, logger *slog.Logger) (*httpserver.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+	return httpserver.Start("metrics", envOr("KOOFLOW_METRICS_ADDR", ":9090"), mux, logger)
 }

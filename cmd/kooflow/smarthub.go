@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"text/tabwriter"
@@ -56,21 +55,14 @@ func newReplayCommand() *cobra.Command {
 			if ev.TriggerType != smarthub.TriggerPackageExpired {
 				return fmt.Errorf("event %s is a %s event: only package expiries start anything", ev.EventID, orNone(ev.TriggerType))
 			}
-			c, err := dialTemporal(ctx, slog.Default())
+			v, acc, err := (&starter.Intake{Store: st}).AcceptSmartHubExpiry(ctx, ev, store.Delivery{})
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			res, err := (&starter.Starter{Client: c, Store: st}).StartSmartHubExpiry(ctx, ev)
-			if err != nil {
-				return err
+			if !v.Accept {
+				return fmt.Errorf("event %s starts nothing: %s", ev.EventID, v.Ignored)
 			}
-			verb := "started"
-			if res.Existing {
-				verb = "already accepted"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, res.WorkflowID)
-			return nil
+			return reportAcceptance(ctx, cmd.OutOrStdout(), st, acc, v.Input.Subject)
 		},
 	}
 	sf.register(cmd)
