@@ -72,6 +72,7 @@ func definedMetrics(t *testing.T) map[string]bool {
 	}
 	m := metrics.New()
 	m.RegisterStore(st)
+	m.RegisterIntake(st)
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
