@@ -272,8 +272,8 @@ func TestProductionTopology(t *testing.T) {
 	temporalAddr := temporalSrv.Addr
 	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "KOOFLOW_DB=" + dsn, "KOOFLOW_DATA_DIR=" + dir}
 	webhookAddr := freeAddr(t)
-	startProcess(t, bin, filepath.Join(dir, "webhook.log"), append(common,
-		"KOOGALLERY_KEY="+testKey, "SMARTHUB_API_KEY="+smartHubKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr), "webhook")
+	webhookEnv := append(common, "KOOGALLERY_KEY="+testKey, "SMARTHUB_API_KEY="+smartHubKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr)
+	webhook := startProcess(t, bin, filepath.Join(dir, "webhook-1.log"), append(webhookEnv, "KOOFLOW_METRICS_ADDR="+freeAddr(t)), "webhook")
 	workerEnv := append(common, "KOODRIVE_BASE_URL="+kdSrv.URL, "KOODRIVE_ACCESS_TOKEN="+kooDriveToken, "KOODRIVE_USER_ID="+kooDriveUser)
 	metricsAddr := freeAddr(t)
 	worker := startProcess(t, bin, filepath.Join(dir, "worker-1.log"), append(workerEnv, "KOOFLOW_METRICS_ADDR="+metricsAddr), "worker")
@@ -281,18 +281,7 @@ func TestProductionTopology(t *testing.T) {
 	waitHTTP(t, "http://"+metricsAddr+"/healthz", 60*time.Second)
 
 	for i := 0; i < n; i++ {
-		params := koogallery.Params{"activity": "expireInstance", "instanceId": fmt.Sprintf("inst-p%02d", i), "orderId": "CS",
-			"timeStamp": time.Now().UTC().Format("20060102150405") + "000"}
-		resp, err := http.Get("http://" + webhookAddr + "/koogallery/produce?" + koogallery.SignedQuery(testKey, params))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := make([]byte, 512)
-		m, _ := resp.Body.Read(body)
-		resp.Body.Close()
-		if !strings.Contains(string(body[:m]), `"000000"`) {
-			t.Fatalf("delivery %d: %s", i, body[:m])
-		}
+		deliverAccepted(t, webhookAddr, fmt.Sprintf("inst-p%02d", i))
 	}
 
 	// Every expiration is retrying KooDrive: kill the worker mid-run.
@@ -320,35 +309,87 @@ func TestProductionTopology(t *testing.T) {
 	kd.ClearFaults()
 	startProcess(t, bin, filepath.Join(dir, "worker-2.log"), append(workerEnv, "KOOFLOW_METRICS_ADDR="+freeAddr(t)), "worker")
 
-	deadline = time.Now().Add(120 * time.Second)
-	for {
-		counts, err := st.CountExpirationsByState(context.Background())
-		if err != nil {
+	waitReserved(t, st, n, "after the worker was killed")
+
+	// The Temporal process stops in the middle of a second burst, and the webhook process
+	// is killed while the deliveries it accepted are still queued: KooGallery must see
+	// 000000 for every one, and each must still be reserved exactly once.
+	for i := 0; i < n; i++ {
+		if _, err := st.UpsertSubscriptions(context.Background(), []store.Subscription{{
+			InstanceID: fmt.Sprintf("inst-q%02d", i), CarrierUserID: fmt.Sprintf("user-q%02d", i), PackageID: "pkg"}}); err != nil {
 			t.Fatal(err)
 		}
-		if counts[store.StateReserved] == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the worker was killed: %v, want %d reserved", counts, n)
-		}
-		time.Sleep(250 * time.Millisecond)
 	}
+	for i := 0; i < n/2; i++ {
+		deliverAccepted(t, webhookAddr, fmt.Sprintf("inst-q%02d", i))
+	}
+	startsBefore := temporalSrv.started()
+	temporalSrv.Stop()
+	for i := n / 2; i < n; i++ {
+		deliverAccepted(t, webhookAddr, fmt.Sprintf("inst-q%02d", i))
+	}
+	webhook.Kill()
+	startProcess(t, bin, filepath.Join(dir, "webhook-2.log"), append(webhookEnv, "KOOFLOW_METRICS_ADDR="+freeAddr(t)), "webhook")
+	waitHTTP(t, "http://"+webhookAddr+"/readyz", 60*time.Second)
+	temporalSrv.Start()
+	temporalSrv.waitServing(t, startsBefore)
+	waitReserved(t, st, 2*n, "after the Temporal restart and the webhook kill")
+
 	perUser := map[string]int{}
 	for _, note := range kd.Notifications() {
 		perUser[note.CarrierUserID]++
 	}
 	for i := 0; i < n; i++ {
-		if got := perUser[fmt.Sprintf("user-p%02d", i)]; got != 1 {
-			t.Errorf("user-p%02d notified %d times, want 1", i, got)
+		for _, user := range []string{fmt.Sprintf("user-p%02d", i), fmt.Sprintf("user-q%02d", i)} {
+			if got := perUser[user]; got != 1 {
+				t.Errorf("%s notified %d times, want 1", user, got)
+			}
 		}
 	}
-	for _, name := range []string{"webhook.log", "worker-1.log", "worker-2.log"} {
+	for _, name := range []string{"webhook-1.log", "webhook-2.log", "worker-1.log", "worker-2.log"} {
 		logs, _ := os.ReadFile(filepath.Join(dir, name))
 		for _, secret := range []string{testKey, kooDriveToken, smartHubKey} {
 			if strings.Contains(string(logs), secret) {
 				t.Errorf("%s contains a secret", name)
 			}
 		}
+	}
+}
+
+// deliverAccepted sends a signed expireInstance to the webhook process and requires
+// 000000 within KooGallery's 5 seconds, whatever state Temporal is in.
+func deliverAccepted(t *testing.T, webhookAddr, instance string) {
+	t.Helper()
+	params := koogallery.Params{"activity": "expireInstance", "instanceId": instance, "orderId": "CS",
+		"timeStamp": time.Now().UTC().Format("20060102150405") + "000"}
+	start := time.Now()
+	resp, err := http.Get("http://" + webhookAddr + "/koogallery/produce?" + koogallery.SignedQuery(testKey, params))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 512)
+	m, _ := resp.Body.Read(body)
+	resp.Body.Close()
+	if !strings.Contains(string(body[:m]), `"000000"`) || time.Since(start) > 5*time.Second {
+		t.Fatalf("delivery of %s: %s after %s, want 000000 within 5 s", instance, body[:m], time.Since(start))
+	}
+}
+
+// waitReserved waits until want expirations are reserved.
+func waitReserved(t *testing.T, st *store.Store, want int, when string) {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		counts, err := st.CountExpirationsByState(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts[store.StateReserved] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v, want %d reserved", when, counts, want)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
