@@ -83,7 +83,7 @@ func (h *kooGalleryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.answer(w, out)
 
-	h.cfg.Metrics.WebhookRequests.WithLabelValues("koogallery", out.activity, string(out.code)).Inc()
+	h.cfg.Metrics.WebhookRequests.WithLabelValues("koogallery", activityLabel(out.activity), string(out.code)).Inc()
 	h.cfg.Metrics.WebhookDuration.WithLabelValues("koogallery").Observe(time.Since(start).Seconds())
 	if out.rejectReason != "" {
 		h.cfg.Metrics.DeliveriesRejected.WithLabelValues("koogallery", out.rejectReason).Inc()
@@ -196,4 +196,19 @@ func (h *kooGalleryHandler) readV2(params koogallery.Params, body []byte) (outco
 	c := callFromV2(req)
 	c.nonce, c.body = auth.Nonce, body
 	return outcome{activity: req.Activity, subject: req.InstanceID}, c
+}
+
+// knownActivities are the KooGallery activities kooflow handles (V1 and V2).
+var knownActivities = map[string]bool{
+	"newInstance": true, "refreshInstance": true, "expireInstance": true, "releaseInstance": true,
+	"instanceStatus": true, "updateInstanceStatus": true, "queryInstance": true,
+}
+
+// activityLabel bounds the metric label: the activity comes from the request, before
+// authentication, so anything kooflow does not know is counted as "other".
+func activityLabel(activity string) string {
+	if knownActivities[activity] {
+		return activity
+	}
+	return "other"
 }
