@@ -2,7 +2,8 @@
 // subcommand runs on this machine only (loopback), prints its figures, and exits non-zero
 // when a reliability check fails:
 //
-//	go run ./bench intake      KooGallery intake vs raw workflow starts, at concurrency 1, 8, 32, 128
+//	go run ./bench intake      KooGallery intake vs raw workflow starts, at concurrency 1, 8, 32, 128, 256
+//	go run ./bench temporal-down 1,000 deliveries while Temporal is stopped for 60 s: none refused, lost or doubled
 //	go run ./bench burst       10,000 expirations end to end vs a minimal two-activity workflow
 //	go run ./bench storm       month end: 1,000,000-row registry import, 20,000 expirations, the statement, vs floors
 //	go run ./bench fetch       paging 100,000 discrepancies from the KooDrive sandbox into the store
@@ -34,13 +35,14 @@ import (
 const benchKey = "bench-seller-key"
 
 var subcommands = map[string]func(args []string) error{
-	"intake":      runIntake,
-	"burst":       runBurst,
-	"fetch":       runFetch,
-	"kill-worker": runKillWorker,
-	"outage":      runOutage,
-	"restart":     runRestart,
-	"storm":       runStorm,
+	"intake":        runIntake,
+	"burst":         runBurst,
+	"fetch":         runFetch,
+	"kill-worker":   runKillWorker,
+	"outage":        runOutage,
+	"restart":       runRestart,
+	"temporal-down": runTemporalDown,
+	"storm":         runStorm,
 }
 
 func main() {
