@@ -186,16 +186,13 @@ func TestRenewalWhileQueuedNeverFreezes(t *testing.T) {
 // TestRenewalBeforeAnyRelayTouchedItCancelsTheStart: with no relay running, a renewal
 // cancels the queued start on the spot; no workflow ever exists.
 func TestRenewalBeforeAnyRelayTouchedItCancelsTheStart(t *testing.T) {
-	e := newEnvWith(t, func(o *devapp.Options) { o.NoRelay = true })
+	e, relay := newQueuedExpiry(t, "renew-first")
 	ctx := context.Background()
 	const id = "renew-first"
-	e.importSubscriptions(store.Subscription{InstanceID: id, CarrierUserID: "user-" + id, PackageID: "pkg"})
-	e.expectAccepted(id)
 	e.renew(id, "RENEW-2")
 	if rec, err := e.app.Store.Expiration(ctx, expiryID(id)); err != nil || rec.State != store.StateRenewed {
 		t.Fatalf("expiration after the renewal = %+v, %v", rec, err)
 	}
-	relay := &starter.Relay{Store: e.app.Store, Client: e.app.Client, Owner: "test"}
 	if n, err := relay.DeliverSubject(ctx, id); err != nil || n != 0 {
 		t.Fatalf("relay delivered %d, %v; want nothing left to deliver", n, err)
 	}
@@ -210,11 +207,9 @@ func TestRenewalBeforeAnyRelayTouchedItCancelsTheStart(t *testing.T) {
 // says the instance was renewed since its expiry was accepted (the stop never reached
 // the queue, e.g. a renewal imported by an operator): its rule-book check ends it.
 func TestStartAfterRenewalEndsWithoutFreezing(t *testing.T) {
-	e := newEnvWith(t, func(o *devapp.Options) { o.NoRelay = true })
+	e, relay := newQueuedExpiry(t, "renew-late")
 	ctx := context.Background()
 	const id = "renew-late"
-	e.importSubscriptions(store.Subscription{InstanceID: id, CarrierUserID: "user-" + id, PackageID: "pkg"})
-	e.expectAccepted(id)
 	sub, err := e.app.Store.SubscriptionByInstance(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +217,6 @@ func TestStartAfterRenewalEndsWithoutFreezing(t *testing.T) {
 	if _, err := e.app.Store.Renew(ctx, sub.ID, time.Now().Add(30*24*time.Hour), "RENEW-3", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	relay := &starter.Relay{Store: e.app.Store, Client: e.app.Client, Owner: "test"}
 	if n, err := relay.DeliverSubject(ctx, id); err != nil || n != 1 {
 		t.Fatalf("relay delivered %d, %v", n, err)
 	}
@@ -231,6 +225,16 @@ func TestStartAfterRenewalEndsWithoutFreezing(t *testing.T) {
 		t.Fatalf("%d notifications, %d freezes for a renewed instance", n, f)
 	}
 	e.recordHistory(expiryID(id), "expiration-overtaken-before-start")
+}
+
+// newQueuedExpiry starts kooflow without a relay and accepts an expiry of instance, which
+// stays queued; the returned relay is the test's to run.
+func newQueuedExpiry(t *testing.T, instance string) (*env, *starter.Relay) {
+	t.Helper()
+	e := newEnvWith(t, func(o *devapp.Options) { o.NoRelay = true })
+	e.importSubscriptions(store.Subscription{InstanceID: instance, CarrierUserID: "user-" + instance, PackageID: "pkg"})
+	e.expectAccepted(instance)
+	return e, &starter.Relay{Store: e.app.Store, Client: e.app.Client, Owner: "test"}
 }
 
 func (e *env) renew(instance, order string) {
