@@ -9,9 +9,12 @@ import (
 	"github.com/kooflow/kooflow/store"
 )
 
-// relayOutcomes are the relay's outcomes, reported at zero from the start so that
-// increase() sees the first one.
-var relayOutcomes = []string{store.OutcomeStarted, store.OutcomeExisting, store.OutcomeSignalled, store.OutcomeOvertaken, "failed"}
+// relayOutcomes are the outcomes each kind of intent can have, reported at zero from the
+// start so that increase() sees the first one.
+var relayOutcomes = map[string][]string{
+	store.IntentStart: {store.OutcomeStarted, store.OutcomeExisting, store.OutcomeOvertaken, "failed"},
+	store.IntentStop:  {store.OutcomeSignalled, "failed"},
+}
 
 // Intake measures the intake outbox: the backlog, read from the store at scrape time (so
 // it is right for every process sharing the store), and what this process's relay did.
@@ -26,8 +29,8 @@ func (m *Metrics) RegisterIntake(st *store.Store) *Intake {
 		Name: "kooflow_intake_relayed_total",
 		Help: "Intake intents the relay handed to Temporal, by kind (start, stop) and outcome (started, existing, signalled, overtaken, failed).",
 	}, []string{"kind", "outcome"})}
-	for _, kind := range []string{store.IntentStart, store.IntentStop} {
-		for _, outcome := range relayOutcomes {
+	for kind, outcomes := range relayOutcomes {
+		for _, outcome := range outcomes {
 			in.relayed.WithLabelValues(kind, outcome)
 		}
 	}
