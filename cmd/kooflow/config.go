@@ -49,10 +49,13 @@ func requireEnv(names ...string) (map[string]string, error) {
 type storeFlags struct {
 	dataDir string
 	db      string
+	// create lets open make a new SQLite database in the data directory (registry import,
+	// the first command of a fresh installation); every other command refuses a missing one.
+	create bool
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "data directory of `kooflow dev` (env KOOFLOW_DATA_DIR)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "data directory of kooflow dev (env KOOFLOW_DATA_DIR)")
 	cmd.Flags().StringVar(&f.db, "db", os.Getenv("KOOFLOW_DB"), "database: sqlite:PATH or a postgres:// URL (env KOOFLOW_DB; default sqlite in --data-dir)")
 }
 
@@ -63,7 +66,18 @@ func (f *storeFlags) dsn() string {
 	return "sqlite:" + filepath.Join(f.dataDir, "kooflow.db")
 }
 
+// open opens the database. Without --db/KOOFLOW_DB it is kooflow.db in the data
+// directory, which must exist unless create is set: an operator command pointed at the
+// wrong directory fails instead of answering from a new, empty database.
 func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
+	if f.db == "" && !f.create {
+		path := filepath.Join(f.dataDir, "kooflow.db")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no kooflow database at %s; is --data-dir right (the data directory of kooflow dev, env KOOFLOW_DATA_DIR), or set --db/KOOFLOW_DB", path)
+		} else if err != nil {
+			return nil, fmt.Errorf("look for the kooflow database: %w", err)
+		}
+	}
 	return store.Open(ctx, f.dsn())
 }
 

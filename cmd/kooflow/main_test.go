@@ -8,7 +8,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kooflow/kooflow/store"
 )
+
+// dataDir returns a data directory holding an empty kooflow database, as kooflow dev
+// leaves it on its first start.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "kooflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	return dir
+}
 
 // run executes the kooflow command line in-process and returns its output.
 func run(t *testing.T, args ...string) (string, error) {
@@ -64,17 +79,17 @@ func TestMissingSecretsAreNamed(t *testing.T) {
 }
 
 func TestRetryNeedsATarget(t *testing.T) {
-	if _, err := run(t, "retry", "--data-dir", t.TempDir()); err == nil {
+	if _, err := run(t, "retry", "--data-dir", dataDir(t)); err == nil {
 		t.Fatal("retry without a target was accepted")
 	}
-	_, err := run(t, "retry", "inst-none", "--data-dir", t.TempDir())
+	_, err := run(t, "retry", "inst-none", "--data-dir", dataDir(t))
 	if err == nil || !strings.Contains(err.Error(), "no stalled expiration") {
 		t.Fatalf("retry of an instance without stalled expirations: %v", err)
 	}
 }
 
 func TestStatusUnmatchedAndReplayErrors(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	out, err := run(t, "status", "--unmatched", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, "no unmatched SmartHub events") {
 		t.Fatalf("status --unmatched: %q, %v", out, err)
@@ -119,5 +134,37 @@ func TestExpireFollowsTheRuleBookAndQueues(t *testing.T) {
 	out, err = run(t, "status", "inst-due", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, "start") || !strings.Contains(out, "expire/koogallery/inst-due/current") {
 		t.Fatalf("status of the instance: %q, %v", out, err)
+	}
+}
+
+// TestMissingDatabaseIsAnError: an operator command pointed at a data directory without a
+// kooflow database (a forgotten --data-dir) fails, names what to do, and creates nothing.
+func TestMissingDatabaseIsAnError(t *testing.T) {
+	t.Setenv("KOOFLOW_DB", "")
+	t.Setenv("KOOFLOW_DATA_DIR", "")
+	t.Chdir(t.TempDir()) // the default ./kooflow-data does not exist here
+	for _, args := range [][]string{
+		{"status"},
+		{"status", "demo-0002"},
+		{"retry", "demo-0002"},
+		{"reconcile", "show", "--cycle", "2026-10"},
+		{"expire", "--instance", "demo-0002"},
+		{"replay", "some-event"},
+	} {
+		out, err := run(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "no kooflow database at kooflow-data/kooflow.db") || !strings.Contains(err.Error(), "--data-dir") {
+			t.Errorf("%v: %q, %v", args, out, err)
+		}
+	}
+	if _, err := os.Stat("kooflow-data"); !os.IsNotExist(err) {
+		t.Fatalf("a command created the data directory: %v", err)
+	}
+	// registry import is how a fresh installation starts: it may create the database.
+	os.WriteFile("reg.csv", []byte("instanceId,carrierUserId,packageId\ninst-1,user-1,pkg-1\n"), 0o644)
+	if out, err := run(t, "registry", "import", "reg.csv"); err != nil {
+		t.Fatalf("import into a new database: %q, %v", out, err)
+	}
+	if out, err := run(t, "status", "inst-1"); err != nil || !strings.Contains(out, "status active") {
+		t.Fatalf("status after import: %q, %v", out, err)
 	}
 }

@@ -64,6 +64,7 @@ file writes nothing. On a terminal, a progress line shows rows/s and the time le
 		},
 	}
 	sf.register(imp)
+	sf.create = true
 	cmd.AddCommand(imp)
 	return cmd
 }
