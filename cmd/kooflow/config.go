@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,12 +84,79 @@ func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, f.dsn())
 }
 
+// temporalFlags locate the Temporal frontend for operator commands: --temporal-address,
+// else TEMPORAL_ADDRESS (and the SDK's other TEMPORAL_* settings), else the frontend port
+// kooflow dev recorded in its data directory, else 127.0.0.1:7233.
+type temporalFlags struct {
+	address string
+	dataDir *string
+	own     string
+}
+
+// register adds --temporal-address to cmd; dataDir is the command's --data-dir, or nil to
+// give the command a --data-dir of its own.
+func (f *temporalFlags) register(cmd *cobra.Command, dataDir *string) {
+	cmd.Flags().StringVar(&f.address, "temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, else the port kooflow dev recorded in --data-dir, else 127.0.0.1:7233)")
+	if dataDir == nil {
+		cmd.Flags().StringVar(&f.own, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "data directory of kooflow dev, read for its Temporal port (env KOOFLOW_DATA_DIR)")
+		dataDir = &f.own
+	}
+	f.dataDir = dataDir
+}
+
+// dial connects to the Temporal frontend these flags name.
+func (f *temporalFlags) dial(ctx context.Context) (client.Client, error) {
+	opts, err := temporalOptionsFor(slog.Default(), f.address, *f.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return dialWith(ctx, opts)
+}
+
+// recordedTemporalAddress returns the frontend address kooflow dev recorded in dataDir
+// (temporal-ports.json, written by devstack), or "" when there is none.
+func recordedTemporalAddress(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "temporal-ports.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the dev stack's Temporal ports: %w", err)
+	}
+	var ports struct {
+		GRPC map[string]int `json:"grpc"`
+	}
+	if err := json.Unmarshal(b, &ports); err != nil {
+		return "", fmt.Errorf("read the dev stack's Temporal ports %s: %w", path, err)
+	}
+	if p := ports.GRPC["frontend"]; p > 0 {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
+	}
+	return "", nil
+}
+
 // temporalOptions reads the SDK's standard TEMPORAL_* configuration (address, namespace,
 // TLS, API key, profile file), defaulting to the local dev server.
 func temporalOptions(logger *slog.Logger) (client.Options, error) {
+	return temporalOptionsFor(logger, "", "")
+}
+
+// temporalOptionsFor is temporalOptions with an explicit address (overriding
+// TEMPORAL_ADDRESS) and a data directory whose recorded dev-stack port is used when
+// neither names an address.
+func temporalOptionsFor(logger *slog.Logger, address, dataDir string) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return client.Options{}, fmt.Errorf("read Temporal client configuration (TEMPORAL_*): %w", err)
+	}
+	if address != "" {
+		opts.HostPort = address
+	}
+	if opts.HostPort == "" && dataDir != "" {
+		if opts.HostPort, err = recordedTemporalAddress(dataDir); err != nil {
+			return client.Options{}, err
+		}
 	}
 	if opts.HostPort == "" {
 		opts.HostPort = "127.0.0.1:7233"
@@ -96,15 +166,6 @@ func temporalOptions(logger *slog.Logger) (client.Options, error) {
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	return opts, nil
-}
-
-// dialTemporal connects to Temporal, failing with a message that says where it looked.
-func dialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, error) {
-	opts, err := temporalOptions(logger)
-	if err != nil {
-		return nil, err
-	}
-	return dialWith(ctx, opts)
 }
 
 // dialPatiently keeps trying to reach Temporal for up to wait, for long-running
@@ -128,7 +189,7 @@ func dialPatiently(ctx context.Context, opts client.Options, wait time.Duration,
 func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE): %w", opts.HostPort, opts.Namespace, err)
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; is kooflow dev running with this --data-dir? else set --temporal-address or TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE): %w", opts.HostPort, opts.Namespace, err)
 	}
 	return c, nil
 }

@@ -295,5 +295,8 @@ then watch it in the Temporal UI (%s) or with:
 
   go run ./cmd/kooflow status --data-dir %s
 
-`, instance, b.webhook, b.dataDir, sim, pkg, b.webhook, b.dataDir, b.ui, b.dataDir)
+Operator commands given --data-dir %s find this Temporal frontend by themselves; elsewhere set
+TEMPORAL_ADDRESS=%s (or --temporal-address).
+
+`, instance, b.webhook, b.dataDir, sim, pkg, b.webhook, b.dataDir, b.ui, b.dataDir, b.dataDir, b.temporal)
 }

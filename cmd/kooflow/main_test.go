@@ -168,3 +168,32 @@ func TestMissingDatabaseIsAnError(t *testing.T) {
 		t.Fatalf("status after import: %q, %v", out, err)
 	}
 }
+
+// TestOperatorCommandsFollowTheRecordedTemporalPort: without TEMPORAL_ADDRESS an operator
+// command dials the frontend port kooflow dev recorded in the data directory;
+// TEMPORAL_ADDRESS and --temporal-address take precedence, in that order.
+func TestOperatorCommandsFollowTheRecordedTemporalPort(t *testing.T) {
+	t.Setenv("TEMPORAL_ADDRESS", "")
+	dir := dataDir(t)
+	// Ports where nothing listens: the error names the address that was dialled.
+	os.WriteFile(filepath.Join(dir, "temporal-ports.json"), []byte(`{"grpc":{"frontend":3},"membership":{"frontend":4}}`), 0o644)
+	reg := filepath.Join(dir, "reg.csv")
+	os.WriteFile(reg, []byte("instanceId,carrierUserId,packageId\ninst-a,user-1,pkg-1\ninst-b,user-2,pkg-2\ninst-c,user-3,pkg-3\n"), 0o644)
+	if out, err := run(t, "registry", "import", reg, "--data-dir", dir); err != nil {
+		t.Fatalf("import: %q, %v", out, err)
+	}
+	out, err := run(t, "expire", "--instance", "inst-a", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "connect to Temporal at 127.0.0.1:3 ") {
+		t.Fatalf("expire did not dial the recorded port: %q, %v", out, err)
+	}
+	if _, err := run(t, "schedule", "describe", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "127.0.0.1:3 ") {
+		t.Fatalf("schedule describe did not dial the recorded port: %v", err)
+	}
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:5")
+	if out, err := run(t, "expire", "--instance", "inst-b", "--data-dir", dir); err != nil || !strings.Contains(out, "connect to Temporal at 127.0.0.1:5 ") {
+		t.Fatalf("TEMPORAL_ADDRESS was not preferred: %q, %v", out, err)
+	}
+	if out, err := run(t, "expire", "--instance", "inst-c", "--data-dir", dir, "--temporal-address", "127.0.0.1:6"); err != nil || !strings.Contains(out, "connect to Temporal at 127.0.0.1:6 ") {
+		t.Fatalf("--temporal-address was not preferred: %q, %v", out, err)
+	}
+}

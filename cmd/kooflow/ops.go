@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -125,6 +124,7 @@ func (l *progressLine) done() {
 func newExpireCommand() *cobra.Command {
 	var (
 		sf       storeFlags
+		tf       temporalFlags
 		instance string
 		test     bool
 	)
@@ -160,10 +160,11 @@ starts it when Temporal is back.`,
 			if err != nil {
 				return err
 			}
-			return reportAcceptance(ctx, cmd.OutOrStdout(), st, acc, v.Input.Subject)
+			return reportAcceptance(ctx, cmd.OutOrStdout(), st, &tf, acc, v.Input.Subject)
 		},
 	}
 	sf.register(cmd)
+	tf.register(cmd, &sf.dataDir)
 	cmd.Flags().StringVar(&instance, "instance", "", "KooGallery instance ID (must be in the registry)")
 	cmd.Flags().BoolVar(&test, "test", false, "run as a test: nothing is frozen or sent to KooDrive")
 	return cmd
@@ -171,14 +172,14 @@ starts it when Temporal is back.`,
 
 // reportAcceptance tells the operator what became of an expiry accepted by hand: known
 // already, started now, or queued because Temporal did not answer.
-func reportAcceptance(ctx context.Context, out io.Writer, st *store.Store, acc store.Acceptance, subject string) error {
+func reportAcceptance(ctx context.Context, out io.Writer, st *store.Store, tf *temporalFlags, acc store.Acceptance, subject string) error {
 	if acc.Existing {
 		fmt.Fprintf(out, "already accepted: %s (state %s; nothing new queued)\n", acc.WorkflowID, acc.State)
 		return nil
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := dialTemporal(dialCtx, slog.Default())
+	c, err := tf.dial(dialCtx)
 	if err == nil {
 		defer c.Close()
 		_, err = (&starter.Relay{Store: st, Client: c, Owner: "cli"}).DeliverSubject(dialCtx, subject)
@@ -194,6 +195,7 @@ func reportAcceptance(ctx context.Context, out io.Writer, st *store.Store, acc s
 func newRetryCommand() *cobra.Command {
 	var (
 		sf  storeFlags
+		tf  temporalFlags
 		all bool
 	)
 	cmd := &cobra.Command{
@@ -217,7 +219,7 @@ that instance), or all of them with --all-stalled.`,
 			if err != nil {
 				return err
 			}
-			c, err := dialTemporal(ctx, slog.Default())
+			c, err := tf.dial(ctx)
 			if err != nil {
 				return err
 			}
@@ -239,6 +241,7 @@ that instance), or all of them with --all-stalled.`,
 		},
 	}
 	sf.register(cmd)
+	tf.register(cmd, &sf.dataDir)
 	cmd.Flags().BoolVar(&all, "all-stalled", false, "retry every stalled expiration")
 	return cmd
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sort"
 	"time"
 
@@ -33,13 +32,17 @@ func (f scheduleFlags) config() starter.ScheduleConfig {
 
 func newScheduleCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "schedule", Short: "Manage the monthly reconciliation schedule (" + starter.ScheduleID + ")"}
-	var sf scheduleFlags
+	var (
+		sf      scheduleFlags
+		applyTF temporalFlags
+		descTF  temporalFlags
+	)
 	apply := &cobra.Command{
 		Use:   "apply",
 		Short: "Create the monthly reconciliation schedule, or update it to these settings (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := dialTemporal(cmd.Context(), slog.Default())
+			c, err := applyTF.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -57,12 +60,13 @@ func newScheduleCommand() *cobra.Command {
 		},
 	}
 	sf.register(apply)
+	applyTF.register(apply, nil)
 	describe := &cobra.Command{
 		Use:   "describe",
 		Short: "Show the schedule's spec, next runs and recent runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := dialTemporal(cmd.Context(), slog.Default())
+			c, err := descTF.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -86,6 +90,7 @@ func newScheduleCommand() *cobra.Command {
 			return nil
 		},
 	}
+	descTF.register(describe, nil)
 	cmd.AddCommand(apply, describe)
 	return cmd
 }
@@ -100,6 +105,7 @@ func orUTC(tz string) string {
 func newReconcileCommand() *cobra.Command {
 	var (
 		sf       storeFlags
+		tf       temporalFlags
 		cycle    string
 		wait     bool
 		interval time.Duration
@@ -120,7 +126,7 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 				return err
 			}
 			ctx := cmd.Context()
-			c, err := dialTemporal(ctx, slog.Default())
+			c, err := tf.dial(ctx)
 			if err != nil {
 				return err
 			}
@@ -142,6 +148,7 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 			return nil
 		},
 	}
+	tf.register(cmd, nil)
 	cmd.Flags().StringVar(&cycle, "cycle", "", "billing cycle yyyy-MM (a past month)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the result and print it")
 	cmd.Flags().DurationVar(&interval, "poll-interval", workflows.DefaultPollInterval, "how often to ask KooDrive whether its check is done")

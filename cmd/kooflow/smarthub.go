@@ -36,7 +36,10 @@ func printUnmatched(out io.Writer, events []store.SmartHubEvent) {
 }
 
 func newReplayCommand() *cobra.Command {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		tf temporalFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "replay <eventId>",
 		Short: "Process a stored SmartHub push again, e.g. an unmatched expiry after fixing the registry",
@@ -62,10 +65,11 @@ func newReplayCommand() *cobra.Command {
 			if !v.Accept {
 				return fmt.Errorf("event %s starts nothing: %s", ev.EventID, v.Ignored)
 			}
-			return reportAcceptance(ctx, cmd.OutOrStdout(), st, acc, v.Input.Subject)
+			return reportAcceptance(ctx, cmd.OutOrStdout(), st, &tf, acc, v.Input.Subject)
 		},
 	}
 	sf.register(cmd)
+	tf.register(cmd, &sf.dataDir)
 	return cmd
 }
 
