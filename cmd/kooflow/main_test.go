@@ -3,14 +3,48 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kooflow/kooflow/store"
 )
+
+// storeWith returns an open store (and its data directory) whose registry holds the
+// given instances.
+func storeWith(t *testing.T, instances ...string) (*store.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	csv := "instanceId,carrierUserId,packageId\n"
+	for i, in := range instances {
+		csv += fmt.Sprintf("%s,user-%d,pkg-%d\n", in, i, i)
+	}
+	reg := filepath.Join(dir, "reg.csv")
+	os.WriteFile(reg, []byte(csv), 0o644)
+	if out, err := run(t, "registry", "import", reg, "--data-dir", dir); err != nil {
+		t.Fatalf("import: %q, %v", out, err)
+	}
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "kooflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, dir
+}
+
+// subID returns the registry ID of an instance.
+func subID(t *testing.T, st *store.Store, instance string) int64 {
+	t.Helper()
+	sub, err := st.SubscriptionByInstance(context.Background(), instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub.ID
+}
 
 // dataDir returns a data directory holding an empty kooflow database, as kooflow dev
 // leaves it on its first start.
@@ -195,5 +229,35 @@ func TestOperatorCommandsFollowTheRecordedTemporalPort(t *testing.T) {
 	}
 	if out, err := run(t, "expire", "--instance", "inst-c", "--data-dir", dir, "--temporal-address", "127.0.0.1:6"); err != nil || !strings.Contains(out, "connect to Temporal at 127.0.0.1:6 ") {
 		t.Fatalf("--temporal-address was not preferred: %q, %v", out, err)
+	}
+}
+
+// TestStatusShowsTheWholeStallReason: the useful end of a stalled expiry's error (KooDrive's
+// code and message) is shown; other rows are cut by characters, never inside one.
+func TestStatusShowsTheWholeStallReason(t *testing.T) {
+	st, dir := storeWith(t, "inst-s", "inst-r")
+	reason := "KooDrive POST https://koodrive.example.com/koodrive/v1/carrier/packages/reservation-period/notify (requestId 6f1c2d9e-8b7a-4c3d-9e2f-1a2b3c4d5e6f) answered HTTP 200 after 14 attempts over 61m0s: code 10020001: not whitelisted"
+	long := strings.Repeat("é", 200)
+	for _, e := range []store.Expiration{
+		{WorkflowID: "expire/koogallery/inst-s/current", Source: "koogallery", Subject: "inst-s", Period: "current", SubscriptionID: subID(t, st, "inst-s"), CarrierUserID: "u1", PackageID: "p1", State: store.StateStalled, LastError: reason},
+		{WorkflowID: "expire/koogallery/inst-r/current", Source: "koogallery", Subject: "inst-r", Period: "current", SubscriptionID: subID(t, st, "inst-r"), CarrierUserID: "u2", PackageID: "p2", State: store.StateReserved, LastError: long},
+	} {
+		if _, err := st.RecordExpiration(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetExpirationState(context.Background(), e.WorkflowID, e.State, e.LastError); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := run(t, "status", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, reason) {
+		t.Fatalf("status cut the stall reason: %q, %v", out, err)
+	}
+	if !utf8.ValidString(out) || !strings.Contains(out, strings.Repeat("é", 160)+"…") || strings.Contains(out, strings.Repeat("é", 161)) {
+		t.Fatalf("a long error was not cut at 160 characters: %q", out)
+	}
+	out, err = run(t, "status", "inst-s", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, reason) {
+		t.Fatalf("status of the instance cut the stall reason: %q, %v", out, err)
 	}
 }

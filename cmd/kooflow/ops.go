@@ -362,8 +362,14 @@ func printExpirations(out io.Writer, exps []store.Expiration, counts map[string]
 		if e.Test {
 			state += " (test)"
 		}
+		// A stalled row's error is why an operator is looking: it is shown whole. Other
+		// rows' errors are history (a retry that later succeeded) and kept short.
+		lastError := e.LastError
+		if e.State != store.StateStalled {
+			lastError = truncateText(lastError, 160)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.WorkflowID, state, e.Attempts, e.CarrierUserID, e.PackageID,
-			e.UpdatedAt.Format(time.RFC3339), truncateText(e.LastError, 80))
+			e.UpdatedAt.Format(time.RFC3339), lastError)
 	}
 	tw.Flush()
 	var parts []string
@@ -416,11 +422,14 @@ func formatWhen(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
+// truncateText cuts s to n characters (runes, never inside a UTF-8 character) and marks
+// the cut with an ellipsis.
 func truncateText(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }
 
 func newSendCommand() *cobra.Command {
