@@ -169,3 +169,38 @@ func TestLastReconciliationComesFromTheStore(t *testing.T) {
 		})
 	}
 }
+
+// TestTestRehearsalsAreNotCountedAsReserved: kooflow_expirations counts real expirations
+// only; test rehearsals (testFlag=1) have their own kooflow_test_expirations series, and
+// every state, renewed and released included, is reported.
+func TestTestRehearsalsAreNotCountedAsReserved(t *testing.T) {
+	ctx := t.Context()
+	st := storetest.OpenSQLite(t)
+	if _, err := st.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "i1", CarrierUserID: "u1", PackageID: "p1"}}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := st.SubscriptionByInstance(ctx, "i1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []store.Expiration{
+		{WorkflowID: "w-real", Period: "p1", State: store.StateReserved},
+		{WorkflowID: "w-test-1", Period: "p2", State: store.StateReserved, Test: true},
+		{WorkflowID: "w-test-2", Period: "p3", State: store.StateReserved, Test: true},
+		{WorkflowID: "w-renewed", Period: "p4", State: store.StateRenewed},
+	} {
+		e.Source, e.Subject, e.SubscriptionID, e.CarrierUserID, e.PackageID = "koogallery", "i1", sub.ID, "u1", "p1"
+		if _, err := st.RecordExpiration(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := metrics.New()
+	m.RegisterStore(st)
+	live, test := series(t, m.Registry, "kooflow_expirations"), series(t, m.Registry, "kooflow_test_expirations")
+	if live["state=reserved"] != 1 || live["state=renewed"] != 1 || test["state=reserved"] != 2 || len(live) != len(store.States) || len(test) != len(store.States) {
+		t.Fatalf("kooflow_expirations = %v, kooflow_test_expirations = %v", live, test)
+	}
+	if _, ok := live["state=released"]; !ok {
+		t.Fatalf("released is not reported: %v", live)
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // expirationStates are reported even when no expiration is in them, so a dashboard shows 0.
-var expirationStates = []string{store.StateAccepted, store.StateFreezing, store.StateNotifying, store.StateStalled, store.StateReserved}
+var expirationStates = store.States
 
 // storeCollector reports how many expirations are in each state and when a reconciliation
 // last completed, read from the store at scrape time: the figures are right across
@@ -19,6 +19,7 @@ var expirationStates = []string{store.StateAccepted, store.StateFreezing, store.
 type storeCollector struct {
 	st            *store.Store
 	desc          *prometheus.Desc
+	test          *prometheus.Desc
 	up            *prometheus.Desc
 	last          *prometheus.Desc
 	discrepancies *prometheus.Desc
@@ -28,15 +29,17 @@ type storeCollector struct {
 // completed cycle.
 var diffTypes = []string{"1", "2", "3"}
 
-// RegisterStore adds the gauges read from st on every scrape: kooflow_expirations{state},
-// kooflow_store_up, and from the last completed reconciliation
+// RegisterStore adds the gauges read from st on every scrape: kooflow_expirations{state}
+// (real expirations), kooflow_test_expirations{state} (test rehearsals, testFlag=1, which
+// freeze nothing and tell KooDrive nothing), kooflow_store_up, and from the last completed reconciliation
 // kooflow_reconciliation_last_completed_timestamp_seconds and
 // kooflow_reconciliation_discrepancies{diff_type} (both absent while no reconciliation
 // ever completed, rather than a misleading 0).
 func (m *Metrics) RegisterStore(st *store.Store) {
 	m.Registry.MustRegister(&storeCollector{
 		st:   st,
-		desc: prometheus.NewDesc("kooflow_expirations", "Expirations currently in each state (from the store).", []string{"state"}, nil),
+		desc: prometheus.NewDesc("kooflow_expirations", "Expirations currently in each state, test rehearsals not included (from the store).", []string{"state"}, nil),
+		test: prometheus.NewDesc("kooflow_test_expirations", "Test rehearsals (testFlag=1) currently in each state (from the store).", []string{"state"}, nil),
 		up:   prometheus.NewDesc("kooflow_store_up", "1 when the store answered the last scrape.", nil, nil),
 		last: prometheus.NewDesc("kooflow_reconciliation_last_completed_timestamp_seconds",
 			"When a reconciliation run last completed, in Unix seconds (from the store; absent until one completes).", nil, nil),
@@ -47,6 +50,7 @@ func (m *Metrics) RegisterStore(st *store.Store) {
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.desc
+	ch <- c.test
 	ch <- c.up
 	ch <- c.last
 	ch <- c.discrepancies
@@ -55,7 +59,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts, err := c.st.CountExpirationsByState(ctx)
+	counts, err := c.st.CountExpirations(ctx)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
@@ -67,7 +71,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	for _, state := range expirationStates {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts.Live[state]), state)
+		ch <- prometheus.MustNewConstMetric(c.test, prometheus.GaugeValue, float64(counts.Test[state]), state)
 	}
 	if !completed {
 		return

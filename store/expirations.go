@@ -24,6 +24,9 @@ const (
 // OpenStates are the states of expirations whose workflow may still be running.
 var OpenStates = []string{StateAccepted, StateFreezing, StateNotifying, StateStalled}
 
+// States are all expiration states, in the order an expiration passes through them.
+var States = []string{StateAccepted, StateFreezing, StateNotifying, StateStalled, StateReserved, StateRenewed, StateReleased}
+
 // Expiration is one accepted expiry and where it stands.
 type Expiration struct {
 	WorkflowID     string
@@ -192,6 +195,37 @@ func (s *Store) CountExpirationsByState(ctx context.Context) (map[string]int, er
 			return nil, err
 		}
 		out[state] = n
+	}
+	return out, rows.Err()
+}
+
+// ExpirationCounts are how many expirations are in each state, real ones (Live) apart
+// from test rehearsals (Test: KooGallery's testFlag=1, `kooflow expire --test`), which
+// freeze nothing and tell KooDrive nothing.
+type ExpirationCounts struct {
+	Live map[string]int
+	Test map[string]int
+}
+
+// CountExpirations returns how many expirations are in each state, test rehearsals apart.
+func (s *Store) CountExpirations(ctx context.Context) (ExpirationCounts, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT state, test, COUNT(*) FROM expirations GROUP BY state, test")
+	if err != nil {
+		return ExpirationCounts{}, fmt.Errorf("count expirations: %w", err)
+	}
+	defer rows.Close()
+	out := ExpirationCounts{Live: map[string]int{}, Test: map[string]int{}}
+	for rows.Next() {
+		var state string
+		var test, n int
+		if err := rows.Scan(&state, &test, &n); err != nil {
+			return ExpirationCounts{}, fmt.Errorf("count expirations: %w", err)
+		}
+		if test == 1 {
+			out.Test[state] += n
+		} else {
+			out.Live[state] += n
+		}
 	}
 	return out, rows.Err()
 }

@@ -85,7 +85,7 @@ func TestRegistryImportThenStatus(t *testing.T) {
 		t.Fatalf("bad import: %v", err)
 	}
 	out, err = run(t, "status", "inst-2", "--data-dir", dir)
-	if err != nil || !strings.Contains(out, "not in the registry") {
+	if err == nil || !strings.Contains(out, "not in the registry") || !strings.Contains(err.Error(), "inst-2 is not in the registry and has no expirations") {
 		t.Fatalf("a refused file was partly applied: %q, %v", out, err)
 	}
 	out, err = run(t, "status", "8986/PK9", "--data-dir", dir)
@@ -259,5 +259,39 @@ func TestStatusShowsTheWholeStallReason(t *testing.T) {
 	out, err = run(t, "status", "inst-s", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, reason) {
 		t.Fatalf("status of the instance cut the stall reason: %q, %v", out, err)
+	}
+}
+
+// TestStatusCountsEveryStateAndRehearsalsApart: test rehearsals are not counted as
+// reserved, renewed and released are counted, and an unknown state or subject is an error.
+func TestStatusCountsEveryStateAndRehearsalsApart(t *testing.T) {
+	st, dir := storeWith(t, "inst-a")
+	for _, e := range []store.Expiration{
+		{WorkflowID: "expire/koogallery/inst-a/p1", Period: "p1", State: store.StateReserved},
+		{WorkflowID: "expire/koogallery/inst-a/p2", Period: "p2", State: store.StateReserved, Test: true},
+		{WorkflowID: "expire/koogallery/inst-a/p3", Period: "p3", State: store.StateRenewed},
+		{WorkflowID: "expire/koogallery/inst-a/p4", Period: "p4", State: store.StateReleased},
+	} {
+		e.Source, e.Subject, e.SubscriptionID, e.CarrierUserID, e.PackageID = "koogallery", "inst-a", subID(t, st, "inst-a"), "u", "p"
+		if _, err := st.RecordExpiration(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := run(t, "status", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "all expirations: accepted 0, freezing 0, notifying 0, stalled 0, reserved 1, renewed 1, released 1") ||
+		!strings.Contains(out, "not counted above): reserved 1") {
+		t.Fatalf("status totals: %q, %v", out, err)
+	}
+	if out, err := run(t, "status", "--state", "renewed", "--data-dir", dir); err != nil || !strings.Contains(out, "inst-a/p3") || strings.Contains(out, "inst-a/p1") {
+		t.Fatalf("status --state renewed: %q, %v", out, err)
+	}
+	if _, err := run(t, "status", "--state", "stuck", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), `unknown state "stuck": --state is one of accepted, freezing, notifying, stalled, reserved, renewed, released`) {
+		t.Fatalf("status --state stuck: %v", err)
+	}
+	if _, err := run(t, "status", "demo-9999", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "demo-9999 is not in the registry") {
+		t.Fatalf("status of an unknown instance: %v", err)
+	}
+	if out, err := run(t, "status", "--help"); err != nil || !strings.Contains(out, "reserved, renewed, released") {
+		t.Fatalf("--state help: %q, %v", out, err)
 	}
 }

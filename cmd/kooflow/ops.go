@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -298,18 +299,27 @@ func newStatusCommand() *cobra.Command {
 				printUnmatched(out, events)
 				return nil
 			}
+			if state != "" && !slices.Contains(store.States, state) {
+				return fmt.Errorf("unknown state %q: --state is one of %s", state, strings.Join(store.States, ", "))
+			}
 			filter := store.ExpirationFilter{State: state, Limit: limit}
 			if len(args) == 1 {
 				filter.Subject = args[0]
-				if err := printSubscription(ctx, out, st, args[0]); err != nil {
+				known, err := printSubscription(ctx, out, st, args[0])
+				if err != nil {
 					return err
+				}
+				if !known {
+					if err := requireTrace(ctx, st, args[0]); err != nil {
+						return err
+					}
 				}
 			}
 			exps, err := st.Expirations(ctx, filter)
 			if err != nil {
 				return err
 			}
-			counts, err := st.CountExpirationsByState(ctx)
+			counts, err := st.CountExpirations(ctx)
 			if err != nil {
 				return err
 			}
@@ -318,15 +328,32 @@ func newStatusCommand() *cobra.Command {
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringVar(&state, "state", "", "only this state: accepted, freezing, notifying, stalled, reserved")
+	cmd.Flags().StringVar(&state, "state", "", "only this state: "+strings.Join(store.States, ", "))
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rows")
 	cmd.Flags().BoolVar(&unmatched, "unmatched", false, "list SmartHub expiries whose SIM/package is not in the registry")
 	return cmd
 }
 
+// requireTrace fails for a subject neither in the registry nor with any expiration or
+// queued intent: most likely a mistyped instance ID, which must not print empty tables.
+func requireTrace(ctx context.Context, st *store.Store, subject string) error {
+	exps, err := st.Expirations(ctx, store.ExpirationFilter{Subject: subject, Limit: 1})
+	if err != nil {
+		return err
+	}
+	pending, err := st.PendingIntents(ctx, subject, 1)
+	if err != nil {
+		return err
+	}
+	if len(exps) == 0 && len(pending) == 0 {
+		return fmt.Errorf("%s is not in the registry and has no expirations: check the instance ID (or gIccid/packageCode) and --data-dir", subject)
+	}
+	return nil
+}
+
 // printSubscription shows the registry entry named by an instance ID or by
-// gIccid/packageCode, with its history.
-func printSubscription(ctx context.Context, out io.Writer, st *store.Store, subject string) error {
+// gIccid/packageCode, with its history, and reports whether the registry knows it.
+func printSubscription(ctx context.Context, out io.Writer, st *store.Store, subject string) (bool, error) {
 	var sub store.Subscription
 	var err error
 	if iccid, pkg, isSIM := strings.Cut(subject, "/"); isSIM {
@@ -336,25 +363,25 @@ func printSubscription(ctx context.Context, out io.Writer, st *store.Store, subj
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		fmt.Fprintf(out, "%s is not in the registry\n\n", subject)
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	fmt.Fprintf(out, "%s: status %s, carrierUserId %s, packageId %s, expires %s, frozen for %q\n",
 		subject, sub.Status, sub.CarrierUserID, sub.PackageID, formatWhen(sub.ExpireTime), sub.FrozenPeriod)
 	events, err := st.Events(ctx, sub.ID)
 	if err != nil {
-		return err
+		return true, err
 	}
 	for _, e := range events {
 		fmt.Fprintf(out, "  %s  %-9s %s\n", e.At.Format(time.RFC3339), e.Event, e.Detail)
 	}
 	fmt.Fprintln(out)
-	return nil
+	return true, nil
 }
 
-func printExpirations(out io.Writer, exps []store.Expiration, counts map[string]int) {
+func printExpirations(out io.Writer, exps []store.Expiration, counts store.ExpirationCounts) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKFLOW ID\tSTATE\tATTEMPTS\tUSER\tPACKAGE\tUPDATED\tLAST ERROR")
 	for _, e := range exps {
@@ -372,12 +399,18 @@ func printExpirations(out io.Writer, exps []store.Expiration, counts map[string]
 			e.UpdatedAt.Format(time.RFC3339), lastError)
 	}
 	tw.Flush()
-	var parts []string
-	for _, s := range []string{store.StateAccepted, store.StateFreezing, store.StateNotifying, store.StateStalled, store.StateReserved} {
-		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
+	var parts, tests []string
+	for _, s := range store.States {
+		parts = append(parts, fmt.Sprintf("%s %d", s, counts.Live[s]))
+		if n := counts.Test[s]; n > 0 {
+			tests = append(tests, fmt.Sprintf("%s %d", s, n))
+		}
 	}
 	fmt.Fprintf(out, "\nall expirations: %s\n", strings.Join(parts, ", "))
-	if counts[store.StateStalled] > 0 {
+	if len(tests) > 0 {
+		fmt.Fprintf(out, "test rehearsals (testFlag=1; nothing frozen, KooDrive not told; not counted above): %s\n", strings.Join(tests, ", "))
+	}
+	if counts.Live[store.StateStalled]+counts.Test[store.StateStalled] > 0 {
 		fmt.Fprintln(out, "stalled expirations wait for an operator: fix the cause, then `kooflow retry <instanceId|workflowId>` or `kooflow retry --all-stalled`")
 	}
 }
