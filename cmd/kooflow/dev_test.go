@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
@@ -141,4 +146,65 @@ func TestWorkerNamesEveryMissingVariable(t *testing.T) {
 	if _, err := run(t, "worker"); err == nil || !strings.Contains(err.Error(), "KOODRIVE_APP_SECRET") {
 		t.Fatalf("app mode without its secret: %v", err)
 	}
+}
+
+// TestSecondDevOnOneDataDirIsRefused: while a process holds a data directory, kooflow dev
+// and kooflow temporal on it refuse to start, naming the holder; once it is released
+// (as the kernel does when the holder exits, even by SIGKILL) they may take it.
+func TestSecondDevOnOneDataDirIsRefused(t *testing.T) {
+	dir, err := filepath.Abs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "temporal-ports.json"), []byte(`{"grpc":{"frontend":7399}}`), 0o644)
+	release, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("data directory %s is in use by another kooflow dev or kooflow temporal (pid %d), Temporal frontend 127.0.0.1:7399", dir, os.Getpid())
+	// Databases that cannot be opened: were the lock not checked first, the commands would
+	// fail on them (quickly) instead of starting a stack.
+	t.Setenv("KOOFLOW_DB", "nonsense://")
+	for _, args := range [][]string{{"dev"}, {"temporal", "--db", "nonsense://"}} {
+		if _, err := run(t, append(args, "--data-dir", dir)...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s on a held data directory: %v", args[0], err)
+		}
+	}
+	release()
+
+	// Another process holds it, and is killed with SIGKILL: the lock goes with it.
+	holder := exec.Command(os.Args[0], "-test.run=^TestHoldDataDirLock$")
+	holder.Env = append(os.Environ(), "KOOFLOW_HOLD_LOCK="+dir)
+	stdout, _ := holder.StdoutPipe()
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.HasPrefix(line, "locked") {
+		holder.Process.Kill()
+		t.Fatalf("the holder did not take the lock: %q", line)
+	}
+	if _, err := run(t, "dev", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", holder.Process.Pid)) {
+		t.Fatalf("dev beside another process holding the data directory: %v", err)
+	}
+	holder.Process.Kill() // SIGKILL
+	holder.Wait()
+	again, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("the lock outlived a SIGKILLed holder: %v", err)
+	}
+	again()
+}
+
+// TestHoldDataDirLock is the holder process of TestSecondDevOnOneDataDirIsRefused: it
+// takes the lock of $KOOFLOW_HOLD_LOCK, says so, and waits to be killed.
+func TestHoldDataDirLock(t *testing.T) {
+	dir := os.Getenv("KOOFLOW_HOLD_LOCK")
+	if dir == "" {
+		t.Skip("only run as TestSecondDevOnOneDataDirIsRefused's helper process")
+	}
+	if _, err := lockDataDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("locked")
+	time.Sleep(time.Hour)
 }

@@ -44,6 +44,11 @@ KOOFLOW_TEMPORAL_DB to the flag so the password stays off the command line. Run 
 			if historyShards < 0 || (db == "" && historyShards > 1) {
 				return fmt.Errorf("--history-shards %d: SQLite runs one history shard; several need --db postgres://…", historyShards)
 			}
+			unlock, err := lockDataDir(dir)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			stack, err := devstack.Start(cmd.Context(), devstack.Options{
 				DataDir: dir, FrontendPort: temporalPort, UIPort: uiPort, SearchAttributes: starter.SearchAttributes(),
 				DB: db, HistoryShards: int32(historyShards),
