@@ -58,3 +58,18 @@ func SmartHubExpiry(sub store.Subscription) Judgement {
 	}
 	return Judgement{}
 }
+
+// SmartHubPeriod judges the period a SmartHub package-expired push reports (the one that
+// ended at its validThru, in store.PeriodLayout) against latest, the newest period already
+// known for the SIM package ("" when none): an older period was overtaken — the SIM's
+// newer period is known, so a late or out-of-order push must neither freeze the SIM for
+// an old period again nor tell KooDrive again. It is acknowledged and ignored. The same
+// period is due (and found again by the intake's deduplication); a newer one is due.
+func SmartHubPeriod(period, latest string) Judgement {
+	if latest != "" && period < latest {
+		return Judgement{Overtaken: store.StateRenewed, Reason: fmt.Sprintf(
+			"validThru period %s is older than this SIM package's latest known period %s (a late or out-of-order push); acknowledged and ignored",
+			period, latest)}
+	}
+	return Judgement{}
+}

@@ -33,12 +33,18 @@ func KooGalleryExpiry(sub store.Subscription, test bool, now time.Time) Verdict 
 }
 
 // SmartHubExpiry judges a SmartHub package-expired push for sub, the SIM package it
-// names, whose validity ended at validThru, by rules.SmartHubExpiry.
-func SmartHubExpiry(sub store.Subscription, validThru time.Time) Verdict {
+// names, whose validity ended at validThru, by rules.SmartHubExpiry and, against
+// latestPeriod (the newest period already known for the SIM package, "" when none), by
+// rules.SmartHubPeriod.
+func SmartHubExpiry(sub store.Subscription, validThru time.Time, latestPeriod string) Verdict {
 	if j := rules.SmartHubExpiry(sub); !j.Due() {
 		return Verdict{Ignored: j.Reason}
 	}
+	period := validThru.UTC().Format(periodLayout)
+	if j := rules.SmartHubPeriod(period, latestPeriod); !j.Due() {
+		return Verdict{Ignored: j.Reason}
+	}
 	in := ExpirationInput(SourceSmartHub, SmartHubSubject(sub.GIccid, sub.PackageCode), sub, false)
-	in.Period = validThru.UTC().Format(periodLayout)
+	in.Period = period
 	return Verdict{Accept: true, Input: in, WorkflowID: ExpirationWorkflowID(in.Source, in.Subject, in.Period, in.Test)}
 }

@@ -41,12 +41,12 @@ func TestKooGalleryExpiryRules(t *testing.T) {
 func TestSmartHubExpiryRules(t *testing.T) {
 	validThru := time.Date(2026, 10, 31, 16, 0, 0, 0, time.FixedZone("+8", 8*3600))
 	sub := store.Subscription{GIccid: "8986", PackageCode: "PK"}
-	v := SmartHubExpiry(sub, validThru)
+	v := SmartHubExpiry(sub, validThru, "")
 	if !v.Accept || v.WorkflowID != "expire/smarthub/8986/PK/20261031080000" {
 		t.Fatalf("verdict = %+v", v)
 	}
 	sub.Status = store.StatusReleased
-	if v := SmartHubExpiry(sub, validThru); v.Accept || !strings.Contains(v.Ignored, "released") {
+	if v := SmartHubExpiry(sub, validThru, ""); v.Accept || !strings.Contains(v.Ignored, "released") {
 		t.Fatalf("released: %+v", v)
 	}
 }

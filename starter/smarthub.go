@@ -18,7 +18,9 @@ func SmartHubSubject(gIccid, packageCode string) string { return gIccid + "/" + 
 // and durably accepts it (workflow ID expire/smarthub/<gIccid>/<packageCode>/<validThru>),
 // marking the event started. A SIM not in the registry marks the event unmatched and
 // returns ErrUnmatched: fix the registry and replay it. An expiry the rule book ignores
-// marks the event stored with the reason, and is returned with the verdict.
+// (a released SIM, or a validThru period older than the newest one known for the SIM
+// package) marks the event stored with the reason, adds an "ignored" event to the
+// subscription's history, and is returned with the verdict.
 func (i *Intake) AcceptSmartHubExpiry(ctx context.Context, ev store.SmartHubEvent, delivery store.Delivery) (Verdict, store.Acceptance, error) {
 	sub, err := i.Store.SubscriptionBySIM(ctx, ev.GIccid, ev.PackageCode)
 	if errors.Is(err, store.ErrNotFound) {
@@ -31,9 +33,13 @@ func (i *Intake) AcceptSmartHubExpiry(ctx context.Context, ev store.SmartHubEven
 	if err != nil {
 		return Verdict{}, store.Acceptance{}, err
 	}
-	v := SmartHubExpiry(sub, ev.ValidThru)
+	latest, err := i.Store.LatestPeriod(ctx, SourceSmartHub, SmartHubSubject(ev.GIccid, ev.PackageCode))
+	if err != nil {
+		return Verdict{}, store.Acceptance{}, err
+	}
+	v := SmartHubExpiry(sub, ev.ValidThru, latest)
 	if !v.Accept {
-		return v, store.Acceptance{}, i.Store.SetSmartHubEventStatus(ctx, ev.EventID, store.EventStored, "", "ignored: "+v.Ignored)
+		return v, store.Acceptance{}, i.Store.IgnoreSmartHubExpiry(ctx, ev.EventID, sub.ID, v.Ignored)
 	}
 	acc, err := i.AcceptExpiry(ctx, v, delivery, ev.EventID)
 	return v, acc, err

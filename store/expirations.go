@@ -229,3 +229,15 @@ func (s *Store) CountExpirations(ctx context.Context) (ExpirationCounts, error) 
 	}
 	return out, rows.Err()
 }
+
+// LatestPeriod returns the newest period of the expirations of subject from source (""
+// when there is none). Periods are store.PeriodLayout timestamps, ordered as text.
+func (s *Store) LatestPeriod(ctx context.Context, source, subject string) (string, error) {
+	var latest sql.NullString
+	err := s.db.QueryRowContext(ctx, s.rebind("SELECT MAX(period) FROM expirations WHERE source = ? AND subject = ? AND test = 0"),
+		source, subject).Scan(&latest)
+	if err != nil {
+		return "", fmt.Errorf("latest period of %s: %w", subject, err)
+	}
+	return latest.String, nil
+}

@@ -69,6 +69,23 @@ func (s *Store) SetSmartHubEventStatus(ctx context.Context, eventID, status, wor
 	return nil
 }
 
+// IgnoreSmartHubExpiry records, in one transaction, that the rule book ignored the
+// package-expired push eventID for subscription subscriptionID: the push is marked stored
+// with "ignored: " and the reason, and the subscription's history gets an "ignored" event.
+func (s *Store) IgnoreSmartHubExpiry(ctx context.Context, eventID string, subscriptionID int64, reason string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, "UPDATE smarthub_events SET status = ?, workflow_id = '', detail = ?, updated_at = ? WHERE event_id = ?",
+			EventStored, "ignored: "+reason, s.stamp(), eventID)
+		if err != nil {
+			return fmt.Errorf("set status of SmartHub event %s: %w", eventID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("SmartHub event %s: %w", eventID, ErrNotFound)
+		}
+		return s.addEvent(ctx, tx, subscriptionID, "ignored", "SmartHub event "+eventID+": "+reason)
+	})
+}
+
 const smartHubColumns = `event_id, received_at, event_type, trigger_type, g_iccid, package_code, valid_thru, status, workflow_id, detail, raw, updated_at`
 
 func scanSmartHubEvent(row interface{ Scan(...any) error }) (SmartHubEvent, error) {
