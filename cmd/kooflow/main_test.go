@@ -295,3 +295,42 @@ func TestStatusCountsEveryStateAndRehearsalsApart(t *testing.T) {
 		t.Fatalf("--state help: %q, %v", out, err)
 	}
 }
+
+// TestSendNamesAndLeaks: send's subcommands answer to both spellings, an unknown one is
+// named as such, --valid-thru is checked before anything is sent, a down webhook is
+// reported without the signed URL, and --data-dir help names its value type.
+func TestSendNamesAndLeaks(t *testing.T) {
+	t.Setenv("KOOGALLERY_KEY", "k-secret-for-test")
+	t.Setenv("SMARTHUB_API_KEY", "s-secret-for-test")
+	down := "http://127.0.0.1:1" // nothing listens
+	for _, name := range []string{"koogallery-expire", "koogallery-expired"} {
+		_, err := run(t, "send", name, "--instance", "demo-0001", "--webhook", down)
+		if err == nil || !strings.Contains(err.Error(), "send to "+down+":") {
+			t.Fatalf("send %s to a down webhook: %v", name, err)
+		}
+		if strings.Contains(err.Error(), "authToken") || strings.Contains(err.Error(), "demo-0001") {
+			t.Fatalf("the signed URL was printed: %v", err)
+		}
+	}
+	if _, err := run(t, "send", "koogallery-expird", "--instance", "demo-0001"); err == nil ||
+		!strings.Contains(err.Error(), `unknown command "koogallery-expird" for "kooflow send"`) || !strings.Contains(err.Error(), "koogallery-expire") {
+		t.Fatalf("unknown send subcommand: %v", err)
+	}
+	if _, err := run(t, "send", "smarthub-expired", "--iccid", "8986", "--package", "PK", "--valid-thru", "31/10/2026", "--webhook", down); err == nil ||
+		!strings.Contains(err.Error(), "--valid-thru") || strings.Contains(err.Error(), "send to") {
+		t.Fatalf("a malformed --valid-thru was not refused before sending: %v", err)
+	}
+	if _, err := run(t, "send", "smarthub-expired", "--iccid", "8986", "--package", "PK", "--valid-thru", "2026-10-31T00:00:00+0000", "--webhook", down); err == nil ||
+		!strings.Contains(err.Error(), "send to "+down) {
+		t.Fatalf("a good --valid-thru: %v", err)
+	}
+	for _, args := range [][]string{{"status", "--help"}, {"send", "smarthub-expired", "--help"}} {
+		out, err := run(t, args...)
+		if err != nil || !strings.Contains(out, "--data-dir string") || strings.Contains(out, "--data-dir kooflow") {
+			t.Fatalf("%v: %q, %v", args, out, err)
+		}
+	}
+	if out, _ := run(t, "send", "smarthub-expired", "--help"); !strings.Contains(out, "yyyy-MM-ddTHH:mm:ss±hhmm") {
+		t.Fatalf("--valid-thru help has no format: %q", out)
+	}
+}

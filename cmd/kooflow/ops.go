@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -465,8 +466,29 @@ func truncateText(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
+// sendError reports a failed send without the request URL, whose query carries the
+// signed call (authToken): only the webhook's base URL and the cause are named.
+func sendError(hook string, err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	return fmt.Errorf("send to %s: %v (is the webhook running? see --webhook)", hook, err)
+}
+
 func newSendCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "send", Short: "Send test deliveries to a running webhook"}
+	cmd := &cobra.Command{
+		Use:   "send",
+		Short: "Send test deliveries to a running webhook",
+		// An unknown subcommand (with its flags) is named as such, not taken for unknown flags.
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown command %q for \"kooflow send\": use koogallery-expire (alias koogallery-expired) or smarthub-expired", args[0])
+		},
+	}
 	var (
 		dataDir  string
 		hook     string
@@ -475,8 +497,9 @@ func newSendCommand() *cobra.Command {
 		test     bool
 	)
 	kg := &cobra.Command{
-		Use:   "koogallery-expire --instance ID",
-		Short: "Send a correctly signed KooGallery expireInstance call and verify the signed answer",
+		Use:     "koogallery-expire --instance ID",
+		Aliases: []string{"koogallery-expired"},
+		Short:   "Send a correctly signed KooGallery expireInstance call and verify the signed answer",
 		Long: `Signs an expireInstance call exactly as KooGallery does (authToken over the sorted parameters
 with the seller key from KOOGALLERY_KEY or the dev key in --data-dir), sends it, and checks the
 Body-Sign of the answer.`,
@@ -509,7 +532,7 @@ Body-Sign of the answer.`,
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				return fmt.Errorf("send to %s: %w", hook, err)
+				return sendError(hook, err)
 			}
 			defer resp.Body.Close()
 			body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -111,6 +111,8 @@ a body signature by the assumed algorithm, and a new eventId unless --event-id r
 			now := time.Now().UTC()
 			if validThru == "" {
 				validThru = now.Truncate(24 * time.Hour).Format("2006-01-02T15:04:05-0700")
+			} else if _, err := smarthub.ParseTime(validThru); err != nil {
+				return fmt.Errorf("--valid-thru: %w", err)
 			}
 			datePush := now.Format("2006-01-02T15:04:05.000Z")
 			body, _ := json.Marshal(map[string]any{
@@ -129,7 +131,7 @@ a body signature by the assumed algorithm, and a new eventId unless --event-id r
 			req.Header.Set("X-API-Key", key)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				return fmt.Errorf("send to %s: %w", hook, err)
+				return sendError(hook, err)
 			}
 			defer resp.Body.Close()
 			answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -144,7 +146,7 @@ a body signature by the assumed algorithm, and a new eventId unless --event-id r
 	cmd.Flags().StringVar(&hook, "webhook", "http://127.0.0.1:8080", "base URL of the running webhook")
 	cmd.Flags().StringVar(&iccid, "iccid", "", "the SIM's gIccid")
 	cmd.Flags().StringVar(&pkg, "package", "", "the service package code")
-	cmd.Flags().StringVar(&validThru, "valid-thru", "", "the package's validity end (default: today 00:00 UTC)")
+	cmd.Flags().StringVar(&validThru, "valid-thru", "", "the package's validity end as yyyy-MM-ddTHH:mm:ss±hhmm (e.g. 2026-10-31T00:00:00+0000), RFC 3339 or \"yyyy-MM-dd HH:mm:ss\" (UTC) (default: today 00:00 UTC)")
 	cmd.Flags().StringVar(&eventID, "event-id", "", "event ID (default: a new random one; repeat one to test deduplication)")
 	return cmd
 }
