@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -43,7 +44,7 @@ type ReportWriter struct {
 // CreateReport starts a discrepancy report at path.
 func CreateReport(path string) (*ReportWriter, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create report directory: %w", err)
 	}
 	book := newBook()
 	if err := book.SetSheetName("Sheet1", "Discrepancies"); err != nil {
@@ -104,8 +105,14 @@ func (r *ReportWriter) Close() (map[string]int, error) {
 			return nil, err
 		}
 	}
-	if err := r.book.saveAs(r.path); err != nil {
+	// Written beside its place and renamed, so a report is either the old one or whole.
+	tmp := strings.TrimSuffix(r.path, ".xlsx") + ".partial.xlsx"
+	if err := r.book.saveAs(tmp); err != nil {
+		os.Remove(tmp)
 		return nil, fmt.Errorf("save discrepancy report: %w", err)
+	}
+	if err := os.Rename(tmp, r.path); err != nil {
+		return nil, fmt.Errorf("move discrepancy report into place: %w", err)
 	}
 	return r.counts, nil
 }

@@ -134,9 +134,18 @@ func newBook() *workbook {
 	return b
 }
 
-// saveAs writes the workbook to path, the zip going to the file as it is made.
+// FileMode is the permission of every statement and report file: readable by all,
+// executable by none (excelize's own SaveAs would create them 0777 less the umask).
+const FileMode os.FileMode = 0o644
+
+// saveAs writes the workbook to path, the zip going to the file as it is made. The file
+// is created new with FileMode (a stale file at path, from a crash or an older kooflow, is
+// replaced, so its mode does not carry over).
 func (b *workbook) saveAs(path string) error {
-	f, err := os.Create(path)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
 	if err != nil {
 		return err
 	}
