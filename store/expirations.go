@@ -5,45 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 )
 
-// Expiration states, as shown in the store and in the KooflowState search attribute.
-const (
-	StateAccepted  = "accepted"
-	StateFreezing  = "freezing"
-	StateNotifying = "notifying"
-	StateStalled   = "stalled"
-	StateReserved  = "reserved"
-	// StateRenewed and StateReleased end an expiration that KooGallery overtook: the
-	// subscription was renewed or released before KooDrive was told.
-	StateRenewed  = "renewed"
-	StateReleased = "released"
-)
-
-// OpenStates are the states of expirations whose workflow may still be running.
 var OpenStates = []string{StateAccepted, StateFreezing, StateNotifying, StateStalled}
 
 // States are all expiration states, in the order an expiration passes through them.
 var States = []string{StateAccepted, StateFreezing, StateNotifying, StateStalled, StateReserved, StateRenewed, StateReleased}
-
-// Expiration is one accepted expiry and where it stands.
-type Expiration struct {
-	WorkflowID     string
-	Source         string
-	Subject        string
-	Period         string
-	SubscriptionID int64
-	CarrierUserID  string
-	PackageID      string
-	Test           bool
-	State          string
-	Attempts       int
-	LastError      string
-	NotifiedAt     time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
 
 // RecordExpiration stores e if no expiry with its workflow ID is known yet, and reports
 // whether it was new. An existing row is left as it is.

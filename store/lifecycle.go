@@ -8,9 +8,6 @@ import (
 	"time"
 )
 
-// PeriodLayout renders an expiry time as a period name.
-const PeriodLayout = "20060102150405"
-
 // PeriodOf names the paid period a subscription is in: its expiry time in UTC, or
 // "current" when the registry does not know it. A renewal moves the expiry time, so an
 // expiry after a renewal is a new period.

@@ -8,34 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 )
-
-// Reconciliation run states.
-const (
-	RunBuilding  = "building"
-	RunUploaded  = "uploaded"
-	RunPolling   = "polling"
-	RunFetching  = "fetching"
-	RunCompleted = "completed"
-	RunFailed    = "failed"
-)
-
-// ReconciliationRun is one billing cycle's reconciliation.
-type ReconciliationRun struct {
-	Cycle           string
-	WorkflowID      string
-	State           string
-	StatementPath   string
-	StatementRows   int
-	StatementSHA256 string
-	BatchNo         string
-	ReportPath      string
-	Counts          map[string]int
-	Error           string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-}
 
 // SaveRun creates or replaces the run of r.Cycle.
 func (s *Store) SaveRun(ctx context.Context, r ReconciliationRun) error {
@@ -120,22 +93,6 @@ func (s *Store) RecordBatch(ctx context.Context, cycle, sha, batchNo string) err
 		return fmt.Errorf("record batch %s of cycle %s: %w", batchNo, cycle, err)
 	}
 	return nil
-}
-
-// Discrepancy is one stored DiffBill.
-type Discrepancy struct {
-	BatchNo          string
-	Cycle            string
-	Seq              int
-	DiffType         string
-	CarrierOrderID   string
-	KdOrderID        string
-	CarrierUserID    string
-	CarrierOrderTime string
-	KdUserID         string
-	UserStatus       string
-	// Raw is the record exactly as KooDrive sent it.
-	Raw string
 }
 
 // RecordKey identifies a discrepancy within its batch by its raw content, so fetching a

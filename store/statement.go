@@ -6,17 +6,6 @@ import (
 	"time"
 )
 
-// StatementCandidate is the part of a subscription the monthly statement needs.
-type StatementCandidate struct {
-	CarrierOrderID   string
-	CarrierUserID    string
-	CarrierOrderTime string
-	PackageID        string
-	Status           string
-	ExpireTime       time.Time
-	CreatedAt        time.Time
-}
-
 // EachStatementCandidate streams, in registry order from one database cursor, the
 // subscriptions that may have been active during a cycle starting at start: not expired
 // before it and not released before it. Whether each was ordered before the cycle ended

@@ -24,9 +24,6 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// ErrNotFound is returned when a looked-up row does not exist.
-var ErrNotFound = errors.New("not found")
-
 type dialect int
 
 const (

@@ -8,34 +8,6 @@ import (
 	"time"
 )
 
-// Subscription statuses in the registry.
-const (
-	StatusActive   = "active"
-	StatusFrozen   = "frozen"
-	StatusReleased = "released"
-)
-
-// Subscription is one carrier subscription: a KooGallery instance and/or a SmartHub SIM
-// package, mapped to the carrier user and package KooDrive knows.
-type Subscription struct {
-	ID               int64
-	InstanceID       string
-	OrderID          string
-	CarrierUserID    string
-	PackageID        string
-	CarrierOrderID   string
-	CarrierOrderTime string
-	// ExpireTime is the end of the current paid period, empty when unknown.
-	ExpireTime  time.Time
-	GIccid      string
-	PackageCode string
-	Status      string
-	// FrozenPeriod is the expiry period the subscription was last frozen for.
-	FrozenPeriod string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
-
 // Event is one entry of a subscription's history.
 type Event struct {
 	At     time.Time
