@@ -103,9 +103,11 @@ func New(opts Options) *Sandbox {
 }
 
 // Handler serves the KooDrive endpoints and, under /sandbox/, a control API:
-// GET /sandbox/notifications, GET /sandbox/rejections, POST /sandbox/faults
-// (JSON Faults), DELETE /sandbox/faults, and POST /sandbox/tokens, which issues an access
-// token ({"accessToken":…,"expiresIn":seconds}).
+// GET /sandbox/notifications, GET /sandbox/rejections, GET /sandbox/faults (the faults in
+// force, JSON ActiveFaults), POST /sandbox/faults (JSON Faults; answers the faults now in
+// force), DELETE /sandbox/faults, and POST /sandbox/tokens, which issues an access token
+// ({"accessToken":…,"expiresIn":seconds}). Another method on a control path is answered
+// 405 with an Allow header naming the methods it takes.
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(koodrive.NotifyPackageExpirePath, s.notify)
@@ -119,6 +121,9 @@ func (s *Sandbox) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, s.Rejections())
 	})
 	mux.HandleFunc("POST /sandbox/faults", s.postFaults)
+	mux.HandleFunc("GET /sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.ActiveFaults())
+	})
 	mux.HandleFunc("POST /sandbox/tokens", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"accessToken": s.IssueToken(), "expiresIn": int(s.opts.TokenLifetime.Seconds())})
 	})
@@ -141,12 +146,76 @@ type Faults struct {
 	RejectMsg  string `json:"rejectMsg"`
 }
 
+// ActiveFaults are the faults in force, as GET /sandbox/faults shows them.
+type ActiveFaults struct {
+	// Active says whether any call would be failed, throttled or rejected now.
+	Active bool `json:"active"`
+	// FailNext calls still fail with Status.
+	FailNext int `json:"failNext"`
+	// FailUntil is the end of a failForSeconds outage, and FailSecondsLeft its rest;
+	// absent when there is none.
+	FailUntil       *time.Time `json:"failUntil,omitempty"`
+	FailSecondsLeft int        `json:"failSecondsLeft,omitempty"`
+	// FailWhile says a test set a conditional outage (FailWhile) that holds now.
+	FailWhile bool `json:"failWhile,omitempty"`
+	// FailNextOn counts the failures still due per endpoint path.
+	FailNextOn map[string]int `json:"failNextOn,omitempty"`
+	// Status is the HTTP status of injected failures.
+	Status int `json:"status"`
+	// ThrottleNext calls are still answered 429 with Retry-After RetryAfterSeconds.
+	ThrottleNext      int `json:"throttleNext"`
+	RetryAfterSeconds int `json:"retryAfterSeconds,omitempty"`
+	// RejectCode and RejectMsg are the business rejection every call gets until cleared.
+	RejectCode string `json:"rejectCode,omitempty"`
+	RejectMsg  string `json:"rejectMsg,omitempty"`
+}
+
+// ActiveFaults returns the faults in force now.
+func (s *Sandbox) ActiveFaults() ActiveFaults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := ActiveFaults{FailNext: s.failNext, Status: orDefault(s.failStatus, http.StatusServiceUnavailable), ThrottleNext: s.throttleNext,
+		RejectCode: s.rejectCode, RejectMsg: s.rejectMsg}
+	if left := s.failUntil.Sub(s.opts.Now()); left > 0 {
+		until := s.failUntil.UTC()
+		f.FailUntil, f.FailSecondsLeft = &until, int((left+time.Second-1)/time.Second)
+	}
+	f.FailWhile = s.failWhile != nil && s.failWhile()
+	for path, n := range s.failPath {
+		if n > 0 {
+			if f.FailNextOn == nil {
+				f.FailNextOn = map[string]int{}
+			}
+			f.FailNextOn[path] = n
+		}
+	}
+	if s.throttleNext > 0 {
+		f.RetryAfterSeconds = int(s.retryAfter.Seconds())
+	}
+	f.Active = f.FailNext > 0 || f.FailUntil != nil || f.FailWhile || len(f.FailNextOn) > 0 || f.ThrottleNext > 0 || f.RejectCode != ""
+	return f
+}
+
 func (s *Sandbox) postFaults(w http.ResponseWriter, r *http.Request) {
 	var f Faults
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body is not a JSON fault (" + err.Error() + `); for example {"failForSeconds":120} or {"rejectCode":"10020001","rejectMsg":"not whitelisted"}`})
+		return
+	}
+	switch {
+	case f.FailNext < 0 || f.FailForSeconds < 0:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "failNext and failForSeconds must not be negative"})
+		return
+	case f.Status != 0 && (f.Status < 400 || f.Status > 599):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("status %d is not an HTTP error status (400-599)", f.Status)})
+		return
+	case f.RejectCode == "" && f.RejectMsg != "":
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "rejectMsg needs a rejectCode"})
+		return
+	case f.FailNext == 0 && f.FailForSeconds == 0 && f.RejectCode == "":
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "no fault given: set failNext, failForSeconds or rejectCode (DELETE /sandbox/faults clears them)"})
 		return
 	}
 	if f.FailNext > 0 {
@@ -158,7 +227,7 @@ func (s *Sandbox) postFaults(w http.ResponseWriter, r *http.Request) {
 	if f.RejectCode != "" {
 		s.RejectWith(f.RejectCode, f.RejectMsg)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSON(w, http.StatusOK, s.ActiveFaults())
 }
 
 // FailNext makes the next n calls fail with HTTP status (503 when 0).

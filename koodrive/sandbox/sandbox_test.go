@@ -2,7 +2,9 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -154,5 +156,60 @@ func TestNewRequiresConfig(t *testing.T) {
 	_, err := koodrive.New(koodrive.Config{BaseURL: "http://x"})
 	if err == nil || !strings.Contains(err.Error(), "KOODRIVE_ACCESS_TOKEN") || !strings.Contains(err.Error(), "KOODRIVE_USER_ID") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestFaultsCanBeSeen: GET /sandbox/faults shows the faults in force, POST answers with
+// them, a body that sets no fault is refused with what to send, and another method is
+// answered 405 naming the methods the path takes.
+func TestFaultsCanBeSeen(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	sb := sandbox.New(sandbox.Options{AccessToken: "tok", UserID: "kd-user", Now: func() time.Time { return now }})
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	call := func(method, body string) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+"/sandbox/faults", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got map[string]any
+		json.NewDecoder(resp.Body).Decode(&got)
+		return resp.StatusCode, resp.Header, got
+	}
+
+	if status, _, got := call(http.MethodGet, ""); status != http.StatusOK || got["active"] != false {
+		t.Fatalf("no faults: %d %v", status, got)
+	}
+	status, _, got := call(http.MethodPost, `{"failForSeconds":120}`)
+	if status != http.StatusOK || got["active"] != true || got["failSecondsLeft"] != 120.0 || got["status"] != 503.0 || got["failUntil"] != "2026-11-24T12:02:00Z" {
+		t.Fatalf("POST an outage: %d %v", status, got)
+	}
+	call(http.MethodPost, `{"rejectCode":"10020001","rejectMsg":"not whitelisted"}`)
+	status, _, got = call(http.MethodGet, "")
+	if status != http.StatusOK || got["rejectCode"] != "10020001" || got["rejectMsg"] != "not whitelisted" || got["failSecondsLeft"] != 120.0 {
+		t.Fatalf("GET both faults: %d %v", status, got)
+	}
+	for body, want := range map[string]string{
+		`{}`:                          "no fault given",
+		`{"failForSecond":120}`:       `unknown field "failForSecond"`,
+		`{"failNext":-1}`:             "must not be negative",
+		`{"failNext":1,"status":200}`: "not an HTTP error status",
+		`{"rejectMsg":"x"}`:           "rejectMsg needs a rejectCode",
+	} {
+		if status, _, got := call(http.MethodPost, body); status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(got["error"]), want) {
+			t.Errorf("POST %s: %d %v, want 400 saying %q", body, status, got, want)
+		}
+	}
+	if status, header, _ := call(http.MethodPut, `{}`); status != http.StatusMethodNotAllowed || !strings.Contains(header.Get("Allow"), "GET") || !strings.Contains(header.Get("Allow"), "DELETE") {
+		t.Fatalf("PUT: %d, Allow %q", status, header.Get("Allow"))
+	}
+	if status, _, _ := call(http.MethodDelete, ""); status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", status)
+	}
+	if status, _, got := call(http.MethodGet, ""); status != http.StatusOK || got["active"] != false || got["rejectCode"] != nil {
+		t.Fatalf("after DELETE: %d %v", status, got)
 	}
 }
