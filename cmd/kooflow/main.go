@@ -38,6 +38,7 @@ the reservation period, and gives operators the tools to see and steer every exp
 	root.AddCommand(newDevCommand(), newWorkerCommand(), newWebhookCommand(), newRegistryCommand(),
 		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand(),
 		newReconcileCommand(), newScheduleCommand(), newReplayCommand(), newHealthcheckCommand())
+	root.AddCommand(newCodecServerCommand())
 	return root
 }
 
