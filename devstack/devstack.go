@@ -61,6 +61,9 @@ type Options struct {
 	// the existing cluster's own count. Start refuses a count that differs from the
 	// existing cluster's.
 	HistoryShards int32
+	// UICodec points the embedded UI at a codec server so it shows decoded payloads;
+	// the zero value configures none. Ignored when the UI is disabled.
+	UICodec UICodec
 }
 
 // Stack is a running embedded Temporal service.
@@ -161,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 				return nil, err
 			}
 		}
-		ui, err := startUI(opts.Host, opts.UIPort, s.hostPort, opts.Namespace)
+		ui, err := startUI(opts.Host, opts.UIPort, s.hostPort, opts.Namespace, opts.UICodec)
 		if err != nil {
 			_ = srv.Stop()
 			return nil, err
