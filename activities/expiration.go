@@ -13,11 +13,10 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
-	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/records"
 	"github.com/kooflow/kooflow/rules"
-	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // Notifier is the part of the KooDrive client the expiration activities use.
@@ -25,13 +24,34 @@ type Notifier interface {
 	NotifyPackageExpire(ctx context.Context, carrierUserID, packageID string) error
 }
 
-// Expiration holds the dependencies of the expiration workflow's activities.
+// ExpirationStore is the part of kooflow's store the expiration activities use;
+// *store.Store implements it.
+type ExpirationStore interface {
+	RecordExpiration(ctx context.Context, e records.Expiration) (bool, error)
+	SetExpirationState(ctx context.Context, workflowID, state, lastError string) error
+	Subscription(ctx context.Context, id int64) (records.Subscription, error)
+	Freeze(ctx context.Context, subscriptionID int64, period string, onlyCurrent bool) (bool, error)
+	Expiration(ctx context.Context, workflowID string) (records.Expiration, error)
+	MarkNotified(ctx context.Context, workflowID string) error
+	RecordAttempt(ctx context.Context, workflowID string, lastError string) error
+}
+
+// ExpirationCounter counts expirations reaching the states operators alert on;
+// *metrics.Metrics implements it.
+type ExpirationCounter interface {
+	CountExpirationState(source, state string, round int)
+}
+
+// Expiration holds the dependencies of the expiration workflow's activities. The worker
+// registers the struct, so each exported method is an activity under its own name; the
+// workflows call them through a nil *Expiration (typed references), so a method's name is
+// part of every recorded history and must not change.
 type Expiration struct {
-	Store    *store.Store
+	Store    ExpirationStore
 	KooDrive Notifier
 	Logger   *slog.Logger
 	// Metrics counts reserved, stalled and retried expirations; nil counts nothing.
-	Metrics *metrics.Metrics
+	Metrics ExpirationCounter
 }
 
 func (a *Expiration) logger() *slog.Logger {
@@ -43,29 +63,29 @@ func (a *Expiration) logger() *slog.Logger {
 
 // BeginExpiration records the expiry in the store, so it is remembered after Temporal's
 // retention has passed. Recording it again is a no-op.
-func (a *Expiration) BeginExpiration(ctx context.Context, in workflows.ExpirationInput) error {
+func (a *Expiration) BeginExpiration(ctx context.Context, in contract.ExpirationInput) error {
 	info := activity.GetInfo(ctx)
-	_, err := a.Store.RecordExpiration(ctx, store.Expiration{
+	_, err := a.Store.RecordExpiration(ctx, records.Expiration{
 		WorkflowID: info.WorkflowExecution.ID, Source: in.Source, Subject: in.Subject, Period: in.Period,
 		SubscriptionID: in.SubscriptionID, CarrierUserID: in.CarrierUserID, PackageID: in.PackageID,
-		Test: in.Test, State: store.StateFreezing,
+		Test: in.Test, State: contract.StateFreezing,
 	})
 	if err != nil {
 		return err
 	}
-	return a.Store.SetExpirationState(ctx, info.WorkflowExecution.ID, store.StateFreezing, "")
+	return a.Store.SetExpirationState(ctx, info.WorkflowExecution.ID, contract.StateFreezing, "")
 }
 
-// CheckStillDue asks the rule book (package rules) whether the expiry still stands
+// CheckExpiryStillDue asks the rule book (package rules) whether the expiry still stands
 // against the registry as it is now: a renewal or release may have overtaken it between
 // its acceptance and its workflow's start.
-func (a *Expiration) CheckStillDue(ctx context.Context, in workflows.ExpirationInput) (workflows.StillDue, error) {
+func (a *Expiration) CheckExpiryStillDue(ctx context.Context, in contract.ExpirationInput) (contract.StillDue, error) {
 	sub, err := a.Store.Subscription(ctx, in.SubscriptionID)
-	if errors.Is(err, store.ErrNotFound) {
-		return workflows.StillDue{}, temporal.NewNonRetryableApplicationError(err.Error(), "SubscriptionNotFound", err)
+	if errors.Is(err, records.ErrNotFound) {
+		return contract.StillDue{}, temporal.NewNonRetryableApplicationError(err.Error(), "SubscriptionNotFound", err)
 	}
 	if err != nil {
-		return workflows.StillDue{}, err
+		return contract.StillDue{}, err
 	}
 	j := rules.SmartHubExpiry(sub)
 	if in.Source == "koogallery" {
@@ -75,17 +95,17 @@ func (a *Expiration) CheckStillDue(ctx context.Context, in workflows.ExpirationI
 		a.logger().Info("expiry overtaken before anything was frozen or sent", "workflowId", activity.GetInfo(ctx).WorkflowExecution.ID,
 			"subject", in.Subject, "state", j.Overtaken, "reason", j.Reason)
 	}
-	return workflows.StillDue{Due: j.Due(), Overtaken: j.Overtaken, Reason: j.Reason}, nil
+	return contract.StillDue{Due: j.Due(), Overtaken: j.Overtaken, Reason: j.Reason}, nil
 }
 
 // FreezeSubscription marks the subscription frozen for the expiry's period. Freezing an
 // already-frozen subscription for the same period changes nothing.
-func (a *Expiration) FreezeSubscription(ctx context.Context, in workflows.ExpirationInput) error {
+func (a *Expiration) FreezeSubscription(ctx context.Context, in contract.ExpirationInput) error {
 	// A KooGallery expiry freezes only the period it ended: if the instance was renewed
 	// since, it is left active. (SmartHub periods are the package's validThru, not the
 	// registry's expiry time, so they freeze as they come.)
 	changed, err := a.Store.Freeze(ctx, in.SubscriptionID, in.Period, in.Source == "koogallery")
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, records.ErrNotFound) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "SubscriptionNotFound", err)
 	}
 	if err != nil {
@@ -102,17 +122,17 @@ func (a *Expiration) FreezeSubscription(ctx context.Context, in workflows.Expira
 // Retry-After from KooDrive sets the delay before the next attempt. Refused credentials
 // (the client has already refreshed a token and tried once more) are retried like an
 // outage, with a message that says so, because credentials get fixed within the hour.
-func (a *Expiration) NotifyKooDrive(ctx context.Context, in workflows.ExpirationInput) (workflows.NotifyResult, error) {
+func (a *Expiration) NotifyKooDrive(ctx context.Context, in contract.ExpirationInput) (contract.NotifyResult, error) {
 	info := activity.GetInfo(ctx)
 	id := info.WorkflowExecution.ID
 	log := a.logger().With("workflowId", id, "instanceId", in.InstanceID, "attempt", info.Attempt)
 	rec, err := a.Store.Expiration(ctx, id)
 	if err != nil {
-		return workflows.NotifyResult{}, fmt.Errorf("read expiration before notifying: %w", err)
+		return contract.NotifyResult{}, fmt.Errorf("read expiration before notifying: %w", err)
 	}
 	if !rec.NotifiedAt.IsZero() {
 		log.Info("KooDrive already notified; not sending again", "notifiedAt", rec.NotifiedAt)
-		return workflows.NotifyResult{Attempt: info.Attempt, AlreadyNotified: true}, nil
+		return contract.NotifyResult{Attempt: info.Attempt, AlreadyNotified: true}, nil
 	}
 
 	callErr := a.KooDrive.NotifyPackageExpire(ctx, in.CarrierUserID, in.PackageID)
@@ -120,11 +140,11 @@ func (a *Expiration) NotifyKooDrive(ctx context.Context, in workflows.Expiration
 		if err := a.Store.MarkNotified(ctx, id); err != nil {
 			// KooDrive has it; a retry would find NotifiedAt unset and send again, so
 			// keep trying to record it rather than failing the attempt.
-			return workflows.NotifyResult{}, fmt.Errorf("record that KooDrive was notified: %w", err)
+			return contract.NotifyResult{}, fmt.Errorf("record that KooDrive was notified: %w", err)
 		}
 		_ = a.Store.RecordAttempt(ctx, id, "")
 		log.Info("KooDrive notified: user entered the reservation period", "carrierUserId", in.CarrierUserID, "packageId", in.PackageID)
-		return workflows.NotifyResult{Attempt: info.Attempt}, nil
+		return contract.NotifyResult{Attempt: info.Attempt}, nil
 	}
 
 	msg := fmt.Sprintf("notify KooDrive for %s: %v", in.Subject, callErr)
@@ -137,44 +157,34 @@ func (a *Expiration) NotifyKooDrive(ctx context.Context, in workflows.Expiration
 	if err := a.Store.RecordAttempt(ctx, id, msg); err != nil {
 		log.Warn("could not record the failed attempt", "error", err)
 	}
-	details := workflows.NotifyFailure{Attempt: info.Attempt}
+	// The SDK's worker logs every failed attempt once, with the workflow, the activity,
+	// the attempt and this error's message (which says what KooDrive answered), so the
+	// activity does not log the failure again.
+	details := contract.NotifyFailure{Attempt: info.Attempt}
 	var kerr *koodrive.Error
 	errors.As(callErr, &kerr)
 	if !koodrive.IsRetryable(callErr) {
-		log.Warn("KooDrive rejected the notification", "error", callErr)
-		return workflows.NotifyResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeKooDriveRejected, callErr, details)
-	}
-	if koodrive.IsUnauthorized(callErr) {
-		log.Warn("KooDrive refused kooflow's credentials; will retry under the one-hour rule — fix or rotate them", "error", callErr)
-	} else {
-		log.Warn("KooDrive notification failed; will retry", "error", callErr)
+		return contract.NotifyResult{}, temporal.NewNonRetryableApplicationError(msg, contract.ErrTypeKooDriveRejected, callErr, details)
 	}
 	opts := temporal.ApplicationErrorOptions{Cause: callErr, Details: []any{details}}
 	if kerr != nil && kerr.RetryAfter > 0 {
 		opts.NextRetryDelay = min(kerr.RetryAfter, 10*time.Minute)
 	}
-	return workflows.NotifyResult{}, temporal.NewApplicationErrorWithOptions(msg, workflows.ErrTypeKooDriveUnavailable, opts)
+	return contract.NotifyResult{}, temporal.NewApplicationErrorWithOptions(msg, contract.ErrTypeKooDriveUnavailable, opts)
 }
 
 // SetExpirationState mirrors the workflow's state into the store, where operators'
 // listings and the stalled gauge read it.
-func (a *Expiration) SetExpirationState(ctx context.Context, change workflows.StateChange) error {
-	if change.State == store.StateStalled {
+func (a *Expiration) SetExpirationState(ctx context.Context, change contract.StateChange) error {
+	if change.State == contract.StateStalled {
 		a.logger().Warn("expiration stalled", "workflowId", change.WorkflowID, "reason", change.LastError)
 	}
 	if err := a.Store.SetExpirationState(ctx, change.WorkflowID, change.State, change.LastError); err != nil {
 		return err
 	}
 	// Counted after the store accepted the change; a retried attempt may count twice.
-	if m := a.Metrics; m != nil && activity.GetInfo(ctx).Attempt == 1 {
-		switch {
-		case change.State == store.StateReserved:
-			m.ExpirationsReserved.WithLabelValues(change.Source).Inc()
-		case change.State == store.StateStalled:
-			m.ExpirationsStalled.WithLabelValues(change.Source).Inc()
-		case change.State == store.StateNotifying && change.Round > 1:
-			m.ExpirationsRetried.WithLabelValues(change.Source).Inc()
-		}
+	if a.Metrics != nil && activity.GetInfo(ctx).Attempt == 1 {
+		a.Metrics.CountExpirationState(change.Source, change.State, change.Round)
 	}
 	return nil
 }

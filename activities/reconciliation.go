@@ -13,12 +13,10 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
-	"github.com/kooflow/kooflow/metrics"
-	"github.com/kooflow/kooflow/registry"
+	"github.com/kooflow/kooflow/records"
 	"github.com/kooflow/kooflow/statement"
-	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // ReconciliationAPI is the part of the KooDrive client reconciliation uses.
@@ -28,15 +26,36 @@ type ReconciliationAPI interface {
 	GetDiffList(ctx context.Context, batchNo string, pageSize int, cursor string) (koodrive.DiffPage, error)
 }
 
-// Reconciliation holds the dependencies of the reconciliation workflow's activities.
+// ReconciliationStore is the part of kooflow's store the reconciliation activities use;
+// *store.Store implements it.
+type ReconciliationStore interface {
+	SaveRun(ctx context.Context, r records.ReconciliationRun) error
+	EachStatementCandidate(ctx context.Context, start time.Time, fn func(records.StatementCandidate) error) error
+	BatchFor(ctx context.Context, cycle, sha string) (string, error)
+	RecordBatch(ctx context.Context, cycle, sha, batchNo string) error
+	SaveDiscrepancies(ctx context.Context, ds []records.Discrepancy) error
+	CountDiscrepancies(ctx context.Context, batchNo string) (map[string]int, error)
+	EachDiscrepancy(ctx context.Context, batchNo string, fn func(records.Discrepancy) error) error
+}
+
+// ReconciliationObserver records finished runs and built statements; *metrics.Metrics
+// implements it. (The last cycle's discrepancies are read from the store at scrape time.)
+type ReconciliationObserver interface {
+	CountReconciliationRun(state string)
+	ObserveStatement(rows int, seconds float64)
+}
+
+// Reconciliation holds the dependencies of the reconciliation workflow's activities. As
+// with Expiration, the worker registers the struct and each exported method's name is
+// the activity's name in recorded histories.
 type Reconciliation struct {
-	Store    *store.Store
+	Store    ReconciliationStore
 	KooDrive ReconciliationAPI
 	// Dir is where statements and reports are written, one folder per cycle.
 	Dir    string
 	Logger *slog.Logger
-	// Metrics records runs, statements and discrepancies; nil records nothing.
-	Metrics *metrics.Metrics
+	// Metrics records runs and statements; nil records nothing.
+	Metrics ReconciliationObserver
 }
 
 func (a *Reconciliation) logger() *slog.Logger {
@@ -51,13 +70,13 @@ func (a *Reconciliation) logger() *slog.Logger {
 func kooDriveError(what string, err error) error {
 	msg := fmt.Sprintf("%s: %v", what, err)
 	if !koodrive.IsRetryable(err) {
-		return temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeKooDriveRejected, err)
+		return temporal.NewNonRetryableApplicationError(msg, contract.ErrTypeKooDriveRejected, err)
 	}
-	return temporal.NewApplicationErrorWithCause(msg, workflows.ErrTypeKooDriveUnavailable, err)
+	return temporal.NewApplicationErrorWithCause(msg, contract.ErrTypeKooDriveUnavailable, err)
 }
 
-// CheckService fails, non-retryably, when the tenant's KooDrive service is frozen.
-func (a *Reconciliation) CheckService(ctx context.Context) error {
+// CheckKooDriveService fails, non-retryably, when the tenant's KooDrive service is frozen.
+func (a *Reconciliation) CheckKooDriveService(ctx context.Context) error {
 	status, err := a.KooDrive.GetServiceStatus(ctx)
 	if err != nil {
 		return kooDriveError("check KooDrive service status", err)
@@ -65,32 +84,24 @@ func (a *Reconciliation) CheckService(ctx context.Context) error {
 	if status.Frozen() {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("KooDrive service of tenant %s is frozen (status=1): reconciliation cannot run until it is unfrozen", status.TenantID),
-			workflows.ErrTypeServiceFrozen, nil)
+			contract.ErrTypeServiceFrozen, nil)
 	}
 	return nil
 }
 
-// SaveRun records a run's progress for `kooflow reconcile show` and the metrics.
-func (a *Reconciliation) SaveRun(ctx context.Context, run store.ReconciliationRun) error {
-	run.WorkflowID = activity.GetInfo(ctx).WorkflowExecution.ID
+// SaveReconciliationRun mirrors the workflow's progress into the store's run row, for
+// `kooflow reconcile show` and the metrics.
+func (a *Reconciliation) SaveReconciliationRun(ctx context.Context, p contract.RunProgress) error {
+	run := records.ReconciliationRun{
+		Cycle: p.Cycle, WorkflowID: activity.GetInfo(ctx).WorkflowExecution.ID, State: p.State,
+		StatementPath: p.StatementPath, StatementRows: p.StatementRows, StatementSHA256: p.StatementSHA256,
+		BatchNo: p.BatchNo, ReportPath: p.ReportPath, Counts: p.Counts, Error: p.Error,
+	}
 	if err := a.Store.SaveRun(ctx, run); err != nil {
 		return err
 	}
-	if m := a.Metrics; m != nil && activity.GetInfo(ctx).Attempt == 1 {
-		switch run.State {
-		case store.RunCompleted:
-			m.ReconciliationRuns.WithLabelValues("completed").Inc()
-			m.Discrepancies.Reset()
-			for _, t := range []string{"1", "2", "3"} {
-				m.Discrepancies.WithLabelValues(t).Set(0)
-			}
-			for t, n := range run.Counts {
-				m.Discrepancies.WithLabelValues(t).Set(float64(n))
-			}
-			m.LastReconciliation.SetToCurrentTime()
-		case store.RunFailed:
-			m.ReconciliationRuns.WithLabelValues("failed").Inc()
-		}
+	if a.Metrics != nil && activity.GetInfo(ctx).Attempt == 1 {
+		a.Metrics.CountReconciliationRun(run.State)
 	}
 	return nil
 }
@@ -104,16 +115,16 @@ const statementBatch = 1024
 // database and encoding the workbook run side by side (in batches, through a short
 // channel), so a million-row statement takes about as long as the slower of the two, in
 // memory that does not grow with the registry.
-func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (workflows.StatementInfo, error) {
-	start, end, err := workflows.CycleBounds(cycle)
+func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (contract.StatementInfo, error) {
+	start, end, err := contract.CycleBounds(cycle)
 	if err != nil {
-		return workflows.StatementInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidCycle", err)
+		return contract.StatementInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidCycle", err)
 	}
 	began := time.Now()
 	path := filepath.Join(a.Dir, cycle, "statement-"+cycle+".xlsx")
 	w, err := statement.Create(path)
 	if err != nil {
-		return workflows.StatementInfo{}, err
+		return contract.StatementInfo{}, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -123,7 +134,7 @@ func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (work
 	go func() {
 		defer close(batches)
 		batch := make([]statement.Row, 0, statementBatch)
-		err := a.Store.EachStatementCandidate(ctx, start, func(c store.StatementCandidate) error {
+		err := a.Store.EachStatementCandidate(ctx, start, func(c records.StatementCandidate) error {
 			if !ordered(c, end) {
 				return nil
 			}
@@ -181,26 +192,25 @@ func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (work
 		if writeErr != nil {
 			err = writeErr
 		}
-		return workflows.StatementInfo{}, fmt.Errorf("build statement for %s: %w", cycle, err)
+		return contract.StatementInfo{}, fmt.Errorf("build statement for %s: %w", cycle, err)
 	}
 	sum, err := w.Close()
 	if err != nil {
-		return workflows.StatementInfo{}, err
+		return contract.StatementInfo{}, err
 	}
 	a.logger().Info("statement built", "cycle", cycle, "rows", sum.Rows, "path", sum.Path, "seconds", time.Since(began).Seconds())
-	if m := a.Metrics; m != nil {
-		m.StatementRows.Set(float64(sum.Rows))
-		m.StatementBuildSeconds.Set(time.Since(began).Seconds())
+	if a.Metrics != nil {
+		a.Metrics.ObserveStatement(sum.Rows, time.Since(began).Seconds())
 	}
-	return workflows.StatementInfo{Path: sum.Path, Rows: sum.Rows, SHA256: sum.SHA256, BuildSeconds: time.Since(began).Seconds()}, nil
+	return contract.StatementInfo{Path: sum.Path, Rows: sum.Rows, SHA256: sum.SHA256, BuildSeconds: time.Since(began).Seconds()}, nil
 }
 
 // ordered reports whether a statement candidate was ordered before the cycle ended:
 // by its carrierOrderTime, or, when that is empty or unreadable, by when kooflow learned
 // of it. (The store has already left out what expired or was released before the cycle.)
-func ordered(c store.StatementCandidate, end time.Time) bool {
+func ordered(c records.StatementCandidate, end time.Time) bool {
 	at := c.CreatedAt
-	if t, err := registry.ParseTime(c.CarrierOrderTime); err == nil {
+	if t, err := records.ParseTime(c.CarrierOrderTime); err == nil {
 		at = t
 	}
 	return at.Before(end)
@@ -215,37 +225,37 @@ func formatExpiry(t time.Time) string {
 
 // UploadStatement sends the statement to KooDrive's data/verify and returns the batch
 // number. A statement whose content already has a batch for this cycle is not sent again.
-func (a *Reconciliation) UploadStatement(ctx context.Context, cycle string, info workflows.StatementInfo) (workflows.UploadResult, error) {
+func (a *Reconciliation) UploadStatement(ctx context.Context, cycle string, info contract.StatementInfo) (contract.UploadResult, error) {
 	if batch, err := a.Store.BatchFor(ctx, cycle, info.SHA256); err == nil {
 		a.logger().Info("statement already uploaded; reusing its batch", "cycle", cycle, "batchNo", batch)
-		return workflows.UploadResult{BatchNo: batch, Reused: true}, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return workflows.UploadResult{}, err
+		return contract.UploadResult{BatchNo: batch, Reused: true}, nil
+	} else if !errors.Is(err, records.ErrNotFound) {
+		return contract.UploadResult{}, err
 	}
 	f, err := os.Open(info.Path)
 	if err != nil {
-		return workflows.UploadResult{}, fmt.Errorf("open statement %s: %w", info.Path, err)
+		return contract.UploadResult{}, fmt.Errorf("open statement %s: %w", info.Path, err)
 	}
 	defer f.Close()
 	batch, err := a.KooDrive.VerifyData(ctx, cycle, cycle+".xlsx", f)
 	if err != nil {
-		return workflows.UploadResult{}, kooDriveError("upload statement for "+cycle, err)
+		return contract.UploadResult{}, kooDriveError("upload statement for "+cycle, err)
 	}
 	if err := a.Store.RecordBatch(ctx, cycle, info.SHA256, batch); err != nil {
-		return workflows.UploadResult{}, err
+		return contract.UploadResult{}, err
 	}
 	a.logger().Info("statement uploaded", "cycle", cycle, "batchNo", batch, "rows", info.Rows)
-	return workflows.UploadResult{BatchNo: batch}, nil
+	return contract.UploadResult{BatchNo: batch}, nil
 }
 
-// errTypeNotReady marks the retryable error WaitForResults returns while KooDrive is
+// errTypeNotReady marks the retryable error WaitForDiscrepancyResults returns while KooDrive is
 // still checking; the activity's retry policy is the polling loop.
 const errTypeNotReady = "ResultsNotReady"
 
-// WaitForResults asks KooDrive once whether the batch has been checked. It fails with a
+// WaitForDiscrepancyResults asks KooDrive once whether the batch has been checked. It fails with a
 // retryable error while it has not, so the activity's fixed-interval retries poll
 // infrequently without growing the workflow's history.
-func (a *Reconciliation) WaitForResults(ctx context.Context, batchNo string) (int, error) {
+func (a *Reconciliation) WaitForDiscrepancyResults(ctx context.Context, batchNo string) (int, error) {
 	page, err := a.KooDrive.GetDiffList(ctx, batchNo, 1, "")
 	if err != nil {
 		return 0, kooDriveError("poll discrepancies of batch "+batchNo, err)
@@ -258,29 +268,29 @@ func (a *Reconciliation) WaitForResults(ctx context.Context, batchNo string) (in
 
 // FetchDiscrepancies pages through every discrepancy of the batch, storing each page.
 // The cursor of the next page is the heartbeat, so a retried attempt resumes there.
-func (a *Reconciliation) FetchDiscrepancies(ctx context.Context, cycle, batchNo string) (workflows.FetchResult, error) {
-	var progress workflows.FetchProgress
+func (a *Reconciliation) FetchDiscrepancies(ctx context.Context, cycle, batchNo string) (contract.FetchResult, error) {
+	var progress contract.FetchProgress
 	if activity.HasHeartbeatDetails(ctx) {
 		if err := activity.GetHeartbeatDetails(ctx, &progress); err != nil {
-			progress = workflows.FetchProgress{}
+			progress = contract.FetchProgress{}
 		}
 	}
 	for {
 		page, err := a.KooDrive.GetDiffList(ctx, batchNo, koodrive.MaxDiffPageSize, progress.Cursor)
 		if err != nil {
-			return workflows.FetchResult{}, kooDriveError(fmt.Sprintf("fetch discrepancies of batch %s after %d", batchNo, progress.Fetched), err)
+			return contract.FetchResult{}, kooDriveError(fmt.Sprintf("fetch discrepancies of batch %s after %d", batchNo, progress.Fetched), err)
 		}
 		if !page.Ready {
-			return workflows.FetchResult{}, temporal.NewApplicationError("KooDrive reports batch "+batchNo+" as not checked any more", errTypeNotReady)
+			return contract.FetchResult{}, temporal.NewApplicationError("KooDrive reports batch "+batchNo+" as not checked any more", errTypeNotReady)
 		}
-		ds := make([]store.Discrepancy, len(page.DiffList))
+		ds := make([]records.Discrepancy, len(page.DiffList))
 		for i, d := range page.DiffList {
-			ds[i] = store.Discrepancy{BatchNo: batchNo, Cycle: cycle, Seq: progress.Fetched + i, DiffType: d.DiffType,
+			ds[i] = records.Discrepancy{BatchNo: batchNo, Cycle: cycle, Seq: progress.Fetched + i, DiffType: d.DiffType,
 				CarrierOrderID: d.CarrierOrderID, KdOrderID: d.KdOrderID, CarrierUserID: d.CarrierUserID,
 				CarrierOrderTime: d.CarrierOrderTime, KdUserID: d.KdUserID, UserStatus: d.UserStatus, Raw: string(d.Raw)}
 		}
 		if err := a.Store.SaveDiscrepancies(ctx, ds); err != nil {
-			return workflows.FetchResult{}, err
+			return contract.FetchResult{}, err
 		}
 		progress.Fetched += len(ds)
 		progress.Pages++
@@ -289,30 +299,30 @@ func (a *Reconciliation) FetchDiscrepancies(ctx context.Context, cycle, batchNo 
 		if page.NextPageCursor == "" || len(page.DiffList) == 0 {
 			counts, err := a.Store.CountDiscrepancies(ctx, batchNo)
 			if err != nil {
-				return workflows.FetchResult{}, err
+				return contract.FetchResult{}, err
 			}
-			return workflows.FetchResult{Total: page.Total, Pages: progress.Pages, Counts: counts}, nil
+			return contract.FetchResult{Total: page.Total, Pages: progress.Pages, Counts: counts}, nil
 		}
 	}
 }
 
-// WriteReport writes the discrepancy report next to the statement.
-func (a *Reconciliation) WriteReport(ctx context.Context, cycle, batchNo string) (workflows.ReportInfo, error) {
+// WriteDiscrepancyReport writes the discrepancy report next to the statement.
+func (a *Reconciliation) WriteDiscrepancyReport(ctx context.Context, cycle, batchNo string) (contract.ReportInfo, error) {
 	path := filepath.Join(a.Dir, cycle, "discrepancies-"+cycle+".xlsx")
 	r, err := statement.CreateReport(path)
 	if err != nil {
-		return workflows.ReportInfo{}, err
+		return contract.ReportInfo{}, err
 	}
-	err = a.Store.EachDiscrepancy(ctx, batchNo, func(d store.Discrepancy) error {
+	err = a.Store.EachDiscrepancy(ctx, batchNo, func(d records.Discrepancy) error {
 		return r.Add(statement.Discrepancy{DiffType: d.DiffType, CarrierOrderID: d.CarrierOrderID, KdOrderID: d.KdOrderID,
 			CarrierUserID: d.CarrierUserID, CarrierOrderTime: d.CarrierOrderTime, KdUserID: d.KdUserID, UserStatus: d.UserStatus, Raw: d.Raw})
 	})
 	if err != nil {
-		return workflows.ReportInfo{}, err
+		return contract.ReportInfo{}, err
 	}
 	counts, err := r.Close()
 	if err != nil {
-		return workflows.ReportInfo{}, err
+		return contract.ReportInfo{}, err
 	}
-	return workflows.ReportInfo{Path: path, Counts: counts}, nil
+	return contract.ReportInfo{Path: path, Counts: counts}, nil
 }

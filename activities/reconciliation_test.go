@@ -10,15 +10,15 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/statement"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // buildStatement runs the real BuildStatement activity and returns its rows, read back
 // from the workbook.
-func buildStatement(t *testing.T, st *store.Store, cycle string) (workflows.StatementInfo, [][]string) {
+func buildStatement(t *testing.T, st *store.Store, cycle string) (contract.StatementInfo, [][]string) {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
@@ -28,7 +28,7 @@ func buildStatement(t *testing.T, st *store.Store, cycle string) (workflows.Stat
 	if err != nil {
 		t.Fatal(err)
 	}
-	var info workflows.StatementInfo
+	var info contract.StatementInfo
 	if err := v.Get(&info); err != nil {
 		t.Fatal(err)
 	}

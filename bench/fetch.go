@@ -13,11 +13,11 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/statement"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // runFetch pages n discrepancies out of the sandbox into the store with the real
@@ -58,7 +58,7 @@ func runFetch(args []string) error {
 		return err
 	}
 	data, _ := os.ReadFile(sum.Path)
-	cycle := workflows.PreviousCycle(time.Now().UTC())
+	cycle := contract.PreviousCycle(time.Now().UTC())
 	batch, err := kd.VerifyData(context.Background(), cycle, cycle+".xlsx", bytes.NewReader(data))
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func runFetch(args []string) error {
 		return err
 	}
 	elapsed := time.Since(start)
-	var res workflows.FetchResult
+	var res contract.FetchResult
 	if err := val.Get(&res); err != nil {
 		return err
 	}

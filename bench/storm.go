@@ -25,12 +25,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/devstack/devstacktest"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/registry"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // runStorm measures a month end: a registry of n subscriptions imported from CSV with
@@ -468,7 +468,7 @@ func (s *storm) statement() error {
 		return err
 	}
 	defer st.Close()
-	var info workflows.StatementInfo
+	var info contract.StatementInfo
 	var buildErr error
 	xlsxTime, xlsxHeap := timedHeap(func() {
 		var suite testsuite.WorkflowTestSuite
@@ -484,7 +484,7 @@ func (s *storm) statement() error {
 	if buildErr != nil {
 		return buildErr
 	}
-	start, _, err := workflows.CycleBounds(s.cycle)
+	start, _, err := contract.CycleBounds(s.cycle)
 	if err != nil {
 		return err
 	}

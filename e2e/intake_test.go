@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/starter"
@@ -292,7 +293,7 @@ func TestCrashBetweenStartAndMark(t *testing.T) {
 		t.Fatalf("pending = %+v, %v", pending, err)
 	}
 	// The first relay's start reaches Temporal...
-	var in workflows.ExpirationInput
+	var in contract.ExpirationInput
 	if err := json.Unmarshal(pending[0].Payload, &in); err != nil {
 		t.Fatal(err)
 	}

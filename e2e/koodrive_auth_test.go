@@ -18,12 +18,12 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // authWindow shortens the one-hour rule so a credentials failure stalls within seconds;
@@ -263,8 +263,8 @@ func TestKooDriveAppModeEndToEnd(t *testing.T) {
 		o.KooDriveURL, o.KooDriveAuth, o.NotifyWindow = kdURL, signer, authWindow
 	})
 	ctx := context.Background()
-	cycle := workflows.PreviousCycle(time.Now().UTC())
-	cycleStart, _, _ := workflows.CycleBounds(cycle)
+	cycle := contract.PreviousCycle(time.Now().UTC())
+	cycleStart, _, _ := contract.CycleBounds(cycle)
 	e.importSubscriptions(
 		store.Subscription{InstanceID: "app-a", CarrierUserID: "u-app-a", PackageID: "p"},
 		store.Subscription{InstanceID: "app-b", CarrierUserID: "u-app-b", PackageID: "p"},
@@ -274,11 +274,11 @@ func TestKooDriveAppModeEndToEnd(t *testing.T) {
 	)
 	e.waitState(authExpire(e, "app-a"), store.StateReserved, 30*time.Second)
 
-	run, err := e.app.Starter.StartReconciliation(ctx, workflows.ReconciliationInput{Cycle: cycle, PollInterval: time.Second})
+	run, err := e.app.Starter.StartReconciliation(ctx, contract.ReconciliationInput{Cycle: cycle, PollInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.ReconciliationResult
+	var res contract.ReconciliationResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("reconciliation: %v", err)
 	}

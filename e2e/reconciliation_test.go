@@ -11,6 +11,7 @@ import (
 	"github.com/xuri/excelize/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/statement"
@@ -23,8 +24,8 @@ import (
 func TestReconciliationEndToEnd(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	cycle := workflows.PreviousCycle(time.Now().UTC())
-	cycleStart, _, _ := workflows.CycleBounds(cycle)
+	cycle := contract.PreviousCycle(time.Now().UTC())
+	cycleStart, _, _ := contract.CycleBounds(cycle)
 
 	const active = 5000
 	var subs []store.Subscription
@@ -58,11 +59,11 @@ func TestReconciliationEndToEnd(t *testing.T) {
 	e.kd.SeedKooDriveSide(kdSide)
 	e.kd.SetProcessingPolls(2)
 
-	run, err := e.app.Starter.StartReconciliation(ctx, workflows.ReconciliationInput{Cycle: cycle, PollInterval: time.Second})
+	run, err := e.app.Starter.StartReconciliation(ctx, contract.ReconciliationInput{Cycle: cycle, PollInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.ReconciliationResult
+	var res contract.ReconciliationResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("reconciliation: %v", err)
 	}
@@ -128,7 +129,7 @@ func TestReconciliationEndToEnd(t *testing.T) {
 		d, err := starter.DescribeSchedule(ctx, e.app.Client)
 		if err == nil && len(d.Info.RecentActions) > 0 {
 			launcher := d.Info.RecentActions[0].StartWorkflowResult
-			var again workflows.ReconciliationResult
+			var again contract.ReconciliationResult
 			if err := e.app.Client.GetWorkflow(ctx, launcher.WorkflowID, launcher.FirstExecutionRunID).Get(ctx, &again); err != nil {
 				t.Fatalf("scheduled run: %v", err)
 			}

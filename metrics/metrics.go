@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/smarthub"
@@ -65,21 +66,9 @@ type Metrics struct {
 	KooDriveDuration *prometheus.HistogramVec
 	// ReconciliationRuns counts finished reconciliations by outcome (completed, failed).
 	ReconciliationRuns *prometheus.CounterVec
-	// Discrepancies is not exported: kooflow_reconciliation_discrepancies is read from the
-	// store's last completed run at scrape time (RegisterStore). Setting it has no effect;
-	// it is kept for its callers.
-	//
-	// Deprecated: the store is the source of the last cycle's discrepancies.
-	Discrepancies *prometheus.GaugeVec
 	// StatementRows and StatementBuildSeconds describe the last statement built.
 	StatementRows         prometheus.Gauge
 	StatementBuildSeconds prometheus.Gauge
-	// LastReconciliation is not exported: kooflow_reconciliation_last_completed_timestamp_seconds
-	// is read from the store at scrape time (RegisterStore), so it is right after a restart
-	// and in every process. Setting this gauge has no effect; it is kept for its callers.
-	//
-	// Deprecated: the store is the source of the last completed reconciliation.
-	LastReconciliation prometheus.Gauge
 }
 
 // New builds a registry with Go and process collectors and kooflow's own metrics.
@@ -120,16 +109,8 @@ func New() *Metrics {
 			Name: "kooflow_smarthub_unmatched_total",
 			Help: "SmartHub package-expired pushes whose SIM/package is not in the registry (see kooflow status --unmatched).",
 		}),
-		Discrepancies: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kooflow_reconciliation_discrepancies",
-			Help: "Unused: see RegisterStore.",
-		}, []string{"diff_type"}),
 		StatementRows:         gauge("kooflow_reconciliation_statement_rows", "Rows of the last reconciliation statement built."),
 		StatementBuildSeconds: gauge("kooflow_reconciliation_statement_build_seconds", "Time taken to build the last reconciliation statement."),
-		LastReconciliation: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "kooflow_reconciliation_last_completed_timestamp_seconds",
-			Help: "Unused: see RegisterStore.",
-		}),
 	}
 	reg.MustRegister(m.WebhookDuration, m.KooDriveDuration, m.SmartHubUnmatched)
 	m.initSeries()
@@ -180,4 +161,45 @@ func (m *Metrics) ObserveKooDrive(endpoint, outcome string, seconds float64) {
 	}
 	m.KooDriveRequests.WithLabelValues(endpoint, outcome).Inc()
 	m.KooDriveDuration.WithLabelValues(endpoint).Observe(seconds)
+}
+
+// CountExpirationState counts an expiration of source reaching state in round (1 for
+// the first hour): reserved, stalled, or notifying again after an operator's retry. It
+// serves the expiration activities (activities.ExpirationCounter).
+func (m *Metrics) CountExpirationState(source, state string, round int) {
+	if m == nil {
+		return
+	}
+	switch {
+	case state == contract.StateReserved:
+		m.ExpirationsReserved.WithLabelValues(source).Inc()
+	case state == contract.StateStalled:
+		m.ExpirationsStalled.WithLabelValues(source).Inc()
+	case state == contract.StateNotifying && round > 1:
+		m.ExpirationsRetried.WithLabelValues(source).Inc()
+	}
+}
+
+// CountReconciliationRun counts a reconciliation run reaching state: completed or
+// failed; other states count nothing. It serves the reconciliation activities
+// (activities.ReconciliationObserver).
+func (m *Metrics) CountReconciliationRun(state string) {
+	if m == nil {
+		return
+	}
+	switch state {
+	case contract.RunCompleted:
+		m.ReconciliationRuns.WithLabelValues("completed").Inc()
+	case contract.RunFailed:
+		m.ReconciliationRuns.WithLabelValues("failed").Inc()
+	}
+}
+
+// ObserveStatement records the last statement built: its rows and how long it took.
+func (m *Metrics) ObserveStatement(rows int, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.StatementRows.Set(float64(rows))
+	m.StatementBuildSeconds.Set(seconds)
 }

@@ -138,9 +138,8 @@ func TestLastReconciliationComesFromTheStore(t *testing.T) {
 			if err := st.SaveRun(ctx, store.ReconciliationRun{Cycle: "2026-08", State: store.RunFailed}); err != nil {
 				t.Fatal(err)
 			}
-			m.LastReconciliation.Set(1) // process memory is not the source any more
-			m.Discrepancies.WithLabelValues("2").Set(99)
-			wantDiscrepancies := map[string]float64{"diff_type=1": 0, "diff_type=2": 5, "diff_type=3": 0, "diff_type=4": 1}
+			wantDiscrepancies := map[string]float64{"cycle=2026-09,diff_type=1": 0, "cycle=2026-09,diff_type=2": 5,
+				"cycle=2026-09,diff_type=3": 0, "cycle=2026-09,diff_type=4": 1}
 
 			got := series(t, m.Registry, family)[""]
 			if got < float64(before.Unix()) || got > float64(after.Unix()) {

@@ -33,8 +33,10 @@ var diffTypes = []string{"1", "2", "3"}
 // (real expirations), kooflow_test_expirations{state} (test rehearsals, testFlag=1, which
 // freeze nothing and tell KooDrive nothing), kooflow_store_up, and from the last completed reconciliation
 // kooflow_reconciliation_last_completed_timestamp_seconds and
-// kooflow_reconciliation_discrepancies{diff_type} (both absent while no reconciliation
-// ever completed, rather than a misleading 0).
+// kooflow_reconciliation_discrepancies{cycle,diff_type} (both absent while no
+// reconciliation ever completed, rather than a misleading 0). The cycle label names the
+// billing cycle the figures are for, so a dashboard or an alert never mistakes last
+// month's discrepancies for this month's.
 func (m *Metrics) RegisterStore(st *store.Store) {
 	m.Registry.MustRegister(&storeCollector{
 		st:   st,
@@ -44,7 +46,7 @@ func (m *Metrics) RegisterStore(st *store.Store) {
 		last: prometheus.NewDesc("kooflow_reconciliation_last_completed_timestamp_seconds",
 			"When a reconciliation run last completed, in Unix seconds (from the store; absent until one completes).", nil, nil),
 		discrepancies: prometheus.NewDesc("kooflow_reconciliation_discrepancies",
-			"Discrepancies KooDrive reported for the last completed cycle, by diffType (from the store).", []string{"diff_type"}, nil),
+			"Discrepancies KooDrive reported for the last completed cycle (the cycle label), by diffType (from the store).", []string{"cycle", "diff_type"}, nil),
 	})
 }
 
@@ -79,11 +81,11 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(last.UpdatedAt.UnixMilli())/1000)
 	for _, t := range diffTypes {
-		ch <- prometheus.MustNewConstMetric(c.discrepancies, prometheus.GaugeValue, float64(last.Counts[t]), t)
+		ch <- prometheus.MustNewConstMetric(c.discrepancies, prometheus.GaugeValue, float64(last.Counts[t]), last.Cycle, t)
 	}
 	for t, n := range last.Counts {
 		if !slices.Contains(diffTypes, t) {
-			ch <- prometheus.MustNewConstMetric(c.discrepancies, prometheus.GaugeValue, float64(n), t)
+			ch <- prometheus.MustNewConstMetric(c.discrepancies, prometheus.GaugeValue, float64(n), last.Cycle, t)
 		}
 	}
 }

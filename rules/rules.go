@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/contract"
+	"github.com/kooflow/kooflow/records"
 )
 
 // RenewedTolerance separates a renewed instance from one whose expiry KooGallery reports
@@ -22,7 +23,7 @@ const RenewedTolerance = time.Hour
 // Judgement is the rule book's answer. The zero Judgement means the expiry is due.
 type Judgement struct {
 	// Overtaken is the final state of an expiry that no longer stands:
-	// store.StateRenewed or store.StateReleased; empty when the expiry is due.
+	// contract.StateRenewed or contract.StateReleased; empty when the expiry is due.
 	Overtaken string
 	// Reason says why, for the sender and the record.
 	Reason string
@@ -37,12 +38,12 @@ func (j Judgement) Due() bool { return j.Overtaken == "" }
 //   - an instance registered to expire more than RenewedTolerance after now was renewed
 //     since, so the expiry is ignored;
 //   - otherwise the expiry of the instance's current period is due.
-func KooGalleryExpiry(sub store.Subscription, now time.Time) Judgement {
+func KooGalleryExpiry(sub records.Subscription, now time.Time) Judgement {
 	switch {
-	case sub.Status == store.StatusReleased:
-		return Judgement{Overtaken: store.StateReleased, Reason: "instance is released; nothing to freeze"}
+	case sub.Status == records.StatusReleased:
+		return Judgement{Overtaken: contract.StateReleased, Reason: "instance is released; nothing to freeze"}
 	case !sub.ExpireTime.IsZero() && sub.ExpireTime.After(now.Add(RenewedTolerance)):
-		return Judgement{Overtaken: store.StateRenewed, Reason: fmt.Sprintf(
+		return Judgement{Overtaken: contract.StateRenewed, Reason: fmt.Sprintf(
 			"the registry has this instance running until %s, more than %s from now (renewed); this expiry is ignored",
 			sub.ExpireTime.UTC().Format(time.RFC3339), RenewedTolerance)}
 	}
@@ -52,22 +53,22 @@ func KooGalleryExpiry(sub store.Subscription, now time.Time) Judgement {
 // SmartHubExpiry judges a SmartHub package expiry of sub: a released subscription has
 // nothing to freeze; otherwise the expiry of the period ending at the push's validThru is
 // due (SmartHub periods are the package's validThru, not the registry's expiry time).
-func SmartHubExpiry(sub store.Subscription) Judgement {
-	if sub.Status == store.StatusReleased {
-		return Judgement{Overtaken: store.StateReleased, Reason: "subscription is released; nothing to freeze"}
+func SmartHubExpiry(sub records.Subscription) Judgement {
+	if sub.Status == records.StatusReleased {
+		return Judgement{Overtaken: contract.StateReleased, Reason: "subscription is released; nothing to freeze"}
 	}
 	return Judgement{}
 }
 
 // SmartHubPeriod judges the period a SmartHub package-expired push reports (the one that
-// ended at its validThru, in store.PeriodLayout) against latest, the newest period already
+// ended at its validThru, in records.PeriodLayout) against latest, the newest period already
 // known for the SIM package ("" when none): an older period was overtaken — the SIM's
 // newer period is known, so a late or out-of-order push must neither freeze the SIM for
 // an old period again nor tell KooDrive again. It is acknowledged and ignored. The same
 // period is due (and found again by the intake's deduplication); a newer one is due.
 func SmartHubPeriod(period, latest string) Judgement {
 	if latest != "" && period < latest {
-		return Judgement{Overtaken: store.StateRenewed, Reason: fmt.Sprintf(
+		return Judgement{Overtaken: contract.StateRenewed, Reason: fmt.Sprintf(
 			"validThru period %s is older than this SIM package's latest known period %s (a late or out-of-order push); acknowledged and ignored",
 			period, latest)}
 	}

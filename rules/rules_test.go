@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/contract"
 )
 
 // TestSmartHubPeriod: an older period than the newest known is overtaken; the same or a
@@ -25,7 +25,7 @@ func TestSmartHubPeriod(t *testing.T) {
 		if j.Due() != c.due {
 			t.Errorf("SmartHubPeriod(%s, %s) = %+v, want due %v", c.period, c.latest, j, c.due)
 		}
-		if !c.due && (j.Overtaken != store.StateRenewed || !strings.Contains(j.Reason, "older than this SIM package's latest known period "+c.latest)) {
+		if !c.due && (j.Overtaken != contract.StateRenewed || !strings.Contains(j.Reason, "older than this SIM package's latest known period "+c.latest)) {
 			t.Errorf("SmartHubPeriod(%s, %s) = %+v", c.period, c.latest, j)
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // Intake accepts expiries and stops on behalf of the senders (KooGallery, SmartHub, the
@@ -67,7 +67,7 @@ func (i *Intake) AcceptExpiry(ctx context.Context, v Verdict, delivery store.Del
 // (reason store.StateRenewed or store.StateReleased): queued starts that never reached
 // Temporal are cancelled at once, and a stop for the others is queued behind them.
 func (i *Intake) AcceptStop(ctx context.Context, source, subject, reason, detail string) (store.StopAcceptance, error) {
-	payload, err := json.Marshal(workflows.StopRequest{Reason: reason, Detail: detail})
+	payload, err := json.Marshal(contract.StopRequest{Reason: reason, Detail: detail})
 	if err != nil {
 		return store.StopAcceptance{}, fmt.Errorf("encode stop of %s: %w", subject, err)
 	}

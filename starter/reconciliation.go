@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/workflows"
 )
 
@@ -54,7 +55,7 @@ func (c ScheduleConfig) action() *client.ScheduleWorkflowAction {
 	return &client.ScheduleWorkflowAction{
 		ID:        "reconcile/scheduled",
 		Workflow:  workflows.MonthlyReconciliationWorkflow,
-		Args:      []any{workflows.MonthlyInput{TimeZone: c.TimeZone, PollInterval: c.PollInterval, PollDeadline: c.PollDeadline}},
+		Args:      []any{contract.MonthlyInput{TimeZone: c.TimeZone, PollInterval: c.PollInterval, PollDeadline: c.PollDeadline}},
 		TaskQueue: workflows.TaskQueue,
 	}
 }
@@ -117,8 +118,8 @@ func DescribeSchedule(ctx context.Context, c client.Client) (*client.ScheduleDes
 var ErrReconciliationRunning = errors.New("reconciliation already running")
 
 // StartReconciliation starts one cycle's reconciliation by hand. The cycle must be over.
-func (s *Starter) StartReconciliation(ctx context.Context, in workflows.ReconciliationInput) (client.WorkflowRun, error) {
-	if err := workflows.CheckPastCycle(in.Cycle, time.Now()); err != nil {
+func (s *Starter) StartReconciliation(ctx context.Context, in contract.ReconciliationInput) (client.WorkflowRun, error) {
+	if err := contract.CheckPastCycle(in.Cycle, time.Now()); err != nil {
 		return nil, err
 	}
 	id := workflows.ReconciliationWorkflowID(in.Cycle)

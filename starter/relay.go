@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // Relay defaults.
@@ -221,7 +221,7 @@ func (r *Relay) deliver(ctx context.Context, in store.Intent) (string, error) {
 // deliverStart starts the expiry's workflow — unless a stop queued after it overtook
 // it, in which case the workflow must not start if it does not exist yet.
 func (r *Relay) deliverStart(ctx context.Context, in store.Intent) (string, error) {
-	var input workflows.ExpirationInput
+	var input contract.ExpirationInput
 	if err := json.Unmarshal(in.Payload, &input); err != nil {
 		return "", fmt.Errorf("decode intent %d for %s: %w", in.ID, in.WorkflowID, err)
 	}
@@ -230,7 +230,7 @@ func (r *Relay) deliverStart(ctx context.Context, in store.Intent) (string, erro
 		return "", err
 	}
 	if overtaken {
-		var req workflows.StopRequest
+		var req contract.StopRequest
 		if err := json.Unmarshal(stop.Payload, &req); err != nil {
 			return "", fmt.Errorf("decode stop intent %d: %w", stop.ID, err)
 		}
@@ -265,7 +265,7 @@ func (r *Relay) deliverStart(ctx context.Context, in store.Intent) (string, erro
 // deliverStop signals every open expiration of the subject accepted before the stop.
 // Expirations whose workflow is gone (finished) are skipped.
 func (r *Relay) deliverStop(ctx context.Context, in store.Intent) (string, error) {
-	var req workflows.StopRequest
+	var req contract.StopRequest
 	if err := json.Unmarshal(in.Payload, &req); err != nil {
 		return "", fmt.Errorf("decode stop intent %d: %w", in.ID, err)
 	}
@@ -278,7 +278,7 @@ func (r *Relay) deliverStop(ctx context.Context, in store.Intent) (string, error
 			if e.CreatedAt.After(in.CreatedAt) {
 				continue // accepted after the stop: a new period, not overtaken
 			}
-			err := r.Client.SignalWorkflow(ctx, e.WorkflowID, "", workflows.SignalStop, req)
+			err := r.Client.SignalWorkflow(ctx, e.WorkflowID, "", contract.SignalStop, req)
 			var notFound *serviceerror.NotFound
 			if err != nil && !errors.As(err, &notFound) {
 				return "", fmt.Errorf("stop expiration %s: %w", e.WorkflowID, err)

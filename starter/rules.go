@@ -3,9 +3,9 @@ package starter
 import (
 	"time"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/rules"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // Verdict is the rule book's answer (package rules) for one reported expiry, with what
@@ -14,7 +14,7 @@ type Verdict struct {
 	// Accept is true when the expiry must run: freeze and tell KooDrive.
 	Accept bool
 	// Input is the workflow input of an accepted expiry.
-	Input workflows.ExpirationInput
+	Input contract.ExpirationInput
 	// WorkflowID names the accepted expiry.
 	WorkflowID string
 	// Ignored says, for the sender and the record, why an expiry that is acknowledged

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/workflows"
 )
@@ -44,8 +45,8 @@ func ExpirationWorkflowID(source, subject, period string, test bool) string {
 }
 
 // ExpirationInput builds the workflow input for sub's current expiry.
-func ExpirationInput(source, subject string, sub store.Subscription, test bool) workflows.ExpirationInput {
-	return workflows.ExpirationInput{
+func ExpirationInput(source, subject string, sub store.Subscription, test bool) contract.ExpirationInput {
+	return contract.ExpirationInput{
 		Source: source, Subject: subject, Period: Period(sub), SubscriptionID: sub.ID,
 		InstanceID: sub.InstanceID, CarrierUserID: sub.CarrierUserID, PackageID: sub.PackageID, Test: test,
 	}
@@ -64,7 +65,7 @@ type Starter struct {
 // ID-reuse policy reject-duplicate, so a finished one is never re-run by a late retry.
 // It reports existing when Temporal already has (or had) the workflow. It returns only
 // after Temporal durably accepted the start or reported the workflow ID as taken.
-func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in workflows.ExpirationInput) (existing bool, err error) {
+func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in contract.ExpirationInput) (existing bool, err error) {
 	summary := fmt.Sprintf("%s expiry of %s (user %s, package %s)", in.Source, in.Subject, in.CarrierUserID, in.PackageID)
 	if in.Test {
 		summary = "TEST " + summary
@@ -108,16 +109,16 @@ func (s *Starter) Retry(ctx context.Context, workflowID string) error {
 	if status.State != store.StateStalled {
 		return fmt.Errorf("retry %s: %w (state %s)", workflowID, ErrNotStalled, status.State)
 	}
-	if err := s.Client.SignalWorkflow(ctx, workflowID, "", workflows.SignalRetry, nil); err != nil {
+	if err := s.Client.SignalWorkflow(ctx, workflowID, "", contract.SignalRetry, nil); err != nil {
 		return fmt.Errorf("signal retry to %s: %w", workflowID, err)
 	}
 	return nil
 }
 
 // Status asks a running or closed expiration workflow for its status.
-func (s *Starter) Status(ctx context.Context, workflowID string) (workflows.ExpirationStatus, error) {
-	var status workflows.ExpirationStatus
-	v, err := s.Client.QueryWorkflow(ctx, workflowID, "", workflows.QueryStatus)
+func (s *Starter) Status(ctx context.Context, workflowID string) (contract.ExpirationStatus, error) {
+	var status contract.ExpirationStatus
+	v, err := s.Client.QueryWorkflow(ctx, workflowID, "", contract.QueryStatus)
 	if err != nil {
 		return status, fmt.Errorf("query status of %s: %w", workflowID, err)
 	}

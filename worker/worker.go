@@ -3,7 +3,6 @@
 package worker
 
 import (
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -47,22 +46,14 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.MonthlyReconciliationWorkflow, workflow.RegisterOptions{Name: "MonthlyReconciliationWorkflow"})
 }
 
-// RegisterActivities registers the activities whose dependencies are present.
+// RegisterActivities registers the activity structs whose dependencies are present:
+// every exported method becomes an activity under its method name, which is the name
+// the workflows' typed references resolve to and the name in recorded histories.
 func RegisterActivities(r sdkworker.ActivityRegistry, deps Dependencies) {
-	if e := deps.Expiration; e != nil {
-		r.RegisterActivityWithOptions(e.BeginExpiration, activity.RegisterOptions{Name: workflows.ActivityBeginExpiration})
-		r.RegisterActivityWithOptions(e.FreezeSubscription, activity.RegisterOptions{Name: workflows.ActivityFreezeSubscription})
-		r.RegisterActivityWithOptions(e.NotifyKooDrive, activity.RegisterOptions{Name: workflows.ActivityNotifyKooDrive})
-		r.RegisterActivityWithOptions(e.SetExpirationState, activity.RegisterOptions{Name: workflows.ActivitySetExpirationState})
-		r.RegisterActivityWithOptions(e.CheckStillDue, activity.RegisterOptions{Name: workflows.ActivityCheckStillDue})
+	if deps.Expiration != nil {
+		r.RegisterActivity(deps.Expiration)
 	}
-	if rc := deps.Reconciliation; rc != nil {
-		r.RegisterActivityWithOptions(rc.CheckService, activity.RegisterOptions{Name: workflows.ActivityCheckService})
-		r.RegisterActivityWithOptions(rc.SaveRun, activity.RegisterOptions{Name: workflows.ActivitySaveRun})
-		r.RegisterActivityWithOptions(rc.BuildStatement, activity.RegisterOptions{Name: workflows.ActivityBuildStatement})
-		r.RegisterActivityWithOptions(rc.UploadStatement, activity.RegisterOptions{Name: workflows.ActivityUploadStatement})
-		r.RegisterActivityWithOptions(rc.WaitForResults, activity.RegisterOptions{Name: workflows.ActivityWaitForResults})
-		r.RegisterActivityWithOptions(rc.FetchDiscrepancies, activity.RegisterOptions{Name: workflows.ActivityFetchDiscrepancies})
-		r.RegisterActivityWithOptions(rc.WriteReport, activity.RegisterOptions{Name: workflows.ActivityWriteReport})
+	if deps.Reconciliation != nil {
+		r.RegisterActivity(deps.Reconciliation)
 	}
 }

@@ -13,12 +13,12 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
 	kooworker "github.com/kooflow/kooflow/worker"
-	"github.com/kooflow/kooflow/workflows"
 )
 
 // tokenWorld is a worker's surroundings in token mode: a store, a sandbox KooDrive whose
@@ -78,7 +78,7 @@ func (w *tokenWorld) expiration(t *testing.T, instance string) *fixture {
 		t.Fatal(err)
 	}
 	kooworker.Register(env, kooworker.Dependencies{Expiration: &activities.Expiration{Store: w.store, KooDrive: w.client}})
-	return &fixture{env: env, store: w.store, kd: w.kd, input: workflows.ExpirationInput{
+	return &fixture{env: env, store: w.store, kd: w.kd, input: contract.ExpirationInput{
 		Source: "koogallery", Subject: instance, Period: "20261031160000", SubscriptionID: sub.ID,
 		InstanceID: instance, CarrierUserID: "user-1", PackageID: "pkg-1",
 	}}
@@ -123,13 +123,13 @@ func TestWrongTokenStallsWithTheCredentialsReasonThenRetryReserves(t *testing.T)
 	const wrong = "sbx-a-token-koodrive-never-issued"
 	w.writeToken(t, wrong, false)
 	f := w.expiration(t, "inst-1")
-	var stalled workflows.ExpirationStatus
+	var stalled contract.ExpirationStatus
 	var rec store.Expiration
 	f.env.RegisterDelayedCallback(func() {
 		stalled = f.query(t)
 		rec, _ = f.store.Expiration(context.Background(), workflowID)
 		w.writeToken(t, w.kd.IssueToken(), false)
-		f.env.SignalWorkflow(workflows.SignalRetry, nil)
+		f.env.SignalWorkflow(contract.SignalRetry, nil)
 	}, 2*time.Hour)
 	status := f.run(t)
 

@@ -1,5 +1,9 @@
 // Package workflows holds kooflow's Temporal workflow definitions: deterministic code
 // only — no I/O, no wall clock, no map iteration — with every side effect in activities.
+// The workflows call their activities through typed references (methods of a nil
+// *activities.Expiration or *activities.Reconciliation), and everything they exchange
+// is a type of package contract: no database row and no client library reaches a
+// history.
 package workflows
 
 import (
@@ -7,32 +11,16 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 )
 
 // TaskQueue is the task queue kooflow's worker polls and its starters use.
 const TaskQueue = "kooflow"
-
-// Names operators and other processes use to talk to a running expiration.
-const (
-	// SignalRetry asks a stalled expiration to try KooDrive for another hour.
-	SignalRetry = "retry"
-	// QueryStatus returns the expiration's ExpirationStatus.
-	QueryStatus = "status"
-	// SignalStop ends an expiration KooGallery has overtaken (renewal, release) with a
-	// StopRequest; nothing more is sent to KooDrive.
-	SignalStop = "stop"
-)
-
-// StopRequest says why an expiration is no longer wanted: store.StateRenewed or
-// store.StateReleased, which becomes its final state.
-type StopRequest struct {
-	Reason string
-	Detail string
-}
 
 // NotifyWindow is the one-hour rule: how long one round of KooDrive notification
 // attempts may take before the expiration stalls and waits for an operator. It mirrors
@@ -49,16 +37,11 @@ var notifyRetryPolicy = &temporal.RetryPolicy{
 	BackoffCoefficient:     2,
 	MaximumInterval:        time.Minute,
 	MaximumAttempts:        1000,
-	NonRetryableErrorTypes: []string{ErrTypeKooDriveRejected},
+	NonRetryableErrorTypes: []string{contract.ErrTypeKooDriveRejected},
 }
 
-// Error types that activities return and the workflow reasons about.
-const (
-	// ErrTypeKooDriveRejected marks a business rejection by KooDrive: retrying cannot help.
-	ErrTypeKooDriveRejected = "KooDriveRejected"
-	// ErrTypeKooDriveUnavailable marks a failure that may pass: outage, overload, timeout.
-	ErrTypeKooDriveUnavailable = "KooDriveUnavailable"
-)
+// bookkeepingRetry retries the store's writes until the database answers again.
+var bookkeepingRetry = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
 
 // Custom search attributes that make an expiration findable in the Temporal UI.
 var (
@@ -68,244 +51,292 @@ var (
 	SearchAttrBillingCycle  = temporal.NewSearchAttributeKeyKeyword("KooflowBillingCycle")
 )
 
-// ExpirationInput identifies one expiry of one subscription.
-type ExpirationInput struct {
-	// Source is "koogallery" or "smarthub".
-	Source string
-	// Subject is the source's identity for the subscription (the instance ID, or
-	// gIccid/packageCode).
-	Subject string
-	// Period names the paid period that ended; a renewal starts a new one.
-	Period         string
-	SubscriptionID int64
-	InstanceID     string
-	CarrierUserID  string
-	PackageID      string
-	// Test runs the workflow as a rehearsal: nothing is frozen and nothing is sent to KooDrive.
-	Test bool
-	// NotifyWindow shortens the one-hour rule for rehearsals and reliability runs (0 means
-	// NotifyWindow); the retry backoff is capped at a sixtieth of it, as one minute is of an hour.
-	NotifyWindow time.Duration
-}
+// expirationActivities is how the expiration workflow names its activities: methods of
+// a nil *activities.Expiration, resolved by name on the worker (typed references).
+var expirationActivities *activities.Expiration
 
-// ExpirationStatus is what the status query answers.
-type ExpirationStatus struct {
-	State string
-	// Attempts counts KooDrive calls made so far, over all rounds.
-	Attempts int
-	// Rounds counts the hour-long notification rounds started (1 + operator retries).
-	Rounds    int
-	LastError string
-}
+// errOvertaken ends the business steps when KooGallery overtook the expiry (a renewal
+// or release, by stop signal or found by the still-due check).
+var errOvertaken = errors.New("expiration overtaken")
 
-// NotifyResult is what the notify activity reports on success.
-type NotifyResult struct {
-	// Attempt is the attempt number within the round that succeeded.
-	Attempt int32
-	// AlreadyNotified is true when KooDrive had already accepted this expiry earlier.
-	AlreadyNotified bool
-}
-
-// NotifyFailure is attached to every notify activity error so the workflow can count
-// attempts across an activity's retries.
-type NotifyFailure struct {
-	Attempt int32
-}
-
-// Activity names, shared with the worker's registrations.
-const (
-	ActivityBeginExpiration    = "BeginExpiration"
-	ActivityFreezeSubscription = "FreezeSubscription"
-	ActivityNotifyKooDrive     = "NotifyKooDrive"
-	ActivitySetExpirationState = "SetExpirationState"
-	ActivityCheckStillDue      = "CheckExpiryStillDue"
-)
-
-// StillDue is the result of the CheckExpiryStillDue activity: whether the expiry still
-// stands by the rule book, and if not, the final state (store.StateRenewed or
-// store.StateReleased) and why.
-type StillDue struct {
-	Due       bool
-	Overtaken string
-	Reason    string
-}
-
-// StateChange is the input of the SetExpirationState activity.
-type StateChange struct {
-	WorkflowID string
-	State      string
-	LastError  string
-	// Source and Round (1 for the first hour, 2 after the first operator retry, ...)
-	// let the activity count transitions per source.
-	Source string
-	Round  int
-}
+// errStalled ends a notification round that spent its hour or met a rejection.
+var errStalled = errors.New("expiration stalled")
 
 // ExpirationWorkflow takes one expired subscription to KooDrive's reservation period.
 //
-// Pattern: a saga of idempotent activities with an operator gate. It records the expiry,
-// freezes the subscription, then notifies KooDrive under the one-hour rule — the activity's
-// own retry policy retries with backoff inside a one-hour ScheduleToClose, and business
-// rejections are non-retryable. When an hour is spent (or KooDrive rejects), the
-// workflow does not fail: it becomes "stalled" (search attribute, store row, log line) and
-// blocks on the "retry" signal, then runs another hour-long round. The "status" query
-// reports state, attempts and the last error. Every activity is idempotent, so a duplicate
-// delivery or a worker crash never freezes or notifies twice.
-func ExpirationWorkflow(ctx workflow.Context, in ExpirationInput) (ExpirationStatus, error) {
-	logger := workflow.GetLogger(ctx)
-	workflowID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	status := ExpirationStatus{State: store.StateFreezing}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (ExpirationStatus, error) { return status, nil }); err != nil {
-		return status, err
+// Pattern: a sequence of idempotent activities with an operator gate, read top to bottom
+// in (*expiration).run: record the expiry, check it is still due, freeze the
+// subscription, then notify KooDrive under the one-hour rule — the activity's own retry
+// policy retries with backoff inside a one-hour ScheduleToClose, and business rejections
+// are non-retryable. When an hour is spent (or KooDrive rejects), the workflow does not
+// fail: it becomes "stalled" (search attribute, store row, current details) and waits
+// for an operator's "retry" signal, then runs another round. A "stop" signal (renewal or
+// release) ends it wherever it is, as renewed or released, without compensation: nothing
+// is undone, nothing more is sent. The "status" query reports state, attempts and the
+// last error. Every activity is idempotent, so a duplicate delivery or a worker crash
+// never freezes or notifies twice.
+func ExpirationWorkflow(ctx workflow.Context, in contract.ExpirationInput) (contract.ExpirationStatus, error) {
+	e, err := newExpiration(ctx, in)
+	if err != nil {
+		return e.status, err
 	}
+	return e.run()
+}
 
-	bookkeepingRetry := &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+// run is the business process.
+func (e *expiration) run() (contract.ExpirationStatus, error) {
+	err := e.steps()
+	if errors.Is(err, errOvertaken) {
+		return e.finishOvertaken()
+	}
+	return e.status, err
+}
+
+// steps are the expiration's business steps; each returns errOvertaken once a renewal
+// or release has stopped it.
+func (e *expiration) steps() error {
+	if err := e.record(); err != nil {
+		return err
+	}
+	if err := e.checkStillDue(); err != nil {
+		return err
+	}
+	if err := e.freeze(); err != nil {
+		return err
+	}
+	for {
+		err := e.notifyRound()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errStalled) {
+			return err
+		}
+		if err := e.waitForOperator(); err != nil {
+			return err
+		}
+	}
+	return e.setState(contract.StateReserved, "")
+}
+
+// expiration is one running ExpirationWorkflow: its input, its status, and the
+// machinery the steps share.
+type expiration struct {
+	ctx        workflow.Context
+	in         contract.ExpirationInput
+	workflowID string
+	logger     log.Logger
+	status     contract.ExpirationStatus
+
+	// localBookkeeping runs the store's writes as local activities (version 1 of
+	// "local-bookkeeping"); executions that began before run them as regular activities.
+	localBookkeeping bool
+	bookkeepingCtx   workflow.Context
+	localCtx         workflow.Context
+
+	// stop is set by the stop signal (or the still-due check); stopped wakes the
+	// operator wait; cancelNotify cancels a KooDrive round in flight.
+	stop         *contract.StopRequest
+	stopped      workflow.Channel
+	cancelNotify workflow.CancelFunc
+	notifyCtx    workflow.Context
+	window       time.Duration
+	retries      workflow.ReceiveChannel
+}
+
+// newExpiration sets up the query handler, the bookkeeping options and the stop
+// listener, in the order the recorded histories expect.
+func newExpiration(ctx workflow.Context, in contract.ExpirationInput) (*expiration, error) {
+	e := &expiration{
+		ctx: ctx, in: in, workflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, logger: workflow.GetLogger(ctx),
+		status: contract.ExpirationStatus{State: contract.StateFreezing},
+	}
+	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.ExpirationStatus, error) { return e.status, nil }); err != nil {
+		return e, err
+	}
 	// Version 1 runs the store bookkeeping (record, freeze, state changes) as local
 	// activities: quick database writes that need no task of their own on the server,
-	// which doubled throughput in the burst benchmark (BENCHMARKS.md). Executions that
-	// began before keep running them as regular activities.
-	localBookkeeping := workflow.GetVersion(ctx, "local-bookkeeping", workflow.DefaultVersion, 1) == 1
-	bookkeepingCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
-	localCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
-	bookkeeping := func(name string, arg any) error {
-		if localBookkeeping {
-			return workflow.ExecuteLocalActivity(localCtx, name, arg).Get(ctx, nil)
-		}
-		return workflow.ExecuteActivity(bookkeepingCtx, name, arg).Get(ctx, nil)
-	}
-	setState := func(state, lastError string) error {
-		status.State = state
-		if lastError != "" {
-			status.LastError = lastError
-		}
-		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrState.ValueSet(state)); err != nil {
-			return fmt.Errorf("set search attribute KooflowState=%s: %w", state, err)
-		}
-		workflow.SetCurrentDetails(ctx, describe(workflowID, in, status))
-		return bookkeeping(ActivitySetExpirationState,
-			StateChange{WorkflowID: workflowID, State: state, LastError: lastError, Source: in.Source, Round: status.Rounds})
-	}
+	// which doubled throughput in the burst benchmark (BENCHMARKS.md).
+	e.localBookkeeping = workflow.GetVersion(ctx, "local-bookkeeping", workflow.DefaultVersion, 1) == 1
+	e.bookkeepingCtx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
+	e.localCtx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
+	workflow.SetCurrentDetails(ctx, e.describe())
 
-	workflow.SetCurrentDetails(ctx, describe(workflowID, in, status))
-
-	// A renewal or release overtaking the expiry stops it wherever it is: a goroutine
+	// A renewal or release overtaking the expiry stops it wherever it is: this goroutine
 	// waits for the stop signal, cancels a KooDrive round in flight and wakes the
-	// stalled wait below.
+	// operator wait.
 	notifyBase, cancelNotify := workflow.WithCancel(ctx)
-	var stop *StopRequest
-	stopped := workflow.NewBufferedChannel(ctx, 1)
+	e.cancelNotify = cancelNotify
+	e.stopped = workflow.NewBufferedChannel(ctx, 1)
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		var req StopRequest
-		workflow.GetSignalChannel(gctx, SignalStop).Receive(gctx, &req)
-		stop = &req
-		cancelNotify()
-		stopped.Send(gctx, true)
+		var req contract.StopRequest
+		workflow.GetSignalChannel(gctx, contract.SignalStop).Receive(gctx, &req)
+		e.stop = &req
+		e.cancelNotify()
+		e.stopped.Send(gctx, true)
 	})
-	finishStopped := func() (ExpirationStatus, error) {
-		state := store.StateRenewed
-		if stop.Reason == store.StateReleased {
-			state = store.StateReleased
-		}
-		logger.Info("Expiration stopped by KooGallery", "instanceId", in.InstanceID, "reason", state, "detail", stop.Detail)
-		if err := setState(state, ""); err != nil {
-			return status, err
-		}
-		return status, nil
-	}
-
-	if err := bookkeeping(ActivityBeginExpiration, in); err != nil {
-		return status, fmt.Errorf("record expiration %s: %w", workflowID, err)
-	}
-	// Version 1 asks the rule book again, against the registry as it is now: a start
-	// that reached Temporal after the instance was renewed or released (it was queued
-	// during a Temporal outage, or in flight when the renewal came) ends here, before
-	// anything is frozen or sent to KooDrive, instead of racing the stop signal.
-	if workflow.GetVersion(ctx, "still-due-check", workflow.DefaultVersion, 1) == 1 && stop == nil {
-		var due StillDue
-		if err := workflow.ExecuteLocalActivity(localCtx, ActivityCheckStillDue, in).Get(ctx, &due); err != nil {
-			return status, fmt.Errorf("check expiration %s is still due: %w", workflowID, err)
-		}
-		if !due.Due && stop == nil {
-			stop = &StopRequest{Reason: due.Overtaken, Detail: due.Reason}
-		}
-	}
-	if stop != nil {
-		return finishStopped()
-	}
-	if !in.Test {
-		if err := bookkeeping(ActivityFreezeSubscription, in); err != nil {
-			return status, fmt.Errorf("freeze subscription %d: %w", in.SubscriptionID, err)
-		}
-	}
-
-	window, policy := NotifyWindow, notifyRetryPolicy
-	if in.NotifyWindow > 0 && in.NotifyWindow != NotifyWindow {
-		window = in.NotifyWindow
-		scaled := *notifyRetryPolicy
-		scaled.MaximumInterval = max(window/60, time.Second)
-		policy = &scaled
-	}
-	notifyCtx := workflow.WithActivityOptions(notifyBase, workflow.ActivityOptions{
-		ScheduleToCloseTimeout: window,
+	var policy *temporal.RetryPolicy
+	e.window, policy = notifyWindow(in)
+	e.notifyCtx = workflow.WithActivityOptions(notifyBase, workflow.ActivityOptions{
+		ScheduleToCloseTimeout: e.window,
 		// One KooDrive call; a worker that dies mid-call delays the next attempt by this.
 		StartToCloseTimeout: 20 * time.Second,
 		RetryPolicy:         policy,
 	})
-	retries := workflow.GetSignalChannel(ctx, SignalRetry)
-	for {
-		// A retry sent while a round was still running is spent: drop it so the next
-		// stall waits for a fresh decision.
-		for retries.ReceiveAsync(nil) {
-			logger.Info("Ignoring a retry signal that arrived while not stalled")
-		}
-		if stop != nil {
-			return finishStopped()
-		}
-		status.Rounds++
-		if err := setState(store.StateNotifying, ""); err != nil {
-			return status, err
-		}
-		if in.Test {
-			logger.Info("Test expiration: not notifying KooDrive")
-			break
-		}
-		var result NotifyResult
-		err := workflow.ExecuteActivity(notifyCtx, ActivityNotifyKooDrive, in).Get(ctx, &result)
-		if err == nil {
-			status.Attempts += int(result.Attempt)
-			status.LastError = ""
-			break
-		}
-		if stop != nil {
-			return finishStopped()
-		}
-		status.Attempts += failedAttempts(err)
-		reason := stallReason(err, window)
-		logger.Warn("Expiration stalled; waiting for an operator's retry",
-			"instanceId", in.InstanceID, "subject", in.Subject, "reason", reason, "attempts", status.Attempts)
-		if err := setState(store.StateStalled, reason); err != nil {
-			return status, err
-		}
-		wait := workflow.NewSelector(ctx)
-		wait.AddReceive(retries, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
-		wait.AddReceive(stopped, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
-		wait.Select(ctx)
-		if stop != nil {
-			return finishStopped()
-		}
-		logger.Info("Operator retry received", "instanceId", in.InstanceID, "round", status.Rounds+1)
+	e.retries = workflow.GetSignalChannel(ctx, contract.SignalRetry)
+	return e, nil
+}
+
+// record writes the expiry to the store, so it is remembered after Temporal's retention.
+func (e *expiration) record() error {
+	if err := e.bookkeeping(expirationActivities.BeginExpiration, e.in); err != nil {
+		return fmt.Errorf("record expiration %s: %w", e.workflowID, err)
 	}
-	if err := setState(store.StateReserved, ""); err != nil {
-		return status, err
+	return nil
+}
+
+// checkStillDue asks the rule book again, against the registry as it is now (version 1
+// of "still-due-check"): a start that reached Temporal after the instance was renewed or
+// released — queued during a Temporal outage, or in flight when the renewal came — ends
+// here, before anything is frozen or sent to KooDrive, instead of racing the stop signal.
+func (e *expiration) checkStillDue() error {
+	if workflow.GetVersion(e.ctx, "still-due-check", workflow.DefaultVersion, 1) == 1 && e.stop == nil {
+		var due contract.StillDue
+		if err := workflow.ExecuteLocalActivity(e.localCtx, expirationActivities.CheckExpiryStillDue, e.in).Get(e.ctx, &due); err != nil {
+			return fmt.Errorf("check expiration %s is still due: %w", e.workflowID, err)
+		}
+		if !due.Due && e.stop == nil {
+			e.stop = &contract.StopRequest{Reason: due.Overtaken, Detail: due.Reason}
+		}
 	}
-	return status, nil
+	return e.checkStop()
+}
+
+// freeze marks the subscription frozen for the expired period; a rehearsal freezes nothing.
+func (e *expiration) freeze() error {
+	if e.in.Test {
+		return nil
+	}
+	if err := e.bookkeeping(expirationActivities.FreezeSubscription, e.in); err != nil {
+		return fmt.Errorf("freeze subscription %d: %w", e.in.SubscriptionID, err)
+	}
+	return nil
+}
+
+// notifyRound runs one hour-long round of KooDrive notification attempts. It returns
+// nil when KooDrive was told (or the run is a rehearsal), errStalled when the round
+// ended without it.
+func (e *expiration) notifyRound() error {
+	// A retry sent while a round was still running is spent: drop it so the next stall
+	// waits for a fresh decision.
+	for e.retries.ReceiveAsync(nil) {
+		e.logger.Info("Ignoring a retry signal that arrived while not stalled")
+	}
+	if err := e.checkStop(); err != nil {
+		return err
+	}
+	e.status.Rounds++
+	if err := e.setState(contract.StateNotifying, ""); err != nil {
+		return err
+	}
+	if e.in.Test {
+		e.logger.Info("Test expiration: not notifying KooDrive")
+		return nil
+	}
+	var result contract.NotifyResult
+	err := workflow.ExecuteActivity(e.notifyCtx, expirationActivities.NotifyKooDrive, e.in).Get(e.ctx, &result)
+	if err == nil {
+		e.status.Attempts += int(result.Attempt)
+		e.status.LastError = ""
+		return nil
+	}
+	if err := e.checkStop(); err != nil {
+		return err
+	}
+	e.status.Attempts += failedAttempts(err)
+	reason := stallReason(err, e.window)
+	e.logger.Warn("Expiration stalled; waiting for an operator's retry",
+		"instanceId", e.in.InstanceID, "subject", e.in.Subject, "reason", reason, "attempts", e.status.Attempts)
+	if err := e.setState(contract.StateStalled, reason); err != nil {
+		return err
+	}
+	return errStalled
+}
+
+// waitForOperator blocks a stalled expiration until an operator's retry or a stop.
+func (e *expiration) waitForOperator() error {
+	wait := workflow.NewSelector(e.ctx)
+	wait.AddReceive(e.retries, func(c workflow.ReceiveChannel, _ bool) { c.Receive(e.ctx, nil) })
+	wait.AddReceive(e.stopped, func(c workflow.ReceiveChannel, _ bool) { c.Receive(e.ctx, nil) })
+	wait.Select(e.ctx)
+	if err := e.checkStop(); err != nil {
+		return err
+	}
+	e.logger.Info("Operator retry received", "instanceId", e.in.InstanceID, "round", e.status.Rounds+1)
+	return nil
+}
+
+// checkStop returns errOvertaken once a renewal or release has stopped the expiration.
+func (e *expiration) checkStop() error {
+	if e.stop != nil {
+		return errOvertaken
+	}
+	return nil
+}
+
+// finishOvertaken ends an overtaken expiration as renewed or released.
+func (e *expiration) finishOvertaken() (contract.ExpirationStatus, error) {
+	state := contract.StateRenewed
+	if e.stop.Reason == contract.StateReleased {
+		state = contract.StateReleased
+	}
+	e.logger.Info("Expiration stopped by KooGallery", "instanceId", e.in.InstanceID, "reason", state, "detail", e.stop.Detail)
+	if err := e.setState(state, ""); err != nil {
+		return e.status, err
+	}
+	return e.status, nil
+}
+
+// setState moves the expiration to state: the status query, the KooflowState search
+// attribute, the UI's current details and the store's row.
+func (e *expiration) setState(state, lastError string) error {
+	e.status.State = state
+	if lastError != "" {
+		e.status.LastError = lastError
+	}
+	if err := workflow.UpsertTypedSearchAttributes(e.ctx, SearchAttrState.ValueSet(state)); err != nil {
+		return fmt.Errorf("set search attribute KooflowState=%s: %w", state, err)
+	}
+	workflow.SetCurrentDetails(e.ctx, e.describe())
+	return e.bookkeeping(expirationActivities.SetExpirationState,
+		contract.StateChange{WorkflowID: e.workflowID, State: state, LastError: lastError, Source: e.in.Source, Round: e.status.Rounds})
+}
+
+// bookkeeping runs one of the store's writes, as a local activity from version 1 on.
+func (e *expiration) bookkeeping(activity, arg any) error {
+	if e.localBookkeeping {
+		return workflow.ExecuteLocalActivity(e.localCtx, activity, arg).Get(e.ctx, nil)
+	}
+	return workflow.ExecuteActivity(e.bookkeepingCtx, activity, arg).Get(e.ctx, nil)
+}
+
+// notifyWindow is the one-hour rule for in, with its retry policy. Rehearsals and
+// reliability runs may shorten the hour (ExpirationInput.NotifyWindow); the backoff is
+// then capped at a sixtieth of the window, as one minute is of an hour.
+func notifyWindow(in contract.ExpirationInput) (time.Duration, *temporal.RetryPolicy) {
+	if in.NotifyWindow <= 0 || in.NotifyWindow == NotifyWindow {
+		return NotifyWindow, notifyRetryPolicy
+	}
+	scaled := *notifyRetryPolicy
+	scaled.MaximumInterval = max(in.NotifyWindow/60, time.Second)
+	return in.NotifyWindow, &scaled
 }
 
 // failedAttempts reads the attempt count the notify activity attached to its last error.
 func failedAttempts(err error) int {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.HasDetails() {
-		var f NotifyFailure
+		var f contract.NotifyFailure
 		if appErr.Details(&f) == nil {
 			return int(f.Attempt)
 		}
@@ -317,7 +348,7 @@ func failedAttempts(err error) int {
 // business rejection ends a round only when the one-hour window is spent.
 func stallReason(err error, window time.Duration) string {
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == ErrTypeKooDriveRejected {
+	if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeKooDriveRejected {
 		return "KooDrive rejected the notification: " + appErr.Message()
 	}
 	last := err.Error()
@@ -328,7 +359,8 @@ func stallReason(err error, window time.Duration) string {
 }
 
 // describe renders the workflow's current details for the Temporal UI.
-func describe(workflowID string, in ExpirationInput, s ExpirationStatus) string {
+func (e *expiration) describe() string {
+	in, s := e.in, e.status
 	test := ""
 	if in.Test {
 		test = " (test: nothing is frozen or sent)"
@@ -338,8 +370,8 @@ func describe(workflowID string, in ExpirationInput, s ExpirationStatus) string 
 	if s.LastError != "" {
 		details += "\n\nlast error: " + s.LastError
 	}
-	if s.State == store.StateStalled {
-		details += "\n\nWaiting for an operator: `kooflow retry " + workflowID + "`"
+	if s.State == contract.StateStalled {
+		details += "\n\nWaiting for an operator: `kooflow retry " + e.workflowID + "`"
 	}
 	return details
 }

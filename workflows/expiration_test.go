@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/store"
@@ -24,7 +25,7 @@ type fixture struct {
 	env   *testsuite.TestWorkflowEnvironment
 	store *store.Store
 	kd    *sandbox.Sandbox
-	input workflows.ExpirationInput
+	input contract.ExpirationInput
 }
 
 const workflowID = "expire/koogallery/inst-1/20261031160000"
@@ -52,13 +53,13 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	kooworker.Register(env, kooworker.Dependencies{Expiration: &activities.Expiration{Store: st, KooDrive: client}})
-	return &fixture{env: env, store: st, kd: kd, input: workflows.ExpirationInput{
+	return &fixture{env: env, store: st, kd: kd, input: contract.ExpirationInput{
 		Source: "koogallery", Subject: "inst-1", Period: "20261031160000", SubscriptionID: sub.ID,
 		InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1",
 	}}
 }
 
-func (f *fixture) run(t *testing.T) workflows.ExpirationStatus {
+func (f *fixture) run(t *testing.T) contract.ExpirationStatus {
 	t.Helper()
 	f.env.ExecuteWorkflow(workflows.ExpirationWorkflow, f.input)
 	if !f.env.IsWorkflowCompleted() {
@@ -67,20 +68,20 @@ func (f *fixture) run(t *testing.T) workflows.ExpirationStatus {
 	if err := f.env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
-	var status workflows.ExpirationStatus
+	var status contract.ExpirationStatus
 	if err := f.env.GetWorkflowResult(&status); err != nil {
 		t.Fatal(err)
 	}
 	return status
 }
 
-func (f *fixture) query(t *testing.T) workflows.ExpirationStatus {
+func (f *fixture) query(t *testing.T) contract.ExpirationStatus {
 	t.Helper()
-	v, err := f.env.QueryWorkflow(workflows.QueryStatus)
+	v, err := f.env.QueryWorkflow(contract.QueryStatus)
 	if err != nil {
 		t.Fatalf("query: %v", err)
 	}
-	var status workflows.ExpirationStatus
+	var status contract.ExpirationStatus
 	if err := v.Get(&status); err != nil {
 		t.Fatal(err)
 	}
@@ -134,14 +135,14 @@ func TestPastTheHourStallsThenRetryReserves(t *testing.T) {
 	f := newFixture(t)
 	start := f.env.Now()
 	f.kd.FailWhile(func() bool { return f.env.Now().Before(start.Add(3 * time.Hour)) }, 503)
-	var stalled workflows.ExpirationStatus
+	var stalled contract.ExpirationStatus
 	var storeState string
 	f.env.RegisterDelayedCallback(func() {
 		stalled = f.query(t)
 		rec, _ := f.store.Expiration(context.Background(), workflowID)
 		storeState = rec.State
 		f.kd.ClearFaults()
-		f.env.SignalWorkflow(workflows.SignalRetry, nil)
+		f.env.SignalWorkflow(contract.SignalRetry, nil)
 	}, 5*time.Hour)
 	status := f.run(t)
 	if stalled.State != store.StateStalled || !strings.Contains(stalled.LastError, "within 1h0m0s") || storeState != store.StateStalled {
@@ -156,11 +157,11 @@ func TestPastTheHourStallsThenRetryReserves(t *testing.T) {
 func TestBusinessRejectionStallsAtOnce(t *testing.T) {
 	f := newFixture(t)
 	f.kd.RejectWith("10020001", "carrier is not whitelisted")
-	var stalled workflows.ExpirationStatus
+	var stalled contract.ExpirationStatus
 	f.env.RegisterDelayedCallback(func() {
 		stalled = f.query(t)
 		f.kd.ClearFaults()
-		f.env.SignalWorkflow(workflows.SignalRetry, nil)
+		f.env.SignalWorkflow(contract.SignalRetry, nil)
 	}, time.Minute)
 	status := f.run(t)
 	if stalled.State != store.StateStalled || stalled.Attempts != 1 || !strings.Contains(stalled.LastError, "not whitelisted") {
@@ -226,7 +227,7 @@ func TestRenewalStopsAStalledExpiration(t *testing.T) {
 	f := newFixture(t)
 	f.kd.RejectWith("10020001", "carrier is not whitelisted")
 	f.env.RegisterDelayedCallback(func() {
-		f.env.SignalWorkflow(workflows.SignalStop, workflows.StopRequest{Reason: store.StateRenewed, Detail: "renewal order R1"})
+		f.env.SignalWorkflow(contract.SignalStop, contract.StopRequest{Reason: store.StateRenewed, Detail: "renewal order R1"})
 	}, time.Hour)
 	status := f.run(t)
 	if status.State != store.StateRenewed {
@@ -242,7 +243,7 @@ func TestReleaseStopsARoundInFlight(t *testing.T) {
 	f := newFixture(t)
 	f.kd.FailWhile(func() bool { return true }, 503)
 	f.env.RegisterDelayedCallback(func() {
-		f.env.SignalWorkflow(workflows.SignalStop, workflows.StopRequest{Reason: store.StateReleased})
+		f.env.SignalWorkflow(contract.SignalStop, contract.StopRequest{Reason: store.StateReleased})
 	}, 10*time.Minute)
 	start := f.env.Now()
 	status := f.run(t)

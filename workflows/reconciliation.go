@@ -3,126 +3,25 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 )
 
-// ErrTypeServiceFrozen marks a reconciliation refused because the tenant is frozen.
-const ErrTypeServiceFrozen = "KooDriveServiceFrozen"
+// reconciliationActivities is how the reconciliation workflow names its activities:
+// methods of a nil *activities.Reconciliation (typed references).
+var reconciliationActivities *activities.Reconciliation
 
 // Defaults of the "infrequent polling" for KooDrive's discrepancy results.
 const (
 	DefaultPollInterval = time.Minute
 	DefaultPollDeadline = 24 * time.Hour
 )
-
-// Activity names of the reconciliation workflow.
-const (
-	ActivityCheckService       = "CheckKooDriveService"
-	ActivitySaveRun            = "SaveReconciliationRun"
-	ActivityBuildStatement     = "BuildStatement"
-	ActivityUploadStatement    = "UploadStatement"
-	ActivityWaitForResults     = "WaitForDiscrepancyResults"
-	ActivityFetchDiscrepancies = "FetchDiscrepancies"
-	ActivityWriteReport        = "WriteDiscrepancyReport"
-)
-
-// ReconciliationInput names the billing cycle and how to wait for KooDrive's check.
-type ReconciliationInput struct {
-	// Cycle is the billing cycle, yyyy-MM, always a past month.
-	Cycle string
-	// PollInterval and PollDeadline default to DefaultPollInterval and DefaultPollDeadline.
-	PollInterval time.Duration
-	PollDeadline time.Duration
-}
-
-// StatementInfo describes a built statement; the file stays on disk, only its path and
-// hash travel through Temporal.
-type StatementInfo struct {
-	Path         string
-	Rows         int
-	SHA256       string
-	BuildSeconds float64
-}
-
-// UploadResult is KooDrive's batch for a statement.
-type UploadResult struct {
-	BatchNo string
-	// Reused is true when the same statement had been uploaded before.
-	Reused bool
-}
-
-// FetchProgress is the heartbeat of FetchDiscrepancies: where to resume.
-type FetchProgress struct {
-	Cursor  string
-	Fetched int
-	Pages   int
-}
-
-// FetchResult summarises the fetched discrepancies.
-type FetchResult struct {
-	Total  int
-	Pages  int
-	Counts map[string]int
-}
-
-// ReportInfo describes the written discrepancy report.
-type ReportInfo struct {
-	Path   string
-	Counts map[string]int
-}
-
-// ReconciliationResult is what a finished reconciliation reports.
-type ReconciliationResult struct {
-	Cycle         string
-	BatchNo       string
-	Uploaded      bool
-	StatementPath string
-	StatementRows int
-	ReportPath    string
-	Total         int
-	Counts        map[string]int
-}
-
-var cyclePattern = regexp.MustCompile(`^([0-9]{4})-(0[1-9]|1[0-2])$`)
-
-// CycleBounds returns the first instant of the cycle and of the month after it, in UTC.
-func CycleBounds(cycle string) (time.Time, time.Time, error) {
-	m := cyclePattern.FindStringSubmatch(cycle)
-	if m == nil {
-		return time.Time{}, time.Time{}, fmt.Errorf("billing cycle %q is not yyyy-MM", cycle)
-	}
-	year, _ := strconv.Atoi(m[1])
-	month, _ := strconv.Atoi(m[2])
-	start := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, time.UTC)
-	return start, start.AddDate(0, 1, 0), nil
-}
-
-// CheckPastCycle refuses a cycle that is not over at now.
-func CheckPastCycle(cycle string, now time.Time) error {
-	_, end, err := CycleBounds(cycle)
-	if err != nil {
-		return err
-	}
-	current := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if end.After(current) {
-		return fmt.Errorf("billing cycle %s is not over yet: KooDrive accepts only past cycles (the latest is %s)", cycle, PreviousCycle(now))
-	}
-	return nil
-}
-
-// PreviousCycle is the month before t's month, as yyyy-MM.
-func PreviousCycle(t time.Time) string {
-	first := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, t.Location())
-	return first.AddDate(0, -1, 0).Format("2006-01")
-}
 
 // ReconciliationWorkflowID names a cycle's reconciliation.
 func ReconciliationWorkflowID(cycle string) string { return "reconcile/" + cycle }
@@ -137,10 +36,10 @@ func ReconciliationWorkflowID(cycle string) string { return "reconcile/" + cycle
 // interval until a deadline — so waiting a day adds a handful of events, not thousands —
 // and finally pages through every discrepancy (heartbeating the cursor) into the store
 // and writes the discrepancy report.
-func ReconciliationWorkflow(ctx workflow.Context, in ReconciliationInput) (ReconciliationResult, error) {
+func ReconciliationWorkflow(ctx workflow.Context, in contract.ReconciliationInput) (contract.ReconciliationResult, error) {
 	logger := workflow.GetLogger(ctx)
-	if err := CheckPastCycle(in.Cycle, workflow.Now(ctx)); err != nil {
-		return ReconciliationResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidCycle", nil)
+	if err := contract.CheckPastCycle(in.Cycle, workflow.Now(ctx)); err != nil {
+		return contract.ReconciliationResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidCycle", nil)
 	}
 	if in.PollInterval <= 0 {
 		in.PollInterval = DefaultPollInterval
@@ -149,10 +48,10 @@ func ReconciliationWorkflow(ctx workflow.Context, in ReconciliationInput) (Recon
 		in.PollDeadline = DefaultPollDeadline
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrBillingCycle.ValueSet(in.Cycle)); err != nil {
-		return ReconciliationResult{}, err
+		return contract.ReconciliationResult{}, err
 	}
-	result := ReconciliationResult{Cycle: in.Cycle}
-	run := store.ReconciliationRun{Cycle: in.Cycle, State: store.RunBuilding}
+	result := contract.ReconciliationResult{Cycle: in.Cycle}
+	run := contract.RunProgress{Cycle: in.Cycle, State: contract.RunBuilding}
 
 	short := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
@@ -161,21 +60,21 @@ func ReconciliationWorkflow(ctx workflow.Context, in ReconciliationInput) (Recon
 	save := func(state, errMsg string) error {
 		run.State, run.Error = state, errMsg
 		workflow.SetCurrentDetails(ctx, describeRun(run))
-		return workflow.ExecuteActivity(short, ActivitySaveRun, run).Get(ctx, nil)
+		return workflow.ExecuteActivity(short, reconciliationActivities.SaveReconciliationRun, run).Get(ctx, nil)
 	}
-	fail := func(step string, err error) (ReconciliationResult, error) {
+	fail := func(step string, err error) (contract.ReconciliationResult, error) {
 		msg := fmt.Sprintf("%s: %s", step, failureMessage(err))
 		logger.Error("Reconciliation failed", "cycle", in.Cycle, "step", step, "error", msg)
-		if saveErr := save(store.RunFailed, msg); saveErr != nil {
+		if saveErr := save(contract.RunFailed, msg); saveErr != nil {
 			logger.Error("Could not record the failure", "error", saveErr)
 		}
 		return result, temporal.NewNonRetryableApplicationError(msg, "ReconciliationFailed", err)
 	}
 
-	if err := save(store.RunBuilding, ""); err != nil {
+	if err := save(contract.RunBuilding, ""); err != nil {
 		return result, err
 	}
-	if err := workflow.ExecuteActivity(short, ActivityCheckService).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(short, reconciliationActivities.CheckKooDriveService).Get(ctx, nil); err != nil {
 		return fail("check KooDrive service", err)
 	}
 
@@ -184,19 +83,19 @@ func ReconciliationWorkflow(ctx workflow.Context, in ReconciliationInput) (Recon
 		HeartbeatTimeout:    2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 20},
 	})
-	var info StatementInfo
-	if err := workflow.ExecuteActivity(long, ActivityBuildStatement, in.Cycle).Get(ctx, &info); err != nil {
+	var info contract.StatementInfo
+	if err := workflow.ExecuteActivity(long, reconciliationActivities.BuildStatement, in.Cycle).Get(ctx, &info); err != nil {
 		return fail("build statement", err)
 	}
 	run.StatementPath, run.StatementRows, run.StatementSHA256 = info.Path, info.Rows, info.SHA256
 	result.StatementPath, result.StatementRows = info.Path, info.Rows
 
-	var upload UploadResult
-	if err := workflow.ExecuteActivity(long, ActivityUploadStatement, in.Cycle, info).Get(ctx, &upload); err != nil {
+	var upload contract.UploadResult
+	if err := workflow.ExecuteActivity(long, reconciliationActivities.UploadStatement, in.Cycle, info).Get(ctx, &upload); err != nil {
 		return fail("upload statement", err)
 	}
 	run.BatchNo, result.BatchNo, result.Uploaded = upload.BatchNo, upload.BatchNo, !upload.Reused
-	if err := save(store.RunPolling, ""); err != nil {
+	if err := save(contract.RunPolling, ""); err != nil {
 		return result, err
 	}
 
@@ -210,31 +109,31 @@ func ReconciliationWorkflow(ctx workflow.Context, in ReconciliationInput) (Recon
 			// The deadline bounds the polls; an explicit bound keeps the SDK's test
 			// environment from capping "unlimited" at 10 attempts.
 			MaximumAttempts:        int32(in.PollDeadline/in.PollInterval) + 2,
-			NonRetryableErrorTypes: []string{ErrTypeKooDriveRejected},
+			NonRetryableErrorTypes: []string{contract.ErrTypeKooDriveRejected},
 		},
 	})
-	if err := workflow.ExecuteActivity(poll, ActivityWaitForResults, upload.BatchNo).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(poll, reconciliationActivities.WaitForDiscrepancyResults, upload.BatchNo).Get(ctx, nil); err != nil {
 		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == ErrTypeKooDriveRejected {
+		if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeKooDriveRejected {
 			return fail("poll results", err)
 		}
 		return fail("poll results", fmt.Errorf("KooDrive did not finish checking batch %s within %s; run `kooflow reconcile --cycle %s` again later (the statement is not uploaded twice): %w",
 			upload.BatchNo, in.PollDeadline, in.Cycle, err))
 	}
-	if err := save(store.RunFetching, ""); err != nil {
+	if err := save(contract.RunFetching, ""); err != nil {
 		return result, err
 	}
-	var fetched FetchResult
-	if err := workflow.ExecuteActivity(long, ActivityFetchDiscrepancies, in.Cycle, upload.BatchNo).Get(ctx, &fetched); err != nil {
+	var fetched contract.FetchResult
+	if err := workflow.ExecuteActivity(long, reconciliationActivities.FetchDiscrepancies, in.Cycle, upload.BatchNo).Get(ctx, &fetched); err != nil {
 		return fail("fetch discrepancies", err)
 	}
-	var report ReportInfo
-	if err := workflow.ExecuteActivity(long, ActivityWriteReport, in.Cycle, upload.BatchNo).Get(ctx, &report); err != nil {
+	var report contract.ReportInfo
+	if err := workflow.ExecuteActivity(long, reconciliationActivities.WriteDiscrepancyReport, in.Cycle, upload.BatchNo).Get(ctx, &report); err != nil {
 		return fail("write report", err)
 	}
 	result.ReportPath, result.Total, result.Counts = report.Path, fetched.Total, fetched.Counts
 	run.ReportPath, run.Counts = report.Path, fetched.Counts
-	if err := save(store.RunCompleted, ""); err != nil {
+	if err := save(contract.RunCompleted, ""); err != nil {
 		return result, err
 	}
 	return result, nil
@@ -249,7 +148,8 @@ func failureMessage(err error) string {
 	return err.Error()
 }
 
-func describeRun(r store.ReconciliationRun) string {
+// describeRun renders the run's current details for the Temporal UI.
+func describeRun(r contract.RunProgress) string {
 	s := fmt.Sprintf("Reconciliation of billing cycle **%s**: %s", r.Cycle, r.State)
 	if r.StatementRows > 0 {
 		s += fmt.Sprintf("\n\nstatement: %d rows (%s)", r.StatementRows, r.StatementPath)
@@ -263,14 +163,6 @@ func describeRun(r store.ReconciliationRun) string {
 	return s
 }
 
-// MonthlyInput configures the scheduled monthly run.
-type MonthlyInput struct {
-	// TimeZone is the IANA zone whose calendar defines the billing month; default UTC.
-	TimeZone     string
-	PollInterval time.Duration
-	PollDeadline time.Duration
-}
-
 // scheduledStartTime is set by Temporal on workflows started by a schedule.
 var scheduledStartTime = temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")
 
@@ -281,10 +173,10 @@ var scheduledStartTime = temporal.NewSearchAttributeKeyTime("TemporalScheduledSt
 // time (TemporalScheduledStartTime, stable across retries and backfills) in the
 // schedule's time zone — and runs ReconciliationWorkflow as a child with the ID
 // reconcile/<cycle>.
-func MonthlyReconciliationWorkflow(ctx workflow.Context, in MonthlyInput) (ReconciliationResult, error) {
+func MonthlyReconciliationWorkflow(ctx workflow.Context, in contract.MonthlyInput) (contract.ReconciliationResult, error) {
 	scheduled, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartTime)
 	if !ok {
-		return ReconciliationResult{}, temporal.NewNonRetryableApplicationError(
+		return contract.ReconciliationResult{}, temporal.NewNonRetryableApplicationError(
 			"MonthlyReconciliationWorkflow runs from the monthly schedule; use `kooflow reconcile --cycle yyyy-MM` to run one cycle by hand", "NotScheduled", nil)
 	}
 	var cycle string
@@ -294,10 +186,10 @@ func MonthlyReconciliationWorkflow(ctx workflow.Context, in MonthlyInput) (Recon
 		if err != nil {
 			loc = time.UTC
 		}
-		return PreviousCycle(scheduled.In(loc))
+		return contract.PreviousCycle(scheduled.In(loc))
 	}).Get(&cycle)
 	if err != nil {
-		return ReconciliationResult{}, err
+		return contract.ReconciliationResult{}, err
 	}
 	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            ReconciliationWorkflowID(cycle),
@@ -305,8 +197,8 @@ func MonthlyReconciliationWorkflow(ctx workflow.Context, in MonthlyInput) (Recon
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchAttrBillingCycle.ValueSet(cycle)),
 		StaticSummary:         "Reconciliation of billing cycle " + cycle,
 	})
-	var result ReconciliationResult
-	err = workflow.ExecuteChildWorkflow(child, ReconciliationWorkflow, ReconciliationInput{
+	var result contract.ReconciliationResult
+	err = workflow.ExecuteChildWorkflow(child, ReconciliationWorkflow, contract.ReconciliationInput{
 		Cycle: cycle, PollInterval: in.PollInterval, PollDeadline: in.PollDeadline,
 	}).Get(ctx, &result)
 	return result, err

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/store"
@@ -38,7 +39,7 @@ func newReconFixture(t *testing.T, st *store.Store, kd *sandbox.Sandbox, kdURL, 
 		t.Fatal(err)
 	}
 	kooworker.Register(env, kooworker.Dependencies{Reconciliation: &activities.Reconciliation{Store: st, KooDrive: client, Dir: dir}})
-	return &reconFixture{env: env, store: st, kd: kd, dir: dir, cycle: workflows.PreviousCycle(time.Now().UTC())}
+	return &reconFixture{env: env, store: st, kd: kd, dir: dir, cycle: contract.PreviousCycle(time.Now().UTC())}
 }
 
 func seededReconFixture(t *testing.T) *reconFixture {
@@ -71,12 +72,12 @@ func seededReconFixture(t *testing.T) *reconFixture {
 	return newReconFixture(t, st, kd, srv.URL, t.TempDir())
 }
 
-func (f *reconFixture) run(in workflows.ReconciliationInput) (workflows.ReconciliationResult, error) {
+func (f *reconFixture) run(in contract.ReconciliationInput) (contract.ReconciliationResult, error) {
 	if in.Cycle == "" {
 		in.Cycle = f.cycle
 	}
 	f.env.ExecuteWorkflow(workflows.ReconciliationWorkflow, in)
-	var res workflows.ReconciliationResult
+	var res contract.ReconciliationResult
 	if err := f.env.GetWorkflowError(); err != nil {
 		return res, err
 	}
@@ -85,7 +86,7 @@ func (f *reconFixture) run(in workflows.ReconciliationInput) (workflows.Reconcil
 
 func TestReconciliationHappyPath(t *testing.T) {
 	f := seededReconFixture(t)
-	res, err := f.run(workflows.ReconciliationInput{})
+	res, err := f.run(contract.ReconciliationInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestReconciliationWaitsThreeHoursForResults(t *testing.T) {
 	f := seededReconFixture(t)
 	start := f.env.Now()
 	f.kd.SetProcessingWhile(func() bool { return f.env.Now().Before(start.Add(3 * time.Hour)) })
-	res, err := f.run(workflows.ReconciliationInput{})
+	res, err := f.run(contract.ReconciliationInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestReconciliationWaitsThreeHoursForResults(t *testing.T) {
 func TestReconciliationStopsWhenServiceFrozen(t *testing.T) {
 	f := seededReconFixture(t)
 	f.kd.SetServiceFrozen(true)
-	_, err := f.run(workflows.ReconciliationInput{})
+	_, err := f.run(contract.ReconciliationInput{})
 	if err == nil || !strings.Contains(err.Error(), "frozen") {
 		t.Fatalf("err = %v", err)
 	}
@@ -140,7 +141,7 @@ func TestReconciliationStopsWhenServiceFrozen(t *testing.T) {
 func TestReconciliationRetriesATransientUploadFailure(t *testing.T) {
 	f := seededReconFixture(t)
 	f.kd.FailNextOn(koodrive.DataVerifyPath, 2, 502)
-	res, err := f.run(workflows.ReconciliationInput{})
+	res, err := f.run(contract.ReconciliationInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestReconciliationDeadlineFailsClearly(t *testing.T) {
 	f := seededReconFixture(t)
 	f.kd.SetProcessingWhile(func() bool { return true })
 	start := f.env.Now()
-	_, err := f.run(workflows.ReconciliationInput{})
+	_, err := f.run(contract.ReconciliationInput{})
 	if err == nil || !strings.Contains(err.Error(), "did not finish checking") || !strings.Contains(err.Error(), "24h0m0s") {
 		t.Fatalf("err = %v", err)
 	}
@@ -164,13 +165,13 @@ func TestReconciliationDeadlineFailsClearly(t *testing.T) {
 
 func TestReconciliationRerunDoesNotUploadAgain(t *testing.T) {
 	first := seededReconFixture(t)
-	if _, err := first.run(workflows.ReconciliationInput{}); err != nil {
+	if _, err := first.run(contract.ReconciliationInput{}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(first.kd.Handler())
 	defer srv.Close()
 	second := newReconFixture(t, first.store, first.kd, srv.URL, first.dir)
-	res, err := second.run(workflows.ReconciliationInput{})
+	res, err := second.run(contract.ReconciliationInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestReconciliationRerunDoesNotUploadAgain(t *testing.T) {
 
 func TestReconciliationRefusesCurrentCycle(t *testing.T) {
 	f := seededReconFixture(t)
-	_, err := f.run(workflows.ReconciliationInput{Cycle: time.Now().UTC().Format("2006-01")})
+	_, err := f.run(contract.ReconciliationInput{Cycle: time.Now().UTC().Format("2006-01")})
 	if err == nil || !strings.Contains(err.Error(), "not over yet") {
 		t.Fatalf("err = %v", err)
 	}

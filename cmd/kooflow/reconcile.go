@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/statement"
 	"github.com/kooflow/kooflow/store"
@@ -82,7 +83,7 @@ func newScheduleCommand() *cobra.Command {
 			}
 			fmt.Fprintf(out, "  paused:   %v\n", d.Schedule.State.Paused)
 			for _, t := range d.Info.NextActionTimes {
-				fmt.Fprintf(out, "  next run: %s  (billing cycle %s)\n", t.UTC().Format(time.RFC3339), workflows.PreviousCycle(t.UTC()))
+				fmt.Fprintf(out, "  next run: %s  (billing cycle %s)\n", t.UTC().Format(time.RFC3339), contract.PreviousCycle(t.UTC()))
 			}
 			for _, r := range d.Info.RecentActions {
 				fmt.Fprintf(out, "  ran:      %s  workflow %s\n", r.ScheduleTime.UTC().Format(time.RFC3339), r.StartWorkflowResult.WorkflowID)
@@ -122,7 +123,7 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 			if cycle == "" {
 				return errors.New("--cycle yyyy-MM is required")
 			}
-			if err := workflows.CheckPastCycle(cycle, time.Now().UTC()); err != nil {
+			if err := contract.CheckPastCycle(cycle, time.Now().UTC()); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -131,7 +132,7 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 				return err
 			}
 			defer c.Close()
-			run, err := (&starter.Starter{Client: c}).StartReconciliation(ctx, workflows.ReconciliationInput{Cycle: cycle, PollInterval: interval, PollDeadline: deadline})
+			run, err := (&starter.Starter{Client: c}).StartReconciliation(ctx, contract.ReconciliationInput{Cycle: cycle, PollInterval: interval, PollDeadline: deadline})
 			if err != nil {
 				return err
 			}
@@ -140,7 +141,7 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 			if !wait {
 				return nil
 			}
-			var res workflows.ReconciliationResult
+			var res contract.ReconciliationResult
 			if err := run.Get(ctx, &res); err != nil {
 				return fmt.Errorf("reconciliation of %s failed: %w", cycle, err)
 			}
@@ -184,7 +185,7 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 	return cmd
 }
 
-func printResult(out io.Writer, r workflows.ReconciliationResult) {
+func printResult(out io.Writer, r contract.ReconciliationResult) {
 	printRun(out, store.ReconciliationRun{Cycle: r.Cycle, State: store.RunCompleted, BatchNo: r.BatchNo, StatementPath: r.StatementPath,
 		StatementRows: r.StatementRows, ReportPath: r.ReportPath, Counts: r.Counts})
 }
