@@ -42,18 +42,37 @@ func newDevCommand() *cobra.Command {
 		Long: `Runs a complete kooflow on this machine with nothing else installed: an embedded Temporal
 server on SQLite in --data-dir (workflows survive a restart), the Temporal UI, a worker, the
 webhook receiver, /metrics, and — unless KOODRIVE_BASE_URL is set — a local KooDrive sandbox.
-Ctrl-C stops it; starting it again on the same --data-dir resumes unfinished workflows.`,
+Ctrl-C stops it; starting it again on the same --data-dir resumes unfinished workflows.
+
+Every flag can also be set by an environment variable (a flag given wins):
+  KOOFLOW_DATA_DIR            --data-dir
+  KOOFLOW_TEMPORAL_PORT       --temporal-port
+  KOOFLOW_UI_PORT             --ui-port
+  KOOFLOW_WEBHOOK_ADDR        --webhook-addr
+  KOOFLOW_METRICS_ADDR        --metrics-addr
+  KOOFLOW_SANDBOX_ADDR        --sandbox-addr
+  KOOFLOW_SCHEDULE_CRON       --cron
+  KOOFLOW_SCHEDULE_TIMEZONE   --timezone
+Other variables it honours:
+  KOOFLOW_DB                  the kooflow store (default: SQLite kooflow.db in --data-dir)
+  KOOGALLERY_KEY              the KooGallery seller key (default: a dev key kept in --data-dir)
+  SMARTHUB_API_KEY            the SmartHub API key (default: a dev key kept in --data-dir)
+  SMARTHUB_SIGNATURE_MODE     log (default), enforce or off
+  KOODRIVE_BASE_URL           a real KooDrive instead of the sandbox, with KOODRIVE_USER_ID and
+                              KOODRIVE_AUTH, KOODRIVE_APP_ID, KOODRIVE_APP_SECRET,
+                              KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE (the worker's)
+  KOOFLOW_LOG_LEVEL           debug for debug logs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), f, cmd.OutOrStdout()) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "directory for the Temporal and kooflow databases (env KOOFLOW_DATA_DIR)")
-	fl.IntVar(&f.temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port")
-	fl.IntVar(&f.uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port (-1 disables the UI)")
+	fl.IntVar(&f.temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port (env KOOFLOW_TEMPORAL_PORT)")
+	fl.IntVar(&f.uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port, -1 disables the UI (env KOOFLOW_UI_PORT)")
 	fl.StringVar(&f.webhookAddr, "webhook-addr", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), "webhook listen address (env KOOFLOW_WEBHOOK_ADDR)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", envOr("KOOFLOW_METRICS_ADDR", ":9090"), "metrics listen address (env KOOFLOW_METRICS_ADDR)")
 	f.schedule.register(cmd)
-	fl.StringVar(&f.sandboxAddr, "sandbox-addr", envOr("KOOFLOW_SANDBOX_ADDR", "127.0.0.1:0"), "KooDrive sandbox listen address (0 = any free port)")
+	fl.StringVar(&f.sandboxAddr, "sandbox-addr", envOr("KOOFLOW_SANDBOX_ADDR", "127.0.0.1:0"), "KooDrive sandbox listen address, port 0 = any free port (env KOOFLOW_SANDBOX_ADDR)")
 	return cmd
 }
 

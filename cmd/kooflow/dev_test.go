@@ -208,3 +208,29 @@ func TestHoldDataDirLock(t *testing.T) {
 	fmt.Println("locked")
 	time.Sleep(time.Hour)
 }
+
+// TestDevHelpNamesItsEnvironment: kooflow dev --help names every variable it reads, beside
+// the flag each one sets.
+func TestDevHelpNamesItsEnvironment(t *testing.T) {
+	out, err := run(t, "dev", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"KOOFLOW_DATA_DIR", "KOOFLOW_TEMPORAL_PORT", "KOOFLOW_UI_PORT", "KOOFLOW_WEBHOOK_ADDR", "KOOFLOW_METRICS_ADDR",
+		"KOOFLOW_SANDBOX_ADDR", "KOOFLOW_SCHEDULE_CRON", "KOOFLOW_SCHEDULE_TIMEZONE", "KOOFLOW_DB", "KOOGALLERY_KEY", "SMARTHUB_API_KEY",
+		"SMARTHUB_SIGNATURE_MODE", "KOODRIVE_BASE_URL", "KOOFLOW_LOG_LEVEL"} {
+		if !strings.Contains(out, v) {
+			t.Errorf("kooflow dev --help does not name %s", v)
+		}
+	}
+	for _, flag := range []string{"--temporal-port int", "--ui-port int", "--sandbox-addr string"} {
+		i := strings.Index(out, flag)
+		if i < 0 {
+			t.Fatalf("no %s in\n%s", flag, out)
+		}
+		line, _, _ := strings.Cut(out[i:], "\n")
+		if !strings.Contains(line, "(env KOOFLOW_") {
+			t.Errorf("%s does not name its variable: %q", flag, line)
+		}
+	}
+}
