@@ -197,3 +197,95 @@ func TestSmartHubAcceptsWhileTemporalIsDown(t *testing.T) {
 		t.Fatalf("notifications = %d, want 1", n)
 	}
 }
+
+// TestSmartHubOrderingGuardThroughTheWebhook: a late push for an older validThru period of
+// a SIM package whose newer period was already reserved is answered success, starts
+// nothing, freezes nothing again, tells KooDrive nothing, keeps the registry's frozen
+// period and leaves an "ignored" event in the subscription's history; a duplicate of the
+// newest period runs nothing twice; a genuinely newer period is a new expiration.
+func TestSmartHubOrderingGuardThroughTheWebhook(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const iccid, pkg, user = "8986000000000000077", "PKG-ORD", "user-ordered"
+	e.importSubscriptions(store.Subscription{InstanceID: "sim-ordered", GIccid: iccid, PackageCode: pkg, CarrierUserID: user, PackageID: "pkg-ordered"})
+	pushFor := func(eventID, validThru string) push {
+		p := expiredPush(eventID, iccid, pkg)
+		p.Data["validThru"] = validThru
+		return p
+	}
+	send := func(p push) {
+		t.Helper()
+		if status, body := e.sendPush(smartHubKey, p); status != 200 || len(body) != 0 {
+			t.Fatalf("push %s: %d %v, want 200 {}", p.EventID, status, body)
+		}
+	}
+
+	const newest = "expire/smarthub/" + iccid + "/" + pkg + "/20261101080000"
+	send(pushFor("ev-ord-nov", "2026-11-01T08:00:00+0000"))
+	e.waitState(newest, store.StateReserved, 30*time.Second)
+	frozenFor := func() string {
+		t.Helper()
+		sub, err := e.app.Store.SubscriptionBySIM(ctx, iccid, pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub.FrozenPeriod
+	}
+	if got := frozenFor(); got != "20261101080000" || e.frozenEvents("sim-ordered") != 1 || len(e.notificationsFor(user)) != 1 {
+		t.Fatalf("after the November push: frozen for %q, %d frozen events, %d notifications", got, e.frozenEvents("sim-ordered"), len(e.notificationsFor(user)))
+	}
+
+	// October arrives late (SmartHub retried an old push).
+	send(pushFor("ev-ord-oct", "2026-10-01T08:00:00+0000"))
+	ev, err := e.app.Store.SmartHubEvent(ctx, "ev-ord-oct")
+	if err != nil || ev.Status != store.EventStored || ev.WorkflowID != "" ||
+		!strings.HasPrefix(ev.Detail, "ignored: validThru period 20261001080000 is older than this SIM package's latest known period 20261101080000") {
+		t.Fatalf("the late push: %+v, %v", ev, err)
+	}
+	if exps, err := e.app.Store.Expirations(ctx, store.ExpirationFilter{Subject: iccid + "/" + pkg}); err != nil || len(exps) != 1 || exps[0].WorkflowID != newest {
+		t.Fatalf("expirations after the late push: %+v, %v", exps, err)
+	}
+	if queued, err := e.app.Store.PendingIntents(ctx, iccid+"/"+pkg, 10); err != nil || len(queued) != 0 {
+		t.Fatalf("the late push queued %+v, %v", queued, err)
+	}
+	if _, err := e.app.Client.DescribeWorkflowExecution(ctx, "expire/smarthub/"+iccid+"/"+pkg+"/20261001080000", ""); err == nil {
+		t.Fatal("a workflow was started for the older period")
+	}
+	sub, err := e.app.Store.SubscriptionBySIM(ctx, iccid, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := e.app.Store.Events(ctx, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignored := 0
+	for _, h := range events {
+		if h.Event == "ignored" && strings.Contains(h.Detail, "SmartHub event ev-ord-oct: validThru period 20261001080000 is older") {
+			ignored++
+		}
+	}
+	if ignored != 1 {
+		t.Fatalf("history has %d ignored events for the late push: %+v", ignored, events)
+	}
+
+	// November again under another eventId: a duplicate, nothing runs twice.
+	send(pushFor("ev-ord-nov-again", "2026-11-01T08:00:00+0000"))
+	if ev, err := e.app.Store.SmartHubEvent(ctx, "ev-ord-nov-again"); err != nil || ev.WorkflowID != newest {
+		t.Fatalf("the duplicate of the newest period: %+v, %v", ev, err)
+	}
+
+	// December is genuinely newer: a new expiration, frozen for December, told once more.
+	const december = "expire/smarthub/" + iccid + "/" + pkg + "/20261201080000"
+	send(pushFor("ev-ord-dec", "2026-12-01T08:00:00+0000"))
+	e.waitState(december, store.StateReserved, 30*time.Second)
+	if got := frozenFor(); got != "20261201080000" {
+		t.Fatalf("frozen for %q after December, want 20261201080000", got)
+	}
+	if n, f := len(e.notificationsFor(user)), e.frozenEvents("sim-ordered"); n != 2 || f != 2 {
+		t.Fatalf("after November, a late October, a repeated November and December: %d notifications and %d frozen events, want 2 and 2", n, f)
+	}
+	if exps, err := e.app.Store.Expirations(ctx, store.ExpirationFilter{Subject: iccid + "/" + pkg}); err != nil || len(exps) != 2 {
+		t.Fatalf("expirations: %+v, %v", exps, err)
+	}
+}
