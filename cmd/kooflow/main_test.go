@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +14,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.temporal.io/sdk/client"
+
+	"github.com/kooflow/kooflow/contract"
+	"github.com/kooflow/kooflow/devapp"
+	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/workflows"
 )
 
 // storeWith returns an open store (and its data directory) whose registry holds the
@@ -182,6 +191,7 @@ func TestMissingDatabaseIsAnError(t *testing.T) {
 		{"status", "demo-0002"},
 		{"retry", "demo-0002"},
 		{"reconcile", "show", "--cycle", "2026-10"},
+		{"reconcile", "--cycle", "2026-10"},
 		{"expire", "--instance", "demo-0002"},
 		{"replay", "some-event"},
 	} {
@@ -333,4 +343,204 @@ func TestSendNamesAndLeaks(t *testing.T) {
 	if out, _ := run(t, "send", "smarthub-expired", "--help"); !strings.Contains(out, "yyyy-MM-ddTHH:mm:ss±hhmm") {
 		t.Fatalf("--valid-thru help has no format: %q", out)
 	}
+}
+
+// startStack runs a whole kooflow dev stack (embedded Temporal, worker, store, KooDrive
+// sandbox) on a data directory of its own, as `kooflow dev` does, for operator commands
+// to be run against with --data-dir.
+func startStack(t *testing.T) (*devapp.App, string) {
+	t.Helper()
+	t.Setenv("TEMPORAL_ADDRESS", "")
+	t.Setenv("KOOFLOW_DB", "")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	app, err := devapp.Start(ctx, devapp.Options{
+		DataDir: dir, UIPort: -1, WebhookAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", SandboxAddr: "127.0.0.1:0",
+		KooGalleryKey: "cli-test-key", KooDriveToken: "cli-test-token", KooDriveUser: "cli-test-user",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("start the dev stack: %v", err)
+	}
+	t.Cleanup(app.Stop)
+	return app, dir
+}
+
+// TestReconcileRefusesACompletedCycleWithoutForce: a finished cycle is not reconciled a
+// second time by accident — the command names the finished run and fails — unless --force
+// is given; a running one is reported, never started twice; a cycle only the store still
+// remembers (Temporal's retention passed) is refused as well.
+func TestReconcileRefusesACompletedCycleWithoutForce(t *testing.T) {
+	app, dir := startStack(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	cycle := contract.PreviousCycle(now)
+	start, _, _ := contract.CycleBounds(cycle)
+	if _, err := app.Store.UpsertSubscriptions(ctx, []store.Subscription{
+		{InstanceID: "rc-1", CarrierUserID: "user-1", PackageID: "pkg-1", CarrierOrderID: "CO-1", CarrierOrderTime: "2026-01-15T08:00:00Z", ExpireTime: start.AddDate(0, 2, 0)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "reconcile", "--cycle", cycle, "--wait", "--poll-interval", "1s", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "started reconcile/"+cycle) || !strings.Contains(out, "billing cycle "+cycle+": completed") {
+		t.Fatalf("first reconciliation: %q, %v", out, err)
+	}
+	first, err := app.Store.Run(ctx, cycle)
+	if err != nil || first.State != store.RunCompleted || first.BatchNo == "" {
+		t.Fatalf("stored run %+v, %v", first, err)
+	}
+	firstRun, err := app.Client.DescribeWorkflowExecution(ctx, workflows.ReconciliationWorkflowID(cycle), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out, err = run(t, "reconcile", "--cycle", cycle, "--wait", "--data-dir", dir)
+	var done *starter.ReconciliationDoneError
+	if !errors.As(err, &done) || strings.Contains(out, "started") {
+		t.Fatalf("second reconciliation without --force: %q, %v", out, err)
+	}
+	for _, want := range []string{"billing cycle " + cycle + " was already reconciled", "workflow reconcile/" + cycle,
+		"run " + firstRun.GetWorkflowExecutionInfo().GetExecution().GetRunId(), "batch " + first.BatchNo, "report " + first.ReportPath, "--force"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	if again, err := app.Client.DescribeWorkflowExecution(ctx, workflows.ReconciliationWorkflowID(cycle), ""); err != nil ||
+		again.GetWorkflowExecutionInfo().GetExecution().GetRunId() != firstRun.GetWorkflowExecutionInfo().GetExecution().GetRunId() {
+		t.Fatalf("a second run was started: %v, %v", again, err)
+	}
+
+	out, err = run(t, "reconcile", "--cycle", cycle, "--force", "--wait", "--poll-interval", "1s", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "again (--force)") || !strings.Contains(out, "billing cycle "+cycle+": completed") || !strings.Contains(out, "batch:     "+first.BatchNo) {
+		t.Fatalf("--force: %q, %v", out, err)
+	}
+	if n := len(app.Sandbox.Uploads()); n != 1 {
+		t.Fatalf("the unchanged statement was uploaded %d times", n)
+	}
+
+	// A cycle still running: reported as running, not started again, --force or not.
+	older := contract.PreviousCycle(start)
+	checked := make(chan struct{})
+	app.Sandbox.SetProcessingWhile(func() bool {
+		select {
+		case <-checked:
+			return false
+		default:
+			return true
+		}
+	})
+	out, err = run(t, "reconcile", "--cycle", older, "--poll-interval", "1s", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "started reconcile/"+older) {
+		t.Fatalf("start %s: %q, %v", older, out, err)
+	}
+	for _, args := range [][]string{{}, {"--force"}} {
+		out, err = run(t, append([]string{"reconcile", "--cycle", older, "--data-dir", dir}, args...)...)
+		if err != nil || !strings.Contains(out, "reconcile/"+older+" is already running") || !strings.Contains(out, "not started again") {
+			t.Fatalf("reconcile %v of a running cycle: %q, %v", args, out, err)
+		}
+	}
+	close(checked)
+	out, err = run(t, "reconcile", "--cycle", older, "--wait", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "already running") || !strings.Contains(out, "billing cycle "+older+": completed") {
+		t.Fatalf("--wait on the running reconciliation: %q, %v", out, err)
+	}
+
+	// Temporal no longer knows the cycle, kooflow's store does.
+	gone := contract.PreviousCycle(mustCycleStart(t, older))
+	if err := app.Store.SaveRun(ctx, store.ReconciliationRun{Cycle: gone, WorkflowID: workflows.ReconciliationWorkflowID(gone), State: store.RunCompleted,
+		BatchNo: "BATCH-OLD", ReportPath: "/reports/discrepancies-" + gone + ".xlsx", Counts: map[string]int{"2": 4}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, "reconcile", "--cycle", gone, "--data-dir", dir)
+	if !errors.As(err, &done) || !strings.Contains(err.Error(), "batch BATCH-OLD, 4 discrepancies, report /reports/discrepancies-"+gone+".xlsx") {
+		t.Fatalf("a cycle the store remembers as completed: %v", err)
+	}
+}
+
+func mustCycleStart(t *testing.T, cycle string) time.Time {
+	t.Helper()
+	start, _, err := contract.CycleBounds(cycle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start
+}
+
+// TestScheduleDescribeShowsSpecStateAndRuns: schedule describe shows the calendar, time
+// zone, overlap policy, whether it is paused (and why), the next run times with the cycle
+// each reconciles, and the recent runs with their outcome.
+func TestScheduleDescribeShowsSpecStateAndRuns(t *testing.T) {
+	app, dir := startStack(t)
+	ctx := context.Background()
+	out, err := run(t, "schedule", "describe", "--data-dir", dir)
+	if err != nil {
+		t.Fatalf("describe: %q, %v", out, err)
+	}
+	t.Logf("before any run:\n%s", out)
+	for _, want := range []string{"schedule kooflow-monthly-reconciliation", "time zone:  UTC", "overlap:    skip; catch-up window 168h0m0s",
+		"paused:     no", "recent runs (oldest first):\n    none yet"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe does not say %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, `calendar:   cron "0 2 1 * *"`) {
+		t.Errorf("describe does not show the calendar:\n%s", out)
+	}
+	desc, err := starter.DescribeSchedule(ctx, app.Client)
+	if err != nil || len(desc.Info.NextActionTimes) < nextRunsShown {
+		t.Fatalf("schedule: %+v, %v", desc, err)
+	}
+	for _, next := range desc.Info.NextActionTimes[:nextRunsShown] {
+		line := "    " + next.UTC().Format(time.RFC3339) + "  billing cycle " + contract.PreviousCycle(next.UTC()) + "\n"
+		if !strings.Contains(out, line) {
+			t.Errorf("describe does not list the next run %q:\n%s", line, out)
+		}
+	}
+
+	cycle := contract.PreviousCycle(time.Now().UTC())
+	if _, err := app.Store.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "sd-1", CarrierUserID: "user-1", PackageID: "pkg-1",
+		CarrierOrderID: "CO-1", CarrierOrderTime: "2026-01-15T08:00:00Z", ExpireTime: mustCycleStart(t, cycle).AddDate(0, 2, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	handle := app.Client.ScheduleClient().GetHandle(ctx, starter.ScheduleID)
+	if err := handle.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "completed: billing cycle " + cycle + ", batch "
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(out, want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("describe never showed the triggered run completed:\n%s", out)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if out, err = run(t, "schedule", "describe", "--data-dir", dir); err != nil {
+			t.Fatalf("describe: %q, %v", out, err)
+		}
+	}
+	stored, err := app.Store.Run(ctx, cycle)
+	if err != nil || !strings.Contains(out, want+stored.BatchNo+", 1 discrepancy") || !strings.Contains(out, "workflow reconcile/scheduled") ||
+		!strings.Contains(out, "runs:       1 started") {
+		t.Fatalf("the completed run (stored %+v, %v):\n%s", stored, err, out)
+	}
+
+	if err := handle.Pause(ctx, client.SchedulePauseOptions{Note: "KooDrive maintenance until the 3rd"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "schedule", "describe", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "paused:     yes (KooDrive maintenance until the 3rd)") {
+		t.Fatalf("describe of the paused schedule: %q, %v", out, err)
+	}
+	t.Logf("after a run, paused:\n%s", out)
+
+	// Another calendar and zone: describe shows what was applied, next runs in that zone.
+	if out, err := run(t, "schedule", "apply", "--cron", "30 4 2,15 */3 *", "--timezone", "Europe/Paris", "--data-dir", dir); err != nil {
+		t.Fatalf("apply: %q, %v", out, err)
+	}
+	out, err = run(t, "schedule", "describe", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, `calendar:   cron "30 4 2,15 1-12/3 *"`) || !strings.Contains(out, "time zone:  Europe/Paris") ||
+		!strings.Contains(out, ":30:00+0") {
+		t.Fatalf("describe after apply: %q, %v", out, err)
+	}
+	t.Logf("another calendar:\n%s", out)
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/starter"
@@ -64,7 +67,7 @@ func newScheduleCommand() *cobra.Command {
 	applyTF.register(apply, nil)
 	describe := &cobra.Command{
 		Use:   "describe",
-		Short: "Show the schedule's spec, next runs and recent runs",
+		Short: "Show the schedule: calendar, time zone, policies, paused or not, next runs and recent runs with their outcome",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := descTF.dial(cmd.Context())
@@ -76,18 +79,11 @@ func newScheduleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "schedule %s\n", starter.ScheduleID)
-			if spec := d.Schedule.Spec; spec != nil {
-				fmt.Fprintf(out, "  time zone: %s\n", orUTC(spec.TimeZoneName))
+			runs, err := starter.ScheduleRuns(cmd.Context(), c, d)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(out, "  paused:   %v\n", d.Schedule.State.Paused)
-			for _, t := range d.Info.NextActionTimes {
-				fmt.Fprintf(out, "  next run: %s  (billing cycle %s)\n", t.UTC().Format(time.RFC3339), contract.PreviousCycle(t.UTC()))
-			}
-			for _, r := range d.Info.RecentActions {
-				fmt.Fprintf(out, "  ran:      %s  workflow %s\n", r.ScheduleTime.UTC().Format(time.RFC3339), r.StartWorkflowResult.WorkflowID)
-			}
+			printSchedule(cmd.OutOrStdout(), d, runs)
 			return nil
 		},
 	}
@@ -96,19 +92,131 @@ func newScheduleCommand() *cobra.Command {
 	return cmd
 }
 
-func orUTC(tz string) string {
-	if tz == "" {
-		return "UTC"
+// nextRunsShown is how many of the schedule's next run times describe prints.
+const nextRunsShown = 3
+
+// printSchedule writes what `schedule describe` shows.
+func printSchedule(out io.Writer, d *client.ScheduleDescription, runs []starter.ScheduleRun) {
+	loc := time.UTC
+	fmt.Fprintf(out, "schedule %s\n", starter.ScheduleID)
+	if spec := d.Schedule.Spec; spec != nil {
+		for _, cron := range spec.CronExpressions {
+			fmt.Fprintf(out, "  calendar:   cron %q\n", cron)
+		}
+		for _, cal := range spec.Calendars {
+			fmt.Fprintf(out, "  calendar:   %s\n", describeCalendar(cal))
+		}
+		for _, iv := range spec.Intervals {
+			fmt.Fprintf(out, "  calendar:   every %s (offset %s)\n", iv.Every, iv.Offset)
+		}
+		tz := spec.TimeZoneName
+		if tz == "" {
+			tz = "UTC"
+		} else if l, err := time.LoadLocation(tz); err == nil {
+			loc = l
+		}
+		fmt.Fprintf(out, "  time zone:  %s\n", tz)
 	}
-	return tz
+	if p := d.Schedule.Policy; p != nil {
+		fmt.Fprintf(out, "  overlap:    %s; catch-up window %s\n",
+			strings.ToLower(strings.TrimPrefix(p.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_")), p.CatchupWindow)
+	}
+	if d.Schedule.State != nil && d.Schedule.State.Paused {
+		note := d.Schedule.State.Note
+		if note == "" {
+			note = "no note"
+		}
+		fmt.Fprintf(out, "  paused:     yes (%s): no run starts until it is unpaused (Temporal UI, Schedules; or `temporal schedule toggle --schedule-id %s --unpause`)\n", note, starter.ScheduleID)
+	} else {
+		fmt.Fprintf(out, "  paused:     no\n")
+	}
+	fmt.Fprintf(out, "  runs:       %d started, %d skipped (overlap), %d missed the catch-up window\n",
+		d.Info.NumActions, d.Info.NumActionsSkippedOverlap, d.Info.NumActionsMissedCatchupWindow)
+	fmt.Fprintf(out, "  next runs:\n")
+	if len(d.Info.NextActionTimes) == 0 {
+		fmt.Fprintf(out, "    none\n")
+	}
+	for i, t := range d.Info.NextActionTimes {
+		if i == nextRunsShown {
+			break
+		}
+		fmt.Fprintf(out, "    %s  billing cycle %s\n", t.In(loc).Format(time.RFC3339), contract.PreviousCycle(t.In(loc)))
+	}
+	fmt.Fprintf(out, "  recent runs (oldest first):\n")
+	if len(runs) == 0 {
+		fmt.Fprintf(out, "    none yet\n")
+	}
+	for _, r := range runs {
+		outcome := r.Status
+		switch {
+		case r.Status == "completed":
+			outcome = fmt.Sprintf("completed: billing cycle %s, batch %s, %s", r.Cycle, r.BatchNo, discrepancies(r.Discrepancies))
+		case r.Status == "gone":
+			outcome = fmt.Sprintf("billing cycle %s; no longer in Temporal (retention), see `kooflow reconcile show --cycle %s`", r.Cycle, r.Cycle)
+		case r.Error != "":
+			outcome = fmt.Sprintf("%s: billing cycle %s: %s", r.Status, r.Cycle, r.Error)
+		default:
+			outcome = fmt.Sprintf("%s: billing cycle %s", r.Status, r.Cycle)
+		}
+		fmt.Fprintf(out, "    %s  workflow %s (run %s)  %s\n", r.ScheduledAt.In(loc).Format(time.RFC3339), r.WorkflowID, r.RunID, outcome)
+	}
+}
+
+// describeCalendar writes a calendar spec (Temporal keeps a cron expression as one) as
+// the cron expression it matches — minute, hour, day of month, month, day of week, a field
+// covering its whole range written * — and the seconds when they are not 0.
+func describeCalendar(c client.ScheduleCalendarSpec) string {
+	field := func(rs []client.ScheduleRange, lo, hi int, unset string) string {
+		if len(rs) == 0 {
+			return unset
+		}
+		if len(rs) == 1 && rs[0].Start == lo && rs[0].End >= hi && rs[0].Step <= 1 {
+			return "*"
+		}
+		parts := make([]string, 0, len(rs))
+		for _, r := range rs {
+			p := strconv.Itoa(r.Start)
+			if r.End > r.Start {
+				p += "-" + strconv.Itoa(r.End)
+			}
+			if r.Step > 1 {
+				p += "/" + strconv.Itoa(r.Step)
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, ",")
+	}
+	s := fmt.Sprintf("cron %q (minute hour day-of-month month day-of-week)", strings.Join([]string{
+		field(c.Minute, 0, 59, "0"), field(c.Hour, 0, 23, "0"), field(c.DayOfMonth, 1, 31, "*"), field(c.Month, 1, 12, "*"), field(c.DayOfWeek, 0, 6, "*"),
+	}, " "))
+	if sec := field(c.Second, 0, 59, "0"); sec != "0" {
+		s += ", second " + sec
+	}
+	if len(c.Year) > 0 {
+		s += ", year " + field(c.Year, 0, 9999, "*")
+	}
+	if c.Comment != "" {
+		s += " — " + c.Comment
+	}
+	return s
+}
+
+// discrepancies writes a count of discrepancies.
+func discrepancies(n int) string {
+	if n == 1 {
+		return "1 discrepancy"
+	}
+	return strconv.Itoa(n) + " discrepancies"
 }
 
 func newReconcileCommand() *cobra.Command {
 	var (
 		sf       storeFlags
+		runSF    storeFlags
 		tf       temporalFlags
 		cycle    string
 		wait     bool
+		force    bool
 		interval time.Duration
 		deadline time.Duration
 	)
@@ -117,7 +225,13 @@ func newReconcileCommand() *cobra.Command {
 		Short: "Reconcile one past billing cycle with KooDrive by hand",
 		Long: `Starts the reconciliation workflow reconcile/<cycle>: build the statement from the registry,
 upload it to KooDrive (not again if the same statement was uploaded before), wait for KooDrive's
-check, store every discrepancy and write the discrepancy report. The cycle must be over.`,
+check, store every discrepancy and write the discrepancy report. The cycle must be over.
+
+A cycle whose reconciliation completed is not run again: the command names the finished run
+(workflow, when, batch, report) and exits non-zero; --force builds, uploads and checks the
+statement again (an unchanged statement reuses KooDrive's batch). A reconciliation that is
+still running is reported, never started a second time (--wait waits for it). A failed run
+may simply be started again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cycle == "" {
@@ -127,17 +241,38 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 				return err
 			}
 			ctx := cmd.Context()
+			// The store remembers completed runs past Temporal's retention.
+			st, err := runSF.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
 			c, err := tf.dial(ctx)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			run, err := (&starter.Starter{Client: c}).StartReconciliation(ctx, contract.ReconciliationInput{Cycle: cycle, PollInterval: interval, PollDeadline: deadline})
-			if err != nil {
-				return err
+			s := &starter.Starter{Client: c, Store: st}
+			in := contract.ReconciliationInput{Cycle: cycle, PollInterval: interval, PollDeadline: deadline}
+			start := s.StartReconciliation
+			if force {
+				start = s.ReconcileAgain
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "started %s\n", run.GetID())
+			run, err := start(ctx, in)
+			var running *starter.ReconciliationRunningError
+			switch {
+			case errors.As(err, &running):
+				fmt.Fprintf(out, "%s is already running (run %s, started %s); not started again\n",
+					running.WorkflowID, running.RunID, running.Started.UTC().Format(time.RFC3339))
+				run = c.GetWorkflow(ctx, running.WorkflowID, running.RunID)
+			case err != nil:
+				return err
+			case force:
+				fmt.Fprintf(out, "started %s (run %s) again (--force)\n", run.GetID(), run.GetRunID())
+			default:
+				fmt.Fprintf(out, "started %s (run %s)\n", run.GetID(), run.GetRunID())
+			}
 			if !wait {
 				return nil
 			}
@@ -149,9 +284,11 @@ check, store every discrepancy and write the discrepancy report. The cycle must 
 			return nil
 		},
 	}
-	tf.register(cmd, nil)
+	runSF.register(cmd)
+	tf.register(cmd, &runSF.dataDir)
 	cmd.Flags().StringVar(&cycle, "cycle", "", "billing cycle yyyy-MM (a past month)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the result and print it")
+	cmd.Flags().BoolVar(&force, "force", false, "reconcile a cycle again although its reconciliation completed")
 	cmd.Flags().DurationVar(&interval, "poll-interval", workflows.DefaultPollInterval, "how often to ask KooDrive whether its check is done")
 	cmd.Flags().DurationVar(&deadline, "poll-deadline", workflows.DefaultPollDeadline, "how long to wait for KooDrive's check before failing")
 
