@@ -157,16 +157,23 @@ func (a *Expiration) NotifyKooDrive(ctx context.Context, in contract.ExpirationI
 	if err := a.Store.RecordAttempt(ctx, id, msg); err != nil {
 		log.Warn("could not record the failed attempt", "error", err)
 	}
-	// The SDK's worker logs every failed attempt once, with the workflow, the activity,
-	// the attempt and this error's message (which says what KooDrive answered), so the
-	// activity does not log the failure again.
+	// One log line per failed attempt. A rejection is a real failure: the SDK's worker
+	// logs it (ERROR "Activity error.", with the workflow, the activity, the attempt and
+	// this message), so it is not logged here too. An outage within the hour is expected
+	// and retried: it is logged here at WARN with what an operator needs, and marked
+	// benign so the SDK logs it only at DEBUG instead of a second, ERROR line.
 	details := contract.NotifyFailure{Attempt: info.Attempt}
 	var kerr *koodrive.Error
 	errors.As(callErr, &kerr)
 	if !koodrive.IsRetryable(callErr) {
 		return contract.NotifyResult{}, temporal.NewNonRetryableApplicationError(msg, contract.ErrTypeKooDriveRejected, callErr, details)
 	}
-	opts := temporal.ApplicationErrorOptions{Cause: callErr, Details: []any{details}}
+	if koodrive.IsUnauthorized(callErr) {
+		log.Warn("KooDrive refused kooflow's credentials; will retry under the one-hour rule — fix or rotate them", "error", callErr)
+	} else {
+		log.Warn("KooDrive notification failed; will retry under the one-hour rule", "error", callErr)
+	}
+	opts := temporal.ApplicationErrorOptions{Cause: callErr, Details: []any{details}, Category: temporal.ApplicationErrorCategoryBenign}
 	if kerr != nil && kerr.RetryAfter > 0 {
 		opts.NextRetryDelay = min(kerr.RetryAfter, 10*time.Minute)
 	}
