@@ -160,8 +160,8 @@ type ActiveFaults struct {
 	FailWhile bool `json:"failWhile,omitempty"`
 	// FailNextOn counts the failures still due per endpoint path.
 	FailNextOn map[string]int `json:"failNextOn,omitempty"`
-	// Status is the HTTP status of injected failures.
-	Status int `json:"status"`
+	// Status is the HTTP status injected failures answer; absent when none is set.
+	Status int `json:"status,omitempty"`
 	// ThrottleNext calls are still answered 429 with Retry-After RetryAfterSeconds.
 	ThrottleNext      int `json:"throttleNext"`
 	RetryAfterSeconds int `json:"retryAfterSeconds,omitempty"`
@@ -174,8 +174,7 @@ type ActiveFaults struct {
 func (s *Sandbox) ActiveFaults() ActiveFaults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := ActiveFaults{FailNext: s.failNext, Status: orDefault(s.failStatus, http.StatusServiceUnavailable), ThrottleNext: s.throttleNext,
-		RejectCode: s.rejectCode, RejectMsg: s.rejectMsg}
+	f := ActiveFaults{FailNext: s.failNext, ThrottleNext: s.throttleNext, RejectCode: s.rejectCode, RejectMsg: s.rejectMsg}
 	if left := s.failUntil.Sub(s.opts.Now()); left > 0 {
 		until := s.failUntil.UTC()
 		f.FailUntil, f.FailSecondsLeft = &until, int((left+time.Second-1)/time.Second)
@@ -191,6 +190,9 @@ func (s *Sandbox) ActiveFaults() ActiveFaults {
 	}
 	if s.throttleNext > 0 {
 		f.RetryAfterSeconds = int(s.retryAfter.Seconds())
+	}
+	if f.FailNext > 0 || f.FailUntil != nil || f.FailWhile || len(f.FailNextOn) > 0 {
+		f.Status = orDefault(s.failStatus, http.StatusServiceUnavailable)
 	}
 	f.Active = f.FailNext > 0 || f.FailUntil != nil || f.FailWhile || len(f.FailNextOn) > 0 || f.ThrottleNext > 0 || f.RejectCode != ""
 	return f

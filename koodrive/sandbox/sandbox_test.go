@@ -180,7 +180,7 @@ func TestFaultsCanBeSeen(t *testing.T) {
 		return resp.StatusCode, resp.Header, got
 	}
 
-	if status, _, got := call(http.MethodGet, ""); status != http.StatusOK || got["active"] != false {
+	if status, _, got := call(http.MethodGet, ""); status != http.StatusOK || got["active"] != false || got["status"] != nil {
 		t.Fatalf("no faults: %d %v", status, got)
 	}
 	status, _, got := call(http.MethodPost, `{"failForSeconds":120}`)
@@ -209,7 +209,7 @@ func TestFaultsCanBeSeen(t *testing.T) {
 	if status, _, _ := call(http.MethodDelete, ""); status != http.StatusNoContent {
 		t.Fatalf("DELETE: %d", status)
 	}
-	if status, _, got := call(http.MethodGet, ""); status != http.StatusOK || got["active"] != false || got["rejectCode"] != nil {
+	if status, _, got := call(http.MethodGet, ""); status != http.StatusOK || got["active"] != false || got["rejectCode"] != nil || got["status"] != nil {
 		t.Fatalf("after DELETE: %d %v", status, got)
 	}
 }
