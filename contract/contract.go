@@ -49,7 +49,21 @@ const (
 	// SignalStop ends an expiration KooGallery has overtaken (renewal, release) with a
 	// StopRequest; nothing more is sent to KooDrive.
 	SignalStop = "stop"
+	// UpdateRetry is the operator's retry as an Update: its validator rejects it, with
+	// ErrTypeNotStalled, unless the expiration is stalled, so the operator's command is
+	// answered truthfully in one step. It returns a RetryAccepted. Expirations started
+	// before it existed take SignalRetry instead.
+	UpdateRetry = "retry"
 )
+
+// ErrTypeNotStalled is the type of UpdateRetry's rejection: the expiration is not
+// waiting for an operator. Its message and its details (a string) say in which state it is.
+const ErrTypeNotStalled = "NotStalled"
+
+// RetryAccepted answers an accepted UpdateRetry: the round that is about to start.
+type RetryAccepted struct {
+	Round int
+}
 
 // Error types that activities return and the workflows reason about.
 const (

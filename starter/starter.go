@@ -100,13 +100,42 @@ func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in
 // ErrNotStalled is returned by Retry when the expiration is not waiting for an operator.
 var ErrNotStalled = errors.New("expiration is not stalled")
 
-// Retry tells a stalled expiration to try KooDrive for another hour.
+// Retry tells a stalled expiration to try KooDrive for another hour. It sends the
+// retry Update, whose validator answers in the same round trip whether the expiration
+// is stalled; an expiration that cannot take the Update (started before it existed, or
+// already closed) is asked for its status and, if stalled, sent the retry signal.
 func (s *Starter) Retry(ctx context.Context, workflowID string) error {
+	handle, err := s.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: contract.UpdateRetry, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		var accepted contract.RetryAccepted
+		err = handle.Get(ctx, &accepted)
+	}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeNotStalled:
+		var state string
+		if appErr.HasDetails() {
+			_ = appErr.Details(&state)
+		}
+		return fmt.Errorf("retry %s: %w (state %s)", workflowID, ErrNotStalled, state)
+	case ctx.Err() != nil:
+		return fmt.Errorf("retry %s: %w", workflowID, err)
+	}
+	return s.retryBySignal(ctx, workflowID)
+}
+
+// retryBySignal is the retry for expirations without the retry Update: the status
+// query, then the retry signal if stalled.
+func (s *Starter) retryBySignal(ctx context.Context, workflowID string) error {
 	status, err := s.Status(ctx, workflowID)
 	if err != nil {
 		return err
 	}
-	if status.State != store.StateStalled {
+	if status.State != contract.StateStalled {
 		return fmt.Errorf("retry %s: %w (state %s)", workflowID, ErrNotStalled, status.State)
 	}
 	if err := s.Client.SignalWorkflow(ctx, workflowID, "", contract.SignalRetry, nil); err != nil {

@@ -141,7 +141,12 @@ type expiration struct {
 	cancelNotify workflow.CancelFunc
 	notifyCtx    workflow.Context
 	window       time.Duration
+	// retries carries operators' retry signals; retryUpdates their retry Updates (version
+	// 1 of "retry-update"), which the validator admits only while stalled.
 	retries      workflow.ReceiveChannel
+	retryUpdates workflow.Channel
+	// retryPending is true from an accepted retry Update until the wait takes it.
+	retryPending bool
 }
 
 // newExpiration sets up the query handler, the bookkeeping options and the stop
@@ -184,7 +189,37 @@ func newExpiration(ctx workflow.Context, in contract.ExpirationInput) (*expirati
 		RetryPolicy:         policy,
 	})
 	e.retries = workflow.GetSignalChannel(ctx, contract.SignalRetry)
+	e.retryUpdates = workflow.NewBufferedChannel(ctx, 1)
+	if workflow.GetVersion(ctx, "retry-update", workflow.DefaultVersion, 1) == 1 {
+		if err := e.acceptRetryUpdates(); err != nil {
+			return e, err
+		}
+	}
 	return e, nil
+}
+
+// acceptRetryUpdates lets an operator retry a stalled expiration with an Update: the
+// validator rejects a retry unless the expiration is stalled and no retry is already
+// on its way, so the operator's command gets the truth in one round trip instead of a
+// query followed by a signal that may arrive after the state changed.
+func (e *expiration) acceptRetryUpdates() error {
+	return workflow.SetUpdateHandlerWithOptions(e.ctx, contract.UpdateRetry,
+		func(ctx workflow.Context) (contract.RetryAccepted, error) {
+			e.retryPending = true
+			e.retryUpdates.Send(ctx, true)
+			return contract.RetryAccepted{Round: e.status.Rounds + 1}, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func() error {
+			if e.status.State != contract.StateStalled || e.retryPending || e.stop != nil {
+				state := e.status.State
+				if e.retryPending {
+					state += ", a retry is already starting"
+				}
+				return temporal.NewApplicationError(fmt.Sprintf("expiration %s is not stalled (state %s): nothing to retry", e.workflowID, state),
+					contract.ErrTypeNotStalled, state)
+			}
+			return nil
+		}})
 }
 
 // record writes the expiry to the store, so it is remembered after Temporal's retention.
@@ -267,6 +302,10 @@ func (e *expiration) notifyRound() error {
 func (e *expiration) waitForOperator() error {
 	wait := workflow.NewSelector(e.ctx)
 	wait.AddReceive(e.retries, func(c workflow.ReceiveChannel, _ bool) { c.Receive(e.ctx, nil) })
+	wait.AddReceive(e.retryUpdates, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(e.ctx, nil)
+		e.retryPending = false
+	})
 	wait.AddReceive(e.stopped, func(c workflow.ReceiveChannel, _ bool) { c.Receive(e.ctx, nil) })
 	wait.Select(e.ctx)
 	if err := e.checkStop(); err != nil {

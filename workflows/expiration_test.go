@@ -2,11 +2,13 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kooflow/kooflow/activities"
@@ -278,4 +280,57 @@ func TestExpiryOfAReleasedInstanceEndsReleased(t *testing.T) {
 	if status.State != store.StateReleased || len(f.kd.Notifications()) != 0 {
 		t.Fatalf("status %+v, %d notifications", status, len(f.kd.Notifications()))
 	}
+}
+
+// TestRetryUpdateAnswersTruthfully: the operator's retry Update is rejected, with the
+// state, while the expiration is still trying (not stalled) and once a retry has been
+// accepted; a stalled expiration accepts it and starts round 2.
+func TestRetryUpdateAnswersTruthfully(t *testing.T) {
+	f := newFixture(t)
+	start := f.env.Now()
+	f.kd.FailWhile(func() bool { return f.env.Now().Before(start.Add(3 * time.Hour)) }, 503)
+	type answer struct {
+		rejected error
+		accepted contract.RetryAccepted
+	}
+	update := func(id string) *answer {
+		a := &answer{}
+		f.env.UpdateWorkflow(contract.UpdateRetry, id, &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { a.rejected = err },
+			OnComplete: func(result any, err error) {
+				if err != nil {
+					t.Errorf("update %s completed with %v", id, err)
+					return
+				}
+				a.accepted = result.(contract.RetryAccepted)
+			},
+		})
+		return a
+	}
+	var whileTrying, stalled, twice *answer
+	f.env.RegisterDelayedCallback(func() { whileTrying = update("while-trying") }, 30*time.Minute)
+	f.env.RegisterDelayedCallback(func() {
+		f.kd.ClearFaults()
+		stalled = update("stalled")
+		twice = update("twice")
+	}, 5*time.Hour)
+	status := f.run(t)
+
+	if whileTrying.rejected == nil || !strings.Contains(whileTrying.rejected.Error(), "not stalled (state notifying)") {
+		t.Fatalf("retry while notifying: rejection %v, want not stalled (state notifying)", whileTrying.rejected)
+	}
+	if stalled.rejected != nil || stalled.accepted.Round != 2 {
+		t.Fatalf("retry while stalled: rejected %v, accepted %+v; want round 2 accepted", stalled.rejected, stalled.accepted)
+	}
+	// The second retry finds the first one's round started (or about to): never a
+	// second acceptance.
+	var appErr *temporal.ApplicationError
+	if !errors.As(twice.rejected, &appErr) || appErr.Type() != contract.ErrTypeNotStalled {
+		t.Fatalf("second retry right after the first: rejection %v, want %s", twice.rejected, contract.ErrTypeNotStalled)
+	}
+	if status.State != store.StateReserved || status.Rounds != 2 {
+		t.Fatalf("status = %+v, want reserved after exactly one operator retry", status)
+	}
+	f.assertNotifiedOnce(t)
 }
