@@ -1,25 +1,23 @@
 // Package devapp assembles a whole kooflow in one process — embedded Temporal and UI,
 // store, KooDrive (sandbox or real), worker, webhook and metrics — for `kooflow dev` and
-// for the integration tests, so that both run exactly the same wiring.
+// for the integration tests. Its parts are built by package wiring, exactly as in the
+// production `kooflow worker` and `kooflow webhook`; only the embedded Temporal and the
+// KooDrive sandbox are its own.
 package devapp
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/devstack"
 	"github.com/kooflow/kooflow/httpserver"
 	"github.com/kooflow/kooflow/koodrive"
@@ -28,8 +26,7 @@ import (
 	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
-	"github.com/kooflow/kooflow/webhook"
-	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/wiring"
 )
 
 // Options configure a dev process.
@@ -89,17 +86,17 @@ type App struct {
 	WebhookURL  string
 	MetricsURL  string
 
-	worker      sdkworker.Worker
-	servers     []*httpserver.Server
-	closers     []io.Closer
-	logger      *slog.Logger
-	stackOpts   devstack.Options
-	stopRelay   context.CancelFunc
-	relayExited chan struct{}
+	parts     *wiring.Parts
+	worker    sdkworker.Worker
+	intake    *wiring.Intake
+	servers   []*httpserver.Server
+	logger    *slog.Logger
+	stackOpts devstack.Options
 }
 
 // Start brings every part up, in dependency order, and stops what it started if a later
-// part fails.
+// part fails. The parts are wiring's, as in `kooflow worker` and `kooflow webhook`; only
+// the embedded Temporal and the KooDrive sandbox are dev's own.
 func Start(ctx context.Context, opts Options) (app *App, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -125,100 +122,76 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 	if _, port, err := net.SplitHostPort(a.Stack.HostPort()); err == nil {
 		a.stackOpts.FrontendPort, _ = strconv.Atoi(port)
 	}
-	a.Metrics = metrics.New()
-	handler, closer := a.Metrics.TemporalHandler()
-	a.closers = append(a.closers, closer)
-	clientOpts := client.Options{
-		HostPort: a.Stack.HostPort(), Namespace: a.Stack.Namespace(), Logger: sdklog.NewStructuredLogger(opts.Logger),
-		MetricsHandler: handler,
-	}
-	a.Client, err = client.DialContext(ctx, clientOpts)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the embedded Temporal: %w", err)
-	}
-	if err := starter.EnsureSearchAttributes(ctx, a.Client, a.Stack.Namespace()); err != nil {
+	cfg := config(opts, a.Stack)
+	if a.parts, err = wiring.Open(ctx, cfg); err != nil {
 		return nil, err
 	}
-	dsn := opts.DB
-	if dsn == "" {
-		dsn = "sqlite:" + filepath.Join(opts.DataDir, "kooflow.db")
+	a.Store, a.Metrics = a.parts.Store, a.parts.Metrics
+	if a.Client, err = a.parts.Dial(ctx, 0); err != nil {
+		return nil, fmt.Errorf("embedded Temporal: %w", err)
 	}
-	if a.Store, err = store.Open(ctx, dsn); err != nil {
-		return nil, err
-	}
-	a.Metrics.RegisterStore(a.Store)
+	a.parts.EnsureSearchAttributes(ctx, a.Client)
 
 	a.KooDriveURL = opts.KooDriveURL
 	if a.KooDriveURL == "" {
 		a.Sandbox = sandbox.New(sandbox.Options{AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser, Apps: opts.KooDriveApps})
-		if a.KooDriveURL, err = a.serve("koodrive-sandbox", opts.SandboxAddr, a.Sandbox.Handler()); err != nil {
+		srv, err := httpserver.Start("koodrive-sandbox", opts.SandboxAddr, a.Sandbox.Handler(), a.logger)
+		if err != nil {
 			return nil, err
 		}
+		a.servers = append(a.servers, srv)
+		a.KooDriveURL = srv.URL
 	}
-	kd, err := koodrive.New(koodrive.Config{BaseURL: a.KooDriveURL, Auth: opts.KooDriveAuth, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser,
-		Observe: a.Metrics.ObserveKooDrive})
+	a.parts.Config.KooDrive.BaseURL = a.KooDriveURL
+	if a.worker, err = a.parts.StartWorker(a.Client); err != nil {
+		return nil, err
+	}
+	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store}
+	if a.intake, err = a.parts.StartIntake(ctx, a.Client); err != nil {
+		return nil, err
+	}
+	a.Intake, a.Relay, a.WebhookURL = a.intake.Intake, a.intake.Relay, a.intake.URL
+	ms, err := a.parts.ServeMetrics()
 	if err != nil {
 		return nil, err
 	}
-
-	a.worker = worker.New(a.Client, worker.Dependencies{
-		Expiration: &activities.Expiration{Store: a.Store, KooDrive: kd, Logger: opts.Logger, Metrics: a.Metrics},
-		Reconciliation: &activities.Reconciliation{Store: a.Store, KooDrive: kd, Dir: filepath.Join(opts.DataDir, "reconciliation"),
-			Logger: opts.Logger, Metrics: a.Metrics},
-	}, opts.WorkerOptions)
-	if err := a.worker.Start(); err != nil {
-		a.worker = nil
-		return nil, fmt.Errorf("start Temporal worker: %w", err)
-	}
-	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store}
-	a.Relay = &starter.Relay{Store: a.Store, Client: a.Client, Owner: "dev", Logger: opts.Logger,
-		Observe: a.Metrics.RegisterIntake(a.Store).ObserveRelay}
-	a.Intake = &starter.Intake{Store: a.Store, Nudge: a.Relay.Nudge, NotifyWindow: opts.NotifyWindow}
-	if !opts.NoRelay {
-		relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-		a.stopRelay, a.relayExited = stopRelay, make(chan struct{})
-		go func() {
-			defer close(a.relayExited)
-			a.Relay.Run(relayCtx)
-		}()
-	}
-	router := webhook.NewRouter(webhook.Config{
-		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
-		Store: a.Store, Intake: a.Intake, Temporal: a.Client, Metrics: a.Metrics, Logger: opts.Logger,
-	})
-	if a.WebhookURL, err = a.serve("webhook", opts.WebhookAddr, router); err != nil {
-		return nil, err
-	}
-	if a.MetricsURL, err = a.serve("metrics", opts.MetricsAddr, a.Metrics.Handler()); err != nil {
-		return nil, err
-	}
+	a.servers = append(a.servers, ms)
+	a.MetricsURL = ms.URL
 	if _, err := starter.ApplySchedule(ctx, a.Client, opts.Schedule); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *App) serve(name, addr string, h http.Handler) (string, error) {
-	srv, err := httpserver.Start(name, addr, h, a.logger)
-	if err != nil {
-		return "", err
+// config is the wiring configuration of a dev process whose Temporal is stack. The
+// KooDrive base URL is set once the sandbox, if any, listens.
+func config(opts Options, stack *devstack.Stack) wiring.Config {
+	dsn := opts.DB
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(opts.DataDir, "kooflow.db")
 	}
-	a.servers = append(a.servers, srv)
-	return srv.URL, nil
+	return wiring.Config{
+		DB: dsn, DataDir: opts.DataDir,
+		Temporal:      client.Options{HostPort: stack.HostPort(), Namespace: stack.Namespace()},
+		KooDrive:      koodrive.Config{BaseURL: opts.KooDriveURL, Auth: opts.KooDriveAuth, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser},
+		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
+		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr,
+		RelayOwner: "dev", NoRelay: opts.NoRelay, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions,
+		Logger: opts.Logger,
+	}
 }
 
 // Stop shuts everything down in reverse order. The data directory is kept, so a new
 // Start resumes unfinished workflows.
 func (a *App) Stop() {
+	if a.intake != nil {
+		a.intake.Stop()
+		a.intake = nil
+	}
 	for i := len(a.servers) - 1; i >= 0; i-- {
 		a.servers[i].Shutdown()
 	}
 	a.servers = nil
-	if a.stopRelay != nil {
-		a.stopRelay()
-		<-a.relayExited
-		a.stopRelay = nil
-	}
 	if a.worker != nil {
 		a.worker.Stop()
 		a.worker = nil
@@ -233,14 +206,10 @@ func (a *App) Stop() {
 		}
 		a.Stack = nil
 	}
-	if a.Store != nil {
-		_ = a.Store.Close()
-		a.Store = nil
+	if a.parts != nil {
+		a.parts.Close()
+		a.parts, a.Store = nil, nil
 	}
-	for _, c := range a.closers {
-		_ = c.Close()
-	}
-	a.closers = nil
 }
 
 // StopTemporal stops the embedded Temporal server and nothing else: the webhook keeps

@@ -233,7 +233,8 @@ func waitHTTP(t *testing.T, url string, timeout time.Duration) {
 // `kooflow webhook` and `kooflow worker` as separate OS processes with kooflow's store on
 // PostgreSQL, kills the worker with SIGKILL while every expiration is retrying KooDrive,
 // starts a new one, and checks each expiration reaches reserved with exactly one
-// notification.
+// notification. TestProductionWiring runs the same process wiring in every `go test`, on
+// SQLite and in this process.
 func TestProductionTopology(t *testing.T) {
 	if os.Getenv(storetest.PostgresEnv) == "" {
 		t.Skip(storetest.PostgresEnv + " is not set: the production topology runs on PostgreSQL (CI sets it)")

@@ -13,14 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/wiring"
 )
 
 // envOr returns the environment variable name, or def when it is unset or empty.
@@ -29,23 +28,6 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// requireEnv reads required settings and names every missing one at once.
-func requireEnv(names ...string) (map[string]string, error) {
-	values := map[string]string{}
-	var missing []string
-	for _, n := range names {
-		v := os.Getenv(n)
-		if v == "" {
-			missing = append(missing, n)
-		}
-		values[n] = v
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("missing required environment variable(s): %s", strings.Join(missing, ", "))
-	}
-	return values, nil
 }
 
 // storeFlags locate the kooflow database for operator commands.
@@ -136,15 +118,10 @@ func recordedTemporalAddress(dataDir string) (string, error) {
 	return "", nil
 }
 
-// temporalOptions reads the SDK's standard TEMPORAL_* configuration (address, namespace,
-// TLS, API key, profile file), defaulting to the local dev server.
-func temporalOptions(logger *slog.Logger) (client.Options, error) {
-	return temporalOptionsFor(logger, "", "")
-}
-
-// temporalOptionsFor is temporalOptions with an explicit address (overriding
-// TEMPORAL_ADDRESS) and a data directory whose recorded dev-stack port is used when
-// neither names an address.
+// temporalOptionsFor reads the SDK's standard TEMPORAL_* configuration (address,
+// namespace, TLS, API key, profile file) for operator commands, with an explicit address
+// (overriding TEMPORAL_ADDRESS) and a data directory whose recorded dev-stack port is used
+// when neither names an address; else the local dev server.
 func temporalOptionsFor(logger *slog.Logger, address, dataDir string) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
@@ -158,32 +135,7 @@ func temporalOptionsFor(logger *slog.Logger, address, dataDir string) (client.Op
 			return client.Options{}, err
 		}
 	}
-	if opts.HostPort == "" {
-		opts.HostPort = "127.0.0.1:7233"
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = "default"
-	}
-	opts.Logger = sdklog.NewStructuredLogger(logger)
-	return opts, nil
-}
-
-// dialPatiently keeps trying to reach Temporal for up to wait, for long-running
-// processes that may start before the cluster does.
-func dialPatiently(ctx context.Context, opts client.Options, wait time.Duration, logger *slog.Logger) (client.Client, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := dialWith(ctx, opts)
-		if err == nil || time.Now().After(deadline) {
-			return c, err
-		}
-		logger.Warn("Temporal is not reachable yet; retrying", "address", opts.HostPort, "error", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
+	return wiring.ClientOptions(wiring.Config{Temporal: wiring.TemporalDefaults(opts), Logger: logger}, nil), nil
 }
 
 func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {

@@ -1,0 +1,181 @@
+// Package wiring builds the parts of a kooflow process — store, Temporal client options,
+// metrics registry, worker, webhook intake and relay, metrics server, search attributes —
+// from one Config, so that `kooflow dev`, `kooflow worker`, `kooflow webhook` and the
+// tests run the same wiring. FromEnv fills a Config for the production commands; devapp
+// fills one directly.
+package wiring
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/smarthub"
+)
+
+// Default listen addresses and data directory of the production processes. The
+// listeners are on loopback unless configured otherwise: /metrics must not reach the
+// public network by accident.
+const (
+	DefaultWebhookAddr = "127.0.0.1:8080"
+	DefaultMetricsAddr = "127.0.0.1:9090"
+	DefaultDataDir     = "./kooflow-data"
+)
+
+// Config is what a kooflow process is built from. A part reads only the fields it uses.
+type Config struct {
+	// DB is kooflow's store: sqlite:PATH or a postgres:// URL.
+	DB string
+	// DataDir holds the worker's reconciliation statements and discrepancy reports, in its
+	// reconciliation folder.
+	DataDir string
+	// Temporal says where and how to connect: address, namespace, TLS, credentials. Open
+	// completes it (logger, metrics, converters) in one place.
+	Temporal client.Options
+	// DataConverter and FailureConverter, when set, encode every payload and failure the
+	// process's clients and workers send, e.g. to encrypt them.
+	DataConverter    converter.DataConverter
+	FailureConverter converter.FailureConverter
+	// KooDrive is the worker's KooDrive client configuration; Observe is set by the
+	// wiring.
+	KooDrive koodrive.Config
+	// KooGalleryKey verifies KooGallery calls and signs the answers.
+	KooGalleryKey string
+	// SmartHubAPIKey authenticates SmartHub pushes (empty: they are refused);
+	// SmartHubSignatureMode says what to do with their signatures.
+	SmartHubAPIKey        string
+	SmartHubSignatureMode smarthub.SignatureMode
+	// WebhookAddr and MetricsAddr are listen addresses (":0" picks a port).
+	WebhookAddr string
+	MetricsAddr string
+	// RelayOwner names the intake relay in the store's leases.
+	RelayOwner string
+	// NoRelay leaves the intake queue undelivered, for tests that deliver it themselves.
+	NoRelay bool
+	// NotifyWindow shortens the one-hour rule for reliability runs; 0 keeps the hour.
+	NotifyWindow time.Duration
+	// WorkerOptions tune the Temporal worker.
+	WorkerOptions sdkworker.Options
+	// Logger receives the process's log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Role names a production process, for FromEnv.
+type Role string
+
+// The production processes: `kooflow worker` and `kooflow webhook`.
+const (
+	Worker  Role = "worker"
+	Webhook Role = "webhook"
+)
+
+// FromEnv fills a Config for the process r from env, a list of KEY=VALUE as os.Environ
+// returns it: TEMPORAL_* (the SDK's standard client configuration; default
+// 127.0.0.1:7233, namespace default), KOOFLOW_DB, KOOFLOW_DATA_DIR, KOOFLOW_METRICS_ADDR;
+// for the worker the KooDrive settings (koodrive.ConfigFromEnv); for the webhook
+// KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE and KOOFLOW_WEBHOOK_ADDR. It
+// names every missing or malformed variable at once. The Logger is left to the caller.
+func FromEnv(env []string, r Role) (Config, error) {
+	vars := newEnvMap(env)
+	cfg := Config{
+		DB:          vars.get("KOOFLOW_DB"),
+		DataDir:     vars.or("KOOFLOW_DATA_DIR", DefaultDataDir),
+		MetricsAddr: vars.or("KOOFLOW_METRICS_ADDR", DefaultMetricsAddr),
+	}
+	required := []string{"KOOFLOW_DB"}
+	var problems []error
+	switch r {
+	case Worker:
+		kd, err := koodrive.ConfigFromEnv(vars.get)
+		problems = append(problems, err)
+		cfg.KooDrive = kd
+	case Webhook:
+		required = append(required, "KOOGALLERY_KEY")
+		cfg.KooGalleryKey = vars.get("KOOGALLERY_KEY")
+		cfg.SmartHubAPIKey = vars.get("SMARTHUB_API_KEY")
+		cfg.WebhookAddr = vars.or("KOOFLOW_WEBHOOK_ADDR", DefaultWebhookAddr)
+		host, _ := os.Hostname()
+		cfg.RelayOwner = fmt.Sprintf("webhook@%s:%d", host, os.Getpid())
+		mode, err := smarthub.ParseSignatureMode(vars.get("SMARTHUB_SIGNATURE_MODE"))
+		problems = append(problems, err)
+		cfg.SmartHubSignatureMode = mode
+	default:
+		return Config{}, fmt.Errorf("wiring: unknown process %q", r)
+	}
+	var missing []string
+	for _, name := range required {
+		if vars.get(name) == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		problems = append([]error{fmt.Errorf("missing required environment variable(s): %s", strings.Join(missing, ", "))}, problems...)
+	}
+	temporal, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{EnvLookup: vars})
+	if err != nil {
+		problems = append(problems, fmt.Errorf("read Temporal client configuration (TEMPORAL_*): %w", err))
+	}
+	cfg.Temporal = TemporalDefaults(temporal)
+	if err := errors.Join(problems...); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// TemporalDefaults returns opts with the local dev server's address (127.0.0.1:7233) and
+// namespace (default) where they name none.
+func TemporalDefaults(opts client.Options) client.Options {
+	if opts.HostPort == "" {
+		opts.HostPort = "127.0.0.1:7233"
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	return opts
+}
+
+// envMap is an environment as a map; it is also the SDK's envconfig.EnvLookup.
+type envMap map[string]string
+
+func newEnvMap(env []string) envMap {
+	m := envMap{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func (m envMap) get(name string) string { return m[name] }
+
+func (m envMap) or(name, def string) string {
+	if v := m[name]; v != "" {
+		return v
+	}
+	return def
+}
+
+// Environ lists the environment as KEY=VALUE, for envconfig.
+func (m envMap) Environ() []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// LookupEnv looks one variable up, for envconfig.
+func (m envMap) LookupEnv(name string) (string, bool) {
+	v, ok := m[name]
+	return v, ok
+}

@@ -1,0 +1,84 @@
+package wiring
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kooflow/kooflow/smarthub"
+)
+
+// noConfigFile keeps the machine's Temporal profile file (~/.config/temporalio) out of a test.
+func noConfigFile(t *testing.T) string {
+	return "TEMPORAL_CONFIG_FILE=" + filepath.Join(t.TempDir(), "absent.toml")
+}
+
+func TestFromEnvWebhookDefaultsListenOnLoopback(t *testing.T) {
+	cfg, err := FromEnv([]string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOOGALLERY_KEY=k"}, Webhook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WebhookAddr != "127.0.0.1:8080" || cfg.MetricsAddr != "127.0.0.1:9090" {
+		t.Fatalf("webhook %q, metrics %q; want 127.0.0.1:8080 and 127.0.0.1:9090", cfg.WebhookAddr, cfg.MetricsAddr)
+	}
+	if cfg.Temporal.HostPort != "127.0.0.1:7233" || cfg.Temporal.Namespace != "default" {
+		t.Fatalf("Temporal %q namespace %q; want the local dev server", cfg.Temporal.HostPort, cfg.Temporal.Namespace)
+	}
+	if cfg.SmartHubSignatureMode != smarthub.SignatureLog || cfg.DataDir != "./kooflow-data" {
+		t.Fatalf("signature mode %q, data dir %q", cfg.SmartHubSignatureMode, cfg.DataDir)
+	}
+	if !strings.HasPrefix(cfg.RelayOwner, "webhook@") {
+		t.Fatalf("relay owner %q, want webhook@host:pid", cfg.RelayOwner)
+	}
+}
+
+func TestFromEnvTakesEveryVariable(t *testing.T) {
+	cfg, err := FromEnv([]string{noConfigFile(t), "KOOFLOW_DB=postgres://db/kooflow", "KOOGALLERY_KEY=k", "SMARTHUB_API_KEY=s",
+		"SMARTHUB_SIGNATURE_MODE=enforce", "KOOFLOW_WEBHOOK_ADDR=:8080", "KOOFLOW_METRICS_ADDR=:9090", "KOOFLOW_DATA_DIR=/data",
+		"TEMPORAL_ADDRESS=temporal:7233", "TEMPORAL_NAMESPACE=kooflow"}, Webhook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"postgres://db/kooflow", "k", "s", "enforce", ":8080", ":9090", "/data"}
+	got := []string{cfg.DB, cfg.KooGalleryKey, cfg.SmartHubAPIKey, string(cfg.SmartHubSignatureMode), cfg.WebhookAddr, cfg.MetricsAddr, cfg.DataDir}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if cfg.Temporal.HostPort != "temporal:7233" || cfg.Temporal.Namespace != "kooflow" {
+		t.Fatalf("Temporal %q namespace %q", cfg.Temporal.HostPort, cfg.Temporal.Namespace)
+	}
+
+	worker, err := FromEnv([]string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOODRIVE_BASE_URL=https://kd", "KOODRIVE_USER_ID=u",
+		"KOODRIVE_APP_ID=app", "KOODRIVE_APP_SECRET=not-in-the-config-description"}, Worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if worker.KooDrive.BaseURL != "https://kd" || worker.KooDrive.UserID != "u" || worker.KooDrive.Auth == nil {
+		t.Fatalf("KooDrive %+v", worker.KooDrive)
+	}
+	if worker.WebhookAddr != "" || worker.KooGalleryKey != "" {
+		t.Fatalf("the worker got webhook settings: %q %q", worker.WebhookAddr, worker.KooGalleryKey)
+	}
+}
+
+func TestFromEnvNamesEveryProblemAtOnce(t *testing.T) {
+	_, err := FromEnv([]string{noConfigFile(t), "SMARTHUB_SIGNATURE_MODE=strict"}, Webhook)
+	if err == nil {
+		t.Fatal("no error without KOOFLOW_DB and KOOGALLERY_KEY")
+	}
+	for _, want := range []string{"KOOFLOW_DB, KOOGALLERY_KEY", `SMARTHUB_SIGNATURE_MODE "strict"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	_, err = FromEnv([]string{noConfigFile(t), "KOOGALLERY_KEY=k"}, Worker)
+	if err == nil {
+		t.Fatal("no error for a worker without KOOFLOW_DB and KooDrive settings")
+	}
+	for _, want := range []string{"KOOFLOW_DB", "KOODRIVE_BASE_URL", "KOODRIVE_USER_ID"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package wiring
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/httpserver"
+	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/starter"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/webhook"
+	"github.com/kooflow/kooflow/worker"
+)
+
+// Parts are what every kooflow process shares: its Config, the store, the metrics
+// registry (with the store's gauges and the Temporal SDK's metrics) and the completed
+// Temporal client options. The other parts are built from them.
+type Parts struct {
+	// Config is what the parts were built from (Logger set).
+	Config Config
+	// Store is kooflow's store; Metrics the process's one registry.
+	Store   *store.Store
+	Metrics *metrics.Metrics
+	// ClientOptions are Config.Temporal completed by ClientOptions, with the SDK's metrics
+	// in the registry: use them for every client of the process.
+	ClientOptions client.Options
+	logger        *slog.Logger
+	sdkMetrics    io.Closer
+}
+
+// Open opens the store and the metrics registry and completes the client options. Close
+// releases them.
+func Open(ctx context.Context, cfg Config) (*Parts, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	st, err := store.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	m.RegisterStore(st)
+	handler, sdkMetrics := m.TemporalHandler()
+	return &Parts{Config: cfg, Store: st, Metrics: m, ClientOptions: ClientOptions(cfg, handler), logger: cfg.Logger, sdkMetrics: sdkMetrics}, nil
+}
+
+// ClientOptions is the one place where kooflow's Temporal client options are completed:
+// cfg.Temporal (where and how to connect) with the SDK's logger, the SDK's metrics
+// (nil: none) and the payload and failure converters (payload encryption). Every client
+// and worker of a process, and every operator command's client, is made from its result.
+func ClientOptions(cfg Config, metrics client.MetricsHandler) client.Options {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	opts := cfg.Temporal
+	opts.Logger = sdklog.NewStructuredLogger(logger)
+	opts.MetricsHandler = metrics
+	opts.DataConverter = cfg.DataConverter
+	opts.FailureConverter = cfg.FailureConverter
+	return opts
+}
+
+// Close stops the SDK metrics and closes the store; stop the parts built from them first.
+func (p *Parts) Close() {
+	if err := p.sdkMetrics.Close(); err != nil {
+		p.logger.Warn("Temporal SDK metrics stop", "error", err)
+	}
+	if err := p.Store.Close(); err != nil {
+		p.logger.Warn("store close", "error", err)
+	}
+}
+
+// Dial connects to Temporal with the process's client options, trying again for up to
+// patience (0: once) for long-running processes that may start before the cluster does.
+func (p *Parts) Dial(ctx context.Context, patience time.Duration) (client.Client, error) {
+	deadline := time.Now().Add(patience)
+	for {
+		c, err := client.DialContext(ctx, p.ClientOptions)
+		if err == nil {
+			return c, nil
+		}
+		err = fmt.Errorf("connect to Temporal at %s (namespace %s): %w", p.ClientOptions.HostPort, p.ClientOptions.Namespace, err)
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		p.logger.Warn("Temporal is not reachable yet; retrying", "address", p.ClientOptions.HostPort, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// LazyClient returns a client that connects on first use, for the intake, which starts
+// and accepts deliveries even while Temporal is down.
+func (p *Parts) LazyClient() (client.Client, error) {
+	c, err := client.NewLazyClient(p.ClientOptions)
+	if err != nil {
+		return nil, fmt.Errorf("Temporal client: %w", err)
+	}
+	return c, nil
+}
+
+// EnsureSearchAttributes registers kooflow's search attributes on the namespace. Without
+// operator rights they must be created by an administrator; workflows that set a missing
+// attribute fail their workflow tasks until then, so a failure is logged, not returned.
+func (p *Parts) EnsureSearchAttributes(ctx context.Context, c client.Client) {
+	if err := starter.EnsureSearchAttributes(ctx, c, p.ClientOptions.Namespace); err != nil {
+		p.logger.Warn("could not register kooflow's search attributes; ask a Temporal administrator to create them",
+			"attributes", "KooflowInstanceId, KooflowCarrierUserId, KooflowState, KooflowBillingCycle (Keyword)", "error", err)
+	}
+}
+
+// WorkerDependencies builds the activities' dependencies: the store, a KooDrive client
+// from Config.KooDrive that reports to the metrics, the logger, and the folder of
+// reconciliation statements and reports (Config.DataDir/reconciliation).
+func (p *Parts) WorkerDependencies() (worker.Dependencies, error) {
+	kdConfig := p.Config.KooDrive
+	kdConfig.Observe = p.Metrics.ObserveKooDrive
+	kd, err := koodrive.New(kdConfig)
+	if err != nil {
+		return worker.Dependencies{}, err
+	}
+	p.logger.Info("KooDrive client", "url", kdConfig.BaseURL, "credentials", fmt.Sprint(kdConfig.Auth))
+	return worker.Dependencies{
+		Expiration: &activities.Expiration{Store: p.Store, KooDrive: kd, Logger: p.logger, Metrics: p.Metrics},
+		Reconciliation: &activities.Reconciliation{Store: p.Store, KooDrive: kd, Dir: filepath.Join(p.Config.DataDir, "reconciliation"),
+			Logger: p.logger, Metrics: p.Metrics},
+	}, nil
+}
+
+// StartWorker starts kooflow's Temporal worker on c with WorkerDependencies; stop it with
+// its Stop.
+func (p *Parts) StartWorker(c client.Client) (sdkworker.Worker, error) {
+	deps, err := p.WorkerDependencies()
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(c, deps, p.Config.WorkerOptions)
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start Temporal worker: %w", err)
+	}
+	return w, nil
+}
+
+// Intake is the webhook part of a process: the router on its listener, the intake that
+// commits accepted deliveries, and the relay that starts them in Temporal.
+type Intake struct {
+	// Intake commits accepted expiries and stops; Relay starts them in Temporal.
+	Intake *starter.Intake
+	Relay  *starter.Relay
+	// URL is where the webhook listens.
+	URL       string
+	server    *httpserver.Server
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
+}
+
+// StartIntake serves the webhook on Config.WebhookAddr and, unless Config.NoRelay, runs
+// the relay until Stop. c may be lazy: the intake answers whether Temporal is up or not.
+func (p *Parts) StartIntake(ctx context.Context, c client.Client) (*Intake, error) {
+	cfg := p.Config
+	if cfg.SmartHubAPIKey == "" {
+		p.logger.Warn("SMARTHUB_API_KEY is not set: SmartHub pushes to /smarthub/events are refused with 401")
+	}
+	in := &Intake{Relay: &starter.Relay{Store: p.Store, Client: c, Owner: cfg.RelayOwner, Logger: p.logger,
+		Observe: p.Metrics.RegisterIntake(p.Store).ObserveRelay}}
+	in.Intake = &starter.Intake{Store: p.Store, Nudge: in.Relay.Nudge, NotifyWindow: cfg.NotifyWindow}
+	router := webhook.NewRouter(webhook.Config{
+		KooGalleryKey: cfg.KooGalleryKey, SmartHubAPIKey: cfg.SmartHubAPIKey, SmartHubSignatureMode: cfg.SmartHubSignatureMode,
+		Store: p.Store, Intake: in.Intake, Temporal: c, Metrics: p.Metrics, Logger: p.logger,
+	})
+	srv, err := httpserver.Start("webhook", cfg.WebhookAddr, router, p.logger)
+	if err != nil {
+		return nil, err
+	}
+	in.server, in.URL = srv, srv.URL
+	if !cfg.NoRelay {
+		relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		in.stopRelay, in.relayDone = stop, make(chan struct{})
+		go func() {
+			defer close(in.relayDone)
+			in.Relay.Run(relayCtx)
+		}()
+	}
+	return in, nil
+}
+
+// Stop stops accepting deliveries, then stops the relay.
+func (in *Intake) Stop() {
+	in.server.Shutdown()
+	if in.stopRelay != nil {
+		in.stopRelay()
+		<-in.relayDone
+	}
+}
+
+// ServeMetrics serves /metrics and /healthz on Config.MetricsAddr.
+func (p *Parts) ServeMetrics() (*httpserver.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", p.Metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+	return httpserver.Start("metrics", p.Config.MetricsAddr, mux, p.logger)
+}
