@@ -134,6 +134,15 @@ func TestKooflowServicesHaveTheirConfiguration(t *testing.T) {
 				t.Errorf("%s: %s is not set", name, v)
 			}
 		}
+		// The processes listen on 127.0.0.1 unless told otherwise; in a container, Prometheus
+		// and the published intake port reach them only on every interface.
+		for _, v := range []string{"KOOFLOW_WEBHOOK_ADDR", "KOOFLOW_METRICS_ADDR"} {
+			if val := s.Environment[v]; val != nil && *val != "" {
+				if host, _, err := net.SplitHostPort(*val); err != nil || (host != "" && host != "0.0.0.0") {
+					t.Errorf("%s: %s=%q, want every interface (e.g. \":9090\") inside the container", name, v, *val)
+				}
+			}
+		}
 		if !strings.HasPrefix(*s.Environment["KOOFLOW_DB"], "postgres://") {
 			t.Errorf("%s does not use PostgreSQL for the kooflow store", name)
 		}
