@@ -418,6 +418,9 @@ func TestReconcileRefusesACompletedCycleWithoutForce(t *testing.T) {
 	if n := len(app.Sandbox.Uploads()); n != 1 {
 		t.Fatalf("the unchanged statement was uploaded %d times", n)
 	}
+	if out, err := run(t, "reconcile", "show", "--cycle", cycle, "--data-dir", dir); err != nil || !strings.Contains(out, "billing cycle "+cycle+": completed (as of ") {
+		t.Fatalf("reconcile show: %q, %v", out, err)
+	}
 
 	// A cycle still running: reported as running, not started again, --force or not.
 	older := contract.PreviousCycle(start)

@@ -328,7 +328,11 @@ func printResult(out io.Writer, r contract.ReconciliationResult) {
 }
 
 func printRun(out io.Writer, r store.ReconciliationRun) {
-	fmt.Fprintf(out, "billing cycle %s: %s\n", r.Cycle, r.State)
+	if r.UpdatedAt.IsZero() {
+		fmt.Fprintf(out, "billing cycle %s: %s\n", r.Cycle, r.State)
+	} else {
+		fmt.Fprintf(out, "billing cycle %s: %s (as of %s)\n", r.Cycle, r.State, r.UpdatedAt.UTC().Format(time.RFC3339))
+	}
 	if r.WorkflowID != "" {
 		fmt.Fprintf(out, "  workflow:  %s\n", r.WorkflowID)
 	}
