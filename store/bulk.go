@@ -367,6 +367,9 @@ func (im *importer) runPostgres(ctx context.Context, conn *sql.Conn, rows iter.S
 	// batches on disk.
 	for _, q := range []string{
 		"SET LOCAL work_mem = '64MB'",
+		// The import's few big statements run once: compiling them (JIT, on by default
+		// for costly plans) took 1.5 s of a million-row re-import and saved nothing.
+		"SET LOCAL jit = off",
 		`CREATE TEMP TABLE ` + stagingTable + ` (line BIGINT NOT NULL, ` + stagingColumnTypes + `) ON COMMIT DROP`,
 		`CREATE TEMP TABLE ` + matchTable + ` (line BIGINT PRIMARY KEY, ` + matchColumnTypes + `) ON COMMIT DROP`,
 	} {
@@ -543,21 +546,44 @@ func (s *Store) changesExpr() string {
 	}, " || ")
 }
 
+// simOwner and orderOwner are, for staged row r and the subscription t its identity
+// names (if any), the subscriptions holding r's SIM and r's orderId: t itself when it
+// holds them, else an index lookup.
+const (
+	simOwner = `CASE WHEN r.g_iccid IS NULL OR r.package_code IS NULL THEN NULL
+     WHEN t.g_iccid = r.g_iccid AND t.package_code = r.package_code THEN t.id
+     ELSE (SELECT s.id FROM subscriptions s WHERE s.g_iccid = r.g_iccid AND s.package_code = r.package_code) END`
+	orderOwner = `CASE WHEN r.order_id = '' THEN NULL WHEN t.order_id = r.order_id THEN t.id
+     ELSE (SELECT s.id FROM subscriptions s WHERE s.order_id = r.order_id AND s.order_id <> '') END`
+)
+
 // resolve finds, for every staged row, the subscription its identity names (target_id),
 // the subscriptions holding its SIM and its orderId, and what applying it would change,
 // into the match table.
 func (im *importer) resolve(ctx context.Context, tx *sql.Tx) error {
 	s := im.s
 	if s.dialect == postgres {
-		// One statement: the planner joins the staged rows with the registry as sets.
+		// One statement, one join per kind of identity: each staged row is joined with
+		// the subscription its identity names, and the SIM's and the order's owners are
+		// looked up by index only when that subscription does not hold them itself. (Four
+		// joins of the whole registry, one per identity and one for the target, cost a
+		// re-import of a million rows three hash tables of a million rows and a sort.)
+		var branches []string
+		branch := func(where, join string) {
+			branches = append(branches, `SELECT r.line AS line, t.id AS target_id, `+simOwner+` AS sim_owner, `+orderOwner+` AS order_owner,
+   CASE WHEN t.id IS NULL THEN '' ELSE `+s.changesExpr()+` END AS changes
+  FROM `+stagingTable+` r LEFT JOIN subscriptions t ON `+join+` WHERE `+where)
+		}
+		if im.withInstance > 0 {
+			branch("r.instance_id IS NOT NULL", "t.instance_id = r.instance_id")
+		}
+		if im.withInstance < im.staged {
+			branch("r.instance_id IS NULL AND r.g_iccid IS NOT NULL", "t.g_iccid = r.g_iccid AND t.package_code = r.package_code")
+			branch("r.instance_id IS NULL AND r.g_iccid IS NULL", "t.order_id = r.order_id AND t.order_id <> ''")
+		}
 		for _, q := range []string{`INSERT INTO ` + matchTable + ` (line, target_id, sim_owner, order_owner, changes)
- SELECT r.line, t.id, ss.id, so.id, CASE WHEN t.id IS NULL THEN '' ELSE ` + s.changesExpr() + ` END
- FROM ` + stagingTable + ` r
- LEFT JOIN subscriptions si ON si.instance_id = r.instance_id
- LEFT JOIN subscriptions ss ON ss.g_iccid = r.g_iccid AND ss.package_code = r.package_code
- LEFT JOIN subscriptions so ON so.order_id = r.order_id AND so.order_id <> ''
- LEFT JOIN subscriptions t ON t.id = CASE WHEN r.instance_id IS NOT NULL THEN si.id WHEN r.g_iccid IS NOT NULL THEN ss.id ELSE so.id END
- WHERE t.id IS NOT NULL OR ss.id IS NOT NULL OR so.id IS NOT NULL`, "ANALYZE " + matchTable} {
+ SELECT line, target_id, sim_owner, order_owner, changes FROM (` + strings.Join(branches, "\n UNION ALL ") + `) x
+ WHERE target_id IS NOT NULL OR sim_owner IS NOT NULL OR order_owner IS NOT NULL`, "ANALYZE " + matchTable} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("match staged rows with the registry: %w", err)
 			}
@@ -570,11 +596,7 @@ func (im *importer) resolve(ctx context.Context, tx *sql.Tx) error {
 	// for progress.
 	resolve := `INSERT OR ROLLBACK INTO ` + matchTable + ` (line, target_id, sim_owner, order_owner, changes)
  SELECT line, target_id, sim_owner, order_owner, changes FROM (SELECT r.line AS line, t.id AS target_id,
-   CASE WHEN r.g_iccid IS NULL OR r.package_code IS NULL THEN NULL
-     WHEN t.g_iccid = r.g_iccid AND t.package_code = r.package_code THEN t.id
-     ELSE (SELECT id FROM subscriptions s WHERE s.g_iccid = r.g_iccid AND s.package_code = r.package_code) END AS sim_owner,
-   CASE WHEN r.order_id = '' THEN NULL WHEN t.order_id = r.order_id THEN t.id
-     ELSE (SELECT id FROM subscriptions s WHERE s.order_id = r.order_id AND s.order_id <> '') END AS order_owner,
+   ` + simOwner + ` AS sim_owner, ` + orderOwner + ` AS order_owner,
    CASE WHEN t.id IS NULL THEN '' ELSE ` + s.changesExpr() + ` END AS changes
   FROM ` + stagingTable + ` r LEFT JOIN subscriptions t ON t.id = CASE
    WHEN r.instance_id IS NOT NULL THEN (SELECT id FROM subscriptions s WHERE s.instance_id = r.instance_id)
