@@ -191,6 +191,7 @@ type ReconciliationRunningError struct {
 	Started    time.Time
 }
 
+// Error names the running reconciliation.
 func (e *ReconciliationRunningError) Error() string {
 	return fmt.Sprintf("the reconciliation of billing cycle %s is already running: workflow %s (run %s), started %s",
 		e.Cycle, e.WorkflowID, e.RunID, e.Started.UTC().Format(time.RFC3339))
@@ -214,6 +215,7 @@ type ReconciliationDoneError struct {
 	Discrepancies int
 }
 
+// Error names the finished run and says how to see it or run the cycle again.
 func (e *ReconciliationDoneError) Error() string {
 	run := ""
 	if e.RunID != "" {
