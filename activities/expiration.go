@@ -93,7 +93,7 @@ func (a *Expiration) CheckExpiryStillDue(ctx context.Context, in contract.Expira
 	}
 	if !j.Due() {
 		a.logger().Info("expiry overtaken before anything was frozen or sent", "workflowId", activity.GetInfo(ctx).WorkflowExecution.ID,
-			"subject", in.Subject, "state", j.Overtaken, "reason", j.Reason)
+			"ref", in.Ref(), "state", j.Overtaken, "reason", j.Reason)
 	}
 	return contract.StillDue{Due: j.Due(), Overtaken: j.Overtaken, Reason: j.Reason}, nil
 }
@@ -112,7 +112,7 @@ func (a *Expiration) FreezeSubscription(ctx context.Context, in contract.Expirat
 		return err
 	}
 	a.logger().Info("subscription frozen", "workflowId", activity.GetInfo(ctx).WorkflowExecution.ID,
-		"instanceId", in.InstanceID, "subject", in.Subject, "period", in.Period, "changed", changed)
+		"ref", in.Ref(), "period", in.Period, "changed", changed)
 	return nil
 }
 
@@ -143,16 +143,16 @@ func (a *Expiration) NotifyKooDrive(ctx context.Context, in contract.ExpirationI
 			return contract.NotifyResult{}, fmt.Errorf("record that KooDrive was notified: %w", err)
 		}
 		_ = a.Store.RecordAttempt(ctx, id, "")
-		log.Info("KooDrive notified: user entered the reservation period", "carrierUserId", in.CarrierUserID, "packageId", in.PackageID)
+		log.Info("KooDrive notified: user entered the reservation period")
 		return contract.NotifyResult{Attempt: info.Attempt}, nil
 	}
 
-	msg := fmt.Sprintf("notify KooDrive for %s: %v", in.Subject, callErr)
+	msg := fmt.Sprintf("notify KooDrive for %s: %v", in.Ref(), callErr)
 	if koodrive.IsUnauthorized(callErr) {
 		// The cause comes first: when the hour is spent, this message is the stall reason
 		// operators read in `kooflow status` and the Temporal UI ("KooDrive refused
 		// kooflow's credentials ..."). The error never holds a secret.
-		msg = fmt.Sprintf("%v (notifying KooDrive for %s)", callErr, in.Subject)
+		msg = fmt.Sprintf("%v (notifying KooDrive for %s)", callErr, in.Ref())
 	}
 	if err := a.Store.RecordAttempt(ctx, id, msg); err != nil {
 		log.Warn("could not record the failed attempt", "error", err)

@@ -9,7 +9,10 @@
 // instead.
 package contract
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Expiration states, as shown in the store, in `kooflow status` and in the KooflowState
 // search attribute.
@@ -100,6 +103,17 @@ type ExpirationInput struct {
 	// NotifyWindow shortens the one-hour rule for rehearsals and reliability runs (0 means
 	// the hour); the retry backoff is capped at a sixtieth of it, as one minute is of an hour.
 	NotifyWindow time.Duration
+}
+
+// Ref names the expiry's subscription for operators without personal data: the
+// KooGallery instance ID (an opaque marketplace ID), or for a SmartHub SIM package its
+// registry subscription (the Subject, gIccid/packageCode, carries the SIM's ICCID). It
+// is what workflow IDs, summaries, current details and log lines show.
+func (in ExpirationInput) Ref() string {
+	if in.Source == "smarthub" {
+		return fmt.Sprintf("sub%d", in.SubscriptionID)
+	}
+	return in.Subject
 }
 
 // ExpirationStatus is what the status query answers and the expiration workflow returns.

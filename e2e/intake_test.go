@@ -54,7 +54,7 @@ func (e *env) importInstances(prefix string, n int) []string {
 }
 
 func expiryID(instance string) string {
-	return starter.ExpirationWorkflowID(starter.SourceKooGallery, instance, "current", false)
+	return starter.ExpirationWorkflowID(contract.ExpirationInput{Source: starter.SourceKooGallery, Subject: instance, Period: "current"})
 }
 
 // expectAccepted sends an expiry and requires 000000 within KooGallery's 5 seconds.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -59,11 +60,25 @@ func (e *env) sendPush(apiKey string, body any) (int, map[string]any) {
 	return resp.StatusCode, decoded
 }
 
-const simWorkflowID = "expire/smarthub/8986000000000000042/PKG-60M/20261101080000"
+// simWorkflowID is the workflow ID of a SIM package's expiry: it names the registry
+// subscription, not the ICCID (a workflow ID is stored in clear in Temporal).
+func (e *env) simWorkflowID(iccid, pkg, period string) string {
+	e.t.Helper()
+	sub, err := e.app.Store.SubscriptionBySIM(context.Background(), iccid, pkg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	id := fmt.Sprintf("expire/smarthub/sub%d/%s", sub.ID, period)
+	if strings.Contains(id, iccid) {
+		e.t.Fatalf("workflow ID %s carries the ICCID", id)
+	}
+	return id
+}
 
 func TestSmartHubExpiryStartsOneExpiration(t *testing.T) {
 	e := newEnv(t)
 	e.importSubscriptions(store.Subscription{GIccid: "8986000000000000042", PackageCode: "PKG-60M", CarrierUserID: "user-sim", PackageID: "pkg-sim"})
+	simWorkflowID := e.simWorkflowID("8986000000000000042", "PKG-60M", "20261101080000")
 	p := expiredPush("ev-1", "8986000000000000042", "PKG-60M")
 	for i := 0; i < 6; i++ {
 		if status, body := e.sendPush(smartHubKey, p); status != 200 || len(body) != 0 {
@@ -220,7 +235,7 @@ func TestSmartHubOrderingGuardThroughTheWebhook(t *testing.T) {
 		}
 	}
 
-	const newest = "expire/smarthub/" + iccid + "/" + pkg + "/20261101080000"
+	newest := e.simWorkflowID(iccid, pkg, "20261101080000")
 	send(pushFor("ev-ord-nov", "2026-11-01T08:00:00+0000"))
 	e.waitState(newest, store.StateReserved, 30*time.Second)
 	frozenFor := func() string {
@@ -248,7 +263,7 @@ func TestSmartHubOrderingGuardThroughTheWebhook(t *testing.T) {
 	if queued, err := e.app.Store.PendingIntents(ctx, iccid+"/"+pkg, 10); err != nil || len(queued) != 0 {
 		t.Fatalf("the late push queued %+v, %v", queued, err)
 	}
-	if _, err := e.app.Client.DescribeWorkflowExecution(ctx, "expire/smarthub/"+iccid+"/"+pkg+"/20261001080000", ""); err == nil {
+	if _, err := e.app.Client.DescribeWorkflowExecution(ctx, e.simWorkflowID(iccid, pkg, "20261001080000"), ""); err == nil {
 		t.Fatal("a workflow was started for the older period")
 	}
 	sub, err := e.app.Store.SubscriptionBySIM(ctx, iccid, pkg)
@@ -276,7 +291,7 @@ func TestSmartHubOrderingGuardThroughTheWebhook(t *testing.T) {
 	}
 
 	// December is genuinely newer: a new expiration, frozen for December, told once more.
-	const december = "expire/smarthub/" + iccid + "/" + pkg + "/20261201080000"
+	december := e.simWorkflowID(iccid, pkg, "20261201080000")
 	send(pushFor("ev-ord-dec", "2026-12-01T08:00:00+0000"))
 	e.waitState(december, store.StateReserved, 30*time.Second)
 	if got := frozenFor(); got != "20261201080000" {

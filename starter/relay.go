@@ -179,7 +179,7 @@ func (r *Relay) pass(ctx context.Context, subject string, backoff time.Duration)
 			res.lastErr = errs[i]
 			r.observe(in.Kind, "failed")
 			r.Logger.Warn("intake relay could not deliver; will retry", "kind", in.Kind, "workflowId", in.WorkflowID,
-				"subject", in.Subject, "attempt", in.Attempts, "error", errs[i])
+				"attempt", in.Attempts, "error", errs[i])
 			if err := r.Store.DeferIntent(context.WithoutCancel(ctx), in.ID, errs[i].Error(), retryAt); err != nil {
 				return res, err
 			}

@@ -29,7 +29,7 @@ func KooGalleryExpiry(sub store.Subscription, test bool, now time.Time) Verdict 
 		return Verdict{Ignored: j.Reason}
 	}
 	in := ExpirationInput(SourceKooGallery, sub.InstanceID, sub, test)
-	return Verdict{Accept: true, Input: in, WorkflowID: ExpirationWorkflowID(in.Source, in.Subject, in.Period, in.Test)}
+	return Verdict{Accept: true, Input: in, WorkflowID: ExpirationWorkflowID(in)}
 }
 
 // SmartHubExpiry judges a SmartHub package-expired push for sub, the SIM package it
@@ -46,5 +46,5 @@ func SmartHubExpiry(sub store.Subscription, validThru time.Time, latestPeriod st
 	}
 	in := ExpirationInput(SourceSmartHub, SmartHubSubject(sub.GIccid, sub.PackageCode), sub, false)
 	in.Period = period
-	return Verdict{Accept: true, Input: in, WorkflowID: ExpirationWorkflowID(in.Source, in.Subject, in.Period, in.Test)}
+	return Verdict{Accept: true, Input: in, WorkflowID: ExpirationWorkflowID(in)}
 }

@@ -40,9 +40,9 @@ func TestKooGalleryExpiryRules(t *testing.T) {
 
 func TestSmartHubExpiryRules(t *testing.T) {
 	validThru := time.Date(2026, 10, 31, 16, 0, 0, 0, time.FixedZone("+8", 8*3600))
-	sub := store.Subscription{GIccid: "8986", PackageCode: "PK"}
+	sub := store.Subscription{ID: 42, GIccid: "8986", PackageCode: "PK"}
 	v := SmartHubExpiry(sub, validThru, "")
-	if !v.Accept || v.WorkflowID != "expire/smarthub/8986/PK/20261031080000" {
+	if !v.Accept || v.WorkflowID != "expire/smarthub/sub42/20261031080000" || v.Input.Subject != "8986/PK" {
 		t.Fatalf("verdict = %+v", v)
 	}
 	sub.Status = store.StatusReleased

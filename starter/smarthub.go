@@ -15,7 +15,7 @@ var ErrUnmatched = errors.New("SIM and package are not in the registry")
 func SmartHubSubject(gIccid, packageCode string) string { return gIccid + "/" + packageCode }
 
 // AcceptSmartHubExpiry judges a stored SmartHub package-expired push by the rule book
-// and durably accepts it (workflow ID expire/smarthub/<gIccid>/<packageCode>/<validThru>),
+// and durably accepts it (workflow ID expire/smarthub/sub<subscription ID>/<validThru>),
 // marking the event started. A SIM not in the registry marks the event unmatched and
 // returns ErrUnmatched: fix the registry and replay it. An expiry the rule book ignores
 // (a released SIM, or a validThru period older than the newest one known for the SIM

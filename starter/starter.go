@@ -34,11 +34,16 @@ const periodLayout = store.PeriodLayout
 // expiry time, so an expiry after a renewal is a new period and a new workflow.
 func Period(sub store.Subscription) string { return store.PeriodOf(sub) }
 
-// ExpirationWorkflowID names one expiry: expire/<source>/<subject>/<period>, with a
-// /test suffix for KooGallery debugging calls so a rehearsal never blocks the real expiry.
-func ExpirationWorkflowID(source, subject, period string, test bool) string {
-	id := "expire/" + source + "/" + subject + "/" + period
-	if test {
+// ExpirationWorkflowID names one expiry: expire/<source>/<ref>/<period>, with a /test
+// suffix for KooGallery debugging calls so a rehearsal never blocks the real expiry. The
+// ref is the KooGallery instance ID, or for a SmartHub SIM package its registry
+// subscription, sub<ID>: a workflow ID is stored in clear in Temporal (histories,
+// visibility, every log line), so it must not carry the SIM's ICCID. (SmartHub expiries
+// accepted before were named by gIccid/packageCode; the store still recognises them by
+// their business key, so a late duplicate never starts a second workflow.)
+func ExpirationWorkflowID(in contract.ExpirationInput) string {
+	id := "expire/" + in.Source + "/" + in.Ref() + "/" + in.Period
+	if in.Test {
 		id += "/test"
 	}
 	return id
@@ -66,7 +71,10 @@ type Starter struct {
 // It reports existing when Temporal already has (or had) the workflow. It returns only
 // after Temporal durably accepted the start or reported the workflow ID as taken.
 func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in contract.ExpirationInput) (existing bool, err error) {
-	summary := fmt.Sprintf("%s expiry of %s (user %s, package %s)", in.Source, in.Subject, in.CarrierUserID, in.PackageID)
+	// What Temporal shows in clear, or to anyone who can open the UI, names the expiry
+	// without personal data (no carrier user, package, ICCID or order): the input,
+	// encrypted by the payload codec, has the rest for whoever may decode it.
+	summary := fmt.Sprintf("%s expiry of %s, period %s", in.Source, in.Ref(), in.Period)
 	if in.Test {
 		summary = "TEST " + summary
 	}
@@ -78,12 +86,10 @@ func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrInstanceID.ValueSet(in.InstanceID),
-			workflows.SearchAttrCarrierUserID.ValueSet(in.CarrierUserID),
 			workflows.SearchAttrState.ValueSet(store.StateAccepted),
 		),
 		Memo: map[string]any{
-			"source": in.Source, "subject": in.Subject, "period": in.Period,
-			"carrierUserId": in.CarrierUserID, "packageId": in.PackageID, "test": in.Test,
+			"source": in.Source, "ref": in.Ref(), "period": in.Period, "subscriptionId": in.SubscriptionID, "test": in.Test,
 		},
 		StaticSummary: summary,
 	}, workflows.ExpirationWorkflow, in)
@@ -161,7 +167,7 @@ func (s *Starter) Status(ctx context.Context, workflowID string) (contract.Expir
 func SearchAttributes() map[string]enumspb.IndexedValueType {
 	out := map[string]enumspb.IndexedValueType{}
 	for _, key := range []temporal.SearchAttributeKeyKeyword{
-		workflows.SearchAttrInstanceID, workflows.SearchAttrCarrierUserID, workflows.SearchAttrState, workflows.SearchAttrBillingCycle,
+		workflows.SearchAttrInstanceID, workflows.SearchAttrState, workflows.SearchAttrBillingCycle,
 	} {
 		out[key.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}

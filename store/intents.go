@@ -83,13 +83,28 @@ type Acceptance struct {
 
 // AcceptExpiry commits an accepted expiry durably: its expirations row (state accepted),
 // a start intent for the relay, the delivery, and the SmartHub event's status. An expiry
-// already known is not queued again. When this returns nil, the sender may be told
-// "done": the commit is on disk.
+// already known — by its workflow ID, or by its business key (source, subject, period,
+// test) under a workflow ID of an earlier naming scheme — is not queued again, and the
+// acceptance names the workflow ID it was first accepted under. When this returns nil,
+// the sender may be told "done": the commit is on disk.
 func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, error) {
 	e := in.Expiration
 	acc := Acceptance{WorkflowID: e.WorkflowID, State: StateAccepted}
 	err := s.durableTx(ctx, func(tx *sql.Tx) error {
 		now := s.stamp()
+		var known string
+		err := tx.QueryRowContext(ctx, s.rebind(`SELECT workflow_id, state FROM expirations
+ WHERE source = ? AND subject = ? AND period = ? AND test = ? AND workflow_id <> ?`),
+			e.Source, e.Subject, e.Period, boolInt(e.Test), e.WorkflowID).Scan(&known, &acc.State)
+		switch {
+		case err == nil:
+			acc.WorkflowID, acc.Existing = known, true
+			e.WorkflowID = known
+			return s.acceptedDelivery(ctx, tx, in, e.WorkflowID, now)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		acc.State = StateAccepted
 		res, err := s.exec(ctx, tx, `INSERT INTO expirations (workflow_id, source, subject, period, subscription_id, carrier_user_id,
  package_id, test, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO NOTHING`,
 			e.WorkflowID, e.Source, e.Subject, e.Period, e.SubscriptionID, e.CarrierUserID, e.PackageID, boolInt(e.Test), StateAccepted, now, now)
@@ -107,24 +122,30 @@ func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, 
  created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, IntentStart, e.Source, e.Subject, e.WorkflowID, string(in.Input), IntentPending, now, now, now); err != nil {
 			return err
 		}
-		if in.SmartHubEventID != "" {
-			if _, err := s.exec(ctx, tx, "UPDATE smarthub_events SET status = ?, workflow_id = ?, detail = '', updated_at = ? WHERE event_id = ?",
-				EventStarted, e.WorkflowID, now, in.SmartHubEventID); err != nil {
-				return err
-			}
-		}
-		if in.Delivery.Source == "" {
-			return nil
-		}
-		if in.Delivery.WorkflowID == "" {
-			in.Delivery.WorkflowID = e.WorkflowID
-		}
-		return s.insertDelivery(ctx, tx, in.Delivery)
+		return s.acceptedDelivery(ctx, tx, in, e.WorkflowID, now)
 	})
 	if err != nil {
 		return Acceptance{}, fmt.Errorf("accept expiry %s: %w", e.WorkflowID, err)
 	}
 	return acc, nil
+}
+
+// acceptedDelivery records, with an accepted expiry, what carried it: the SmartHub
+// event's status and the delivery, both naming workflowID.
+func (s *Store) acceptedDelivery(ctx context.Context, tx *sql.Tx, in ExpiryIntent, workflowID, now string) error {
+	if in.SmartHubEventID != "" {
+		if _, err := s.exec(ctx, tx, "UPDATE smarthub_events SET status = ?, workflow_id = ?, detail = '', updated_at = ? WHERE event_id = ?",
+			EventStarted, workflowID, now, in.SmartHubEventID); err != nil {
+			return err
+		}
+	}
+	if in.Delivery.Source == "" {
+		return nil
+	}
+	if in.Delivery.WorkflowID == "" || in.Delivery.WorkflowID == in.Expiration.WorkflowID {
+		in.Delivery.WorkflowID = workflowID
+	}
+	return s.insertDelivery(ctx, tx, in.Delivery)
 }
 
 // StopRequest asks the open expirations of Subject to end, because KooGallery overtook

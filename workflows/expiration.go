@@ -43,12 +43,15 @@ var notifyRetryPolicy = &temporal.RetryPolicy{
 // bookkeepingRetry retries the store's writes until the database answers again.
 var bookkeepingRetry = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
 
-// Custom search attributes that make an expiration findable in the Temporal UI.
+// Custom search attributes that make an expiration findable in the Temporal UI. The
+// server indexes them in clear (the payload codec cannot encrypt them), so none carries
+// personal data: an expiry is found by its KooGallery instance, its state or its billing
+// cycle, and by subscription through `kooflow status`. (Expirations started before kept
+// a KooflowCarrierUserId attribute; new ones do not set it.)
 var (
-	SearchAttrInstanceID    = temporal.NewSearchAttributeKeyKeyword("KooflowInstanceId")
-	SearchAttrCarrierUserID = temporal.NewSearchAttributeKeyKeyword("KooflowCarrierUserId")
-	SearchAttrState         = temporal.NewSearchAttributeKeyKeyword("KooflowState")
-	SearchAttrBillingCycle  = temporal.NewSearchAttributeKeyKeyword("KooflowBillingCycle")
+	SearchAttrInstanceID   = temporal.NewSearchAttributeKeyKeyword("KooflowInstanceId")
+	SearchAttrState        = temporal.NewSearchAttributeKeyKeyword("KooflowState")
+	SearchAttrBillingCycle = temporal.NewSearchAttributeKeyKeyword("KooflowBillingCycle")
 )
 
 // expirationActivities is how the expiration workflow names its activities: methods of
@@ -291,7 +294,7 @@ func (e *expiration) notifyRound() error {
 	e.status.Attempts += failedAttempts(err)
 	reason := stallReason(err, e.window)
 	e.logger.Warn("Expiration stalled; waiting for an operator's retry",
-		"instanceId", e.in.InstanceID, "subject", e.in.Subject, "reason", reason, "attempts", e.status.Attempts)
+		"ref", e.in.Ref(), "reason", reason, "attempts", e.status.Attempts)
 	if err := e.setState(contract.StateStalled, reason); err != nil {
 		return err
 	}
@@ -311,7 +314,7 @@ func (e *expiration) waitForOperator() error {
 	if err := e.checkStop(); err != nil {
 		return err
 	}
-	e.logger.Info("Operator retry received", "instanceId", e.in.InstanceID, "round", e.status.Rounds+1)
+	e.logger.Info("Operator retry received", "ref", e.in.Ref(), "round", e.status.Rounds+1)
 	return nil
 }
 
@@ -329,7 +332,7 @@ func (e *expiration) finishOvertaken() (contract.ExpirationStatus, error) {
 	if e.stop.Reason == contract.StateReleased {
 		state = contract.StateReleased
 	}
-	e.logger.Info("Expiration stopped by KooGallery", "instanceId", e.in.InstanceID, "reason", state, "detail", e.stop.Detail)
+	e.logger.Info("Expiration stopped by KooGallery", "ref", e.in.Ref(), "reason", state, "detail", e.stop.Detail)
 	if err := e.setState(state, ""); err != nil {
 		return e.status, err
 	}
@@ -404,8 +407,10 @@ func (e *expiration) describe() string {
 	if in.Test {
 		test = " (test: nothing is frozen or sent)"
 	}
-	details := fmt.Sprintf("**%s** expiry of %s, period %s%s\n\ncarrierUserId %s, packageId %s\n\nstate **%s**, KooDrive attempts %d, rounds %d",
-		in.Source, in.Subject, in.Period, test, in.CarrierUserID, in.PackageID, s.State, s.Attempts, s.Rounds)
+	// No personal data (carrier user, package, ICCID): the decoded input has it for
+	// whoever may see it.
+	details := fmt.Sprintf("**%s** expiry of %s, period %s%s\n\nstate **%s**, KooDrive attempts %d, rounds %d",
+		in.Source, in.Ref(), in.Period, test, s.State, s.Attempts, s.Rounds)
 	if s.LastError != "" {
 		details += "\n\nlast error: " + s.LastError
 	}
