@@ -18,9 +18,11 @@ func PeriodOf(sub Subscription) string {
 	return sub.ExpireTime.UTC().Format(PeriodLayout)
 }
 
-// SubscriptionByOrder looks a subscription up by its purchase order ID.
+// SubscriptionByOrder looks a subscription up by its purchase order ID. (Lookups by
+// order also require a non-empty order_id so that the partial index subscriptions_order serves them: from
+// order_id = ? alone SQLite, and PostgreSQL's generic plans, scan the whole registry.)
 func (s *Store) SubscriptionByOrder(ctx context.Context, orderID string) (Subscription, error) {
-	sub, err := scanSubscription(s.db.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE order_id = ?"), orderID))
+	sub, err := scanSubscription(s.db.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE order_id = ? AND order_id <> ''"), orderID))
 	if err != nil {
 		return Subscription{}, fmt.Errorf("subscription for order %s: %w", orderID, err)
 	}
@@ -36,7 +38,7 @@ func (s *Store) ProvisionInstance(ctx context.Context, sub Subscription) (Subscr
 	err := s.durableTx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		var instance string
-		err := tx.QueryRowContext(ctx, s.rebind("SELECT id, COALESCE(instance_id, '') FROM subscriptions WHERE order_id = ?"), sub.OrderID).Scan(&id, &instance)
+		err := tx.QueryRowContext(ctx, s.rebind("SELECT id, COALESCE(instance_id, '') FROM subscriptions WHERE order_id = ? AND order_id <> ''"), sub.OrderID).Scan(&id, &instance)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			now := s.stamp()
