@@ -28,6 +28,7 @@ import (
 	"github.com/kooflow/kooflow/devstack/devstacktest"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -275,7 +276,13 @@ func processTarget(dir, temporalDB string, shards int, storeDB string) (t *burst
 	kd := httptest.NewServer(t.sandbox.Handler())
 	cleanups = append(cleanups, kd.Close)
 
-	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn"}
+	payloadKeys, err := payloadcodec.NewKeyEntry("bench")
+	if err != nil {
+		return nil, err
+	}
+	// The processes encrypt payloads, as in production.
+	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn",
+		"KOOFLOW_PAYLOAD_KEYS=" + payloadKeys}
 	webhookAddr, metricsAddr := freeAddr(), freeAddr()
 	if _, err := start("webhook", append(common, "KOOGALLERY_KEY="+benchKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr), "webhook"); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -113,7 +114,13 @@ func runKillWorker(args []string) error {
 		}
 	}()
 	start("temporal.log", nil, "temporal", "--data-dir", filepath.Join(dir, "temporal"), "--temporal-port", port, "--ui-port", "-1")
-	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn"}
+	payloadKeys, err := payloadcodec.NewKeyEntry("bench")
+	if err != nil {
+		return err
+	}
+	// The processes encrypt payloads, as in production.
+	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn",
+		"KOOFLOW_PAYLOAD_KEYS=" + payloadKeys}
 	start("webhook.log", append(common, "KOOGALLERY_KEY="+benchKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr), "webhook")
 	workerEnv := append(common, "KOODRIVE_BASE_URL="+kd.URL, "KOODRIVE_ACCESS_TOKEN=bench-token", "KOODRIVE_USER_ID=bench-user", "KOOFLOW_METRICS_ADDR=127.0.0.1:0")
 	worker := start("worker-1.log", workerEnv, "worker")

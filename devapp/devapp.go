@@ -6,11 +6,13 @@
 package devapp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
 	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
@@ -67,7 +70,15 @@ type Options struct {
 	NoRelay bool
 	// WorkerOptions tune the Temporal worker.
 	WorkerOptions sdkworker.Options
-	Logger        *slog.Logger
+	// PayloadCodec encrypts Temporal payloads; nil takes payloadcodec.ForDev: the keys in
+	// KOOFLOW_PAYLOAD_KEYS(_FILE), or the dev key kept in DataDir (created once), or none
+	// when KOOFLOW_PAYLOAD_ENCRYPTION=off. PlainPayloads turns encryption off outright.
+	PayloadCodec  *payloadcodec.Codec
+	PlainPayloads bool
+	// CodecAddr is where the codec server the embedded UI decodes payloads with listens
+	// (default 127.0.0.1:0); it runs when payloads are encrypted and the UI is on.
+	CodecAddr string
+	Logger    *slog.Logger
 }
 
 // App is a running dev process.
@@ -85,6 +96,12 @@ type App struct {
 	KooDriveURL string
 	WebhookURL  string
 	MetricsURL  string
+	// Codec encrypts payloads (nil: in clear). CodecURL is the UI's codec server and
+	// CodecTokenPath the file with its token (sign in at CodecURL/login), both empty
+	// without one.
+	Codec          *payloadcodec.Codec
+	CodecURL       string
+	CodecTokenPath string
 
 	parts     *wiring.Parts
 	worker    sdkworker.Worker
@@ -114,15 +131,41 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 	a.stackOpts = devstack.Options{
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UIPort: opts.UIPort, SearchAttributes: starter.SearchAttributes(),
 	}
+	if a.Codec = opts.PayloadCodec; a.Codec == nil && !opts.PlainPayloads {
+		if a.Codec, err = payloadcodec.ForDev(os.Getenv, opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	// The UI decodes payloads through a codec server: it must listen before the UI starts
+	// (the UI is told its address), and it admits the UI's origin, known once the UI is up.
+	var codecListener *httpserver.Bound
+	if a.Codec != nil && opts.UIPort >= 0 {
+		if codecListener, err = httpserver.Bind("codec-server", cmp.Or(opts.CodecAddr, "127.0.0.1:0")); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				codecListener.Close()
+			}
+		}()
+		a.stackOpts.UICodec = devstack.UICodec{Endpoint: codecListener.URL, IncludeCredentials: true,
+			DefaultErrorMessage: "Payloads are encrypted: sign in to kooflow's codec server to read them",
+			DefaultErrorLink:    codecListener.URL + "/login"}
+	}
 	a.Stack, err = devstack.Start(ctx, a.stackOpts)
 	if err != nil {
 		return nil, err
+	}
+	if codecListener != nil {
+		if err := a.serveCodec(codecListener, opts.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	// A restart (StartTemporal) comes back where the clients look for it.
 	if _, port, err := net.SplitHostPort(a.Stack.HostPort()); err == nil {
 		a.stackOpts.FrontendPort, _ = strconv.Atoi(port)
 	}
-	cfg := config(opts, a.Stack)
+	cfg := a.config(opts)
 	if a.parts, err = wiring.Open(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -163,9 +206,35 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 	return a, nil
 }
 
-// config is the wiring configuration of a dev process whose Temporal is stack. The
+// serveCodec serves the UI's codec server on l: the payload codec behind the dev token
+// (kept in dataDir, created once), for the embedded UI's origin only.
+func (a *App) serveCodec(l *httpserver.Bound, dataDir string) error {
+	path, err := payloadcodec.EnsureDevToken(dataDir)
+	if err != nil {
+		return err
+	}
+	token, err := payloadcodec.TokenFromEnv(func(name string) string {
+		if name == payloadcodec.EnvCodecTokenFile {
+			return path
+		}
+		return ""
+	})
+	if err != nil {
+		return err
+	}
+	h, err := payloadcodec.NewHandler(payloadcodec.HandlerOptions{Codec: a.Codec, Token: token, AllowedOrigins: []string{a.Stack.UIURL()}, Logger: a.logger})
+	if err != nil {
+		return err
+	}
+	a.servers = append(a.servers, l.Serve(h, a.logger))
+	a.CodecURL, a.CodecTokenPath = l.URL, path
+	return nil
+}
+
+// config is the wiring configuration of a dev process on its embedded Temporal. The
 // KooDrive base URL is set once the sandbox, if any, listens.
-func config(opts Options, stack *devstack.Stack) wiring.Config {
+func (a *App) config(opts Options) wiring.Config {
+	stack := a.Stack
 	dsn := opts.DB
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(opts.DataDir, "kooflow.db")
@@ -177,7 +246,7 @@ func config(opts Options, stack *devstack.Stack) wiring.Config {
 		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
 		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr,
 		RelayOwner: "dev", NoRelay: opts.NoRelay, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions,
-		Logger: opts.Logger,
+		Codec: a.Codec, Logger: opts.Logger,
 	}
 }
 

@@ -72,6 +72,10 @@ func (e *env) start() {
 	if e.configure != nil {
 		e.configure(&opts)
 	}
+	if os.Getenv(RecordEnv) != "" && opts.PayloadCodec == nil {
+		// Recorded histories are encrypted with the replay tests' key.
+		opts.PayloadCodec = historiesCodec(e.t)
+	}
 	app, err := devapp.Start(ctx, opts)
 	if err != nil {
 		e.t.Fatalf("start kooflow: %v", err)

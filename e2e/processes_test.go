@@ -271,7 +271,9 @@ func TestProductionTopology(t *testing.T) {
 			info.GetPersistenceStore(), info.GetVisibilityStore(), info.GetHistoryShardCount(), shards)
 	}
 	temporalAddr := temporalSrv.Addr
-	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "KOOFLOW_DB=" + dsn, "KOOFLOW_DATA_DIR=" + dir}
+	// Both processes share the payload keys, as in production.
+	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "KOOFLOW_DB=" + dsn, "KOOFLOW_DATA_DIR=" + dir,
+		"KOOFLOW_PAYLOAD_KEYS=" + newPayloadKey(t, "topology")}
 	webhookAddr := freeAddr(t)
 	webhookEnv := append(common, "KOOGALLERY_KEY="+testKey, "SMARTHUB_API_KEY="+smartHubKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr)
 	webhook := startProcess(t, bin, filepath.Join(dir, "webhook-1.log"), append(webhookEnv, "KOOFLOW_METRICS_ADDR="+freeAddr(t)), "webhook")

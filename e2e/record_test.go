@@ -4,14 +4,32 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"testing"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+
+	"github.com/kooflow/kooflow/payloadcodec"
 )
 
 // RecordEnv names a directory to write the histories of finished test workflows to, for
 // the replay tests in package workflows: KOOFLOW_RECORD_HISTORIES=workflows/testdata/histories.
 const RecordEnv = "KOOFLOW_RECORD_HISTORIES"
+
+// historiesCodec is the payload codec of the recorded histories: the test-only key in
+// workflows/testdata/payload-keys, which the replay tests decode them with.
+func historiesCodec(t testing.TB) *payloadcodec.Codec {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "workflows", "testdata", "payload-keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := payloadcodec.ParseKeyFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payloadcodec.NewCodec(ring)
+}
 
 // recordHistory saves workflowID's full history as name.json when RecordEnv is set.
 func (e *env) recordHistory(workflowID, name string) {

@@ -46,7 +46,7 @@ func TestProductionWiring(t *testing.T) {
 
 	common := []string{"TEMPORAL_CONFIG_FILE=" + filepath.Join(dir, "no-temporal.toml"), "TEMPORAL_ADDRESS=" + stack.HostPort(),
 		"TEMPORAL_NAMESPACE=" + stack.Namespace(), "KOOFLOW_DB=sqlite:" + filepath.Join(dir, "kooflow.db"), "KOOFLOW_DATA_DIR=" + dir,
-		"KOOFLOW_METRICS_ADDR=127.0.0.1:0"}
+		"KOOFLOW_METRICS_ADDR=127.0.0.1:0", "KOOFLOW_PAYLOAD_KEYS=" + newPayloadKey(t, "wired")}
 	logs := &logBuffer{}
 	worker := startWiredProcess(t, wiring.Worker, append(common, "KOODRIVE_BASE_URL="+kdSrv.URL, "KOODRIVE_USER_ID="+kooDriveUser,
 		"KOODRIVE_APP_ID="+appID, "KOODRIVE_APP_SECRET="+appSecret), logs)

@@ -218,6 +218,45 @@ func TestFromEnv(t *testing.T) {
 	}
 }
 
+// TestForOperator: an operator command decodes with the environment's keys, else with
+// the key file kooflow dev left in the data directory — which it never creates — else
+// it says what to set.
+func TestForOperator(t *testing.T) {
+	none := func(string) string { return "" }
+	dir := t.TempDir()
+	if _, err := ForOperator(none, dir); err == nil || !strings.Contains(err.Error(), EnvKeys+"=") {
+		t.Fatalf("no keys anywhere: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, DevKeyFile)); !os.IsNotExist(err) {
+		t.Fatalf("an operator command created a key file: %v", err)
+	}
+	if _, err := EnsureDevKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := ForOperator(none, dir)
+	if err != nil || dev == nil || !strings.HasPrefix(dev.Keyring().EncryptionKeyID(), "dev-") {
+		t.Fatalf("the dev stack's key: %v, %v", dev, err)
+	}
+	prod, err := ForOperator(func(k string) string {
+		if k == EnvKeys {
+			return keyEntry("prod-1", 1)
+		}
+		return ""
+	}, dir)
+	if err != nil || prod.Keyring().EncryptionKeyID() != "prod-1" {
+		t.Fatalf("the environment's keys win over the data directory's: %v, %v", prod, err)
+	}
+	off, err := ForOperator(func(k string) string {
+		if k == EnvEncryption {
+			return "off"
+		}
+		return ""
+	}, t.TempDir())
+	if err != nil || off != nil {
+		t.Fatalf("off: %v, %v", off, err)
+	}
+}
+
 func TestDevKeyIsCreatedOnceAndReused(t *testing.T) {
 	dir := t.TempDir()
 	noEnv := func(string) string { return "" }

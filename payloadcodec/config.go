@@ -88,6 +88,32 @@ func ForDev(getenv func(string) string, dataDir string) (*Codec, error) {
 	return NewCodec(ring), nil
 }
 
+// ForOperator decides payload decoding for an operator command (kooflow retry,
+// reconcile, schedule …), which must read what the processes encrypted: keys from the
+// environment when given (as FromEnv), none when KOOFLOW_PAYLOAD_ENCRYPTION=off, else
+// the dev key file in dataDir when `kooflow dev` made one (it is never created here),
+// else an error saying what to set.
+func ForOperator(getenv func(string) string, dataDir string) (*Codec, error) {
+	ring, err := keyringFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	off, err := encryptionOff(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if ring == nil && !off && dataDir != "" {
+		path := filepath.Join(dataDir, DevKeyFile)
+		if _, statErr := os.Stat(path); statErr == nil {
+			if ring, err = ReadKeyFile(path); err != nil {
+				return nil, err
+			}
+			return NewCodec(ring), nil
+		}
+	}
+	return FromEnv(getenv)
+}
+
 func keyringFromEnv(getenv func(string) string) (*Keyring, error) {
 	inline, file := strings.TrimSpace(getenv(EnvKeys)), strings.TrimSpace(getenv(EnvKeysFile))
 	switch {

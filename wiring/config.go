@@ -15,10 +15,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
-	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
 )
 
@@ -41,10 +41,10 @@ type Config struct {
 	// Temporal says where and how to connect: address, namespace, TLS, credentials. Open
 	// completes it (logger, metrics, converters) in one place.
 	Temporal client.Options
-	// DataConverter and FailureConverter, when set, encode every payload and failure the
-	// process's clients and workers send, e.g. to encrypt them.
-	DataConverter    converter.DataConverter
-	FailureConverter converter.FailureConverter
+	// Codec encrypts every payload and failure message the process's clients and
+	// workers send, and decrypts what they receive; nil stores them in clear
+	// (KOOFLOW_PAYLOAD_ENCRYPTION=off), which Open logs as a warning.
+	Codec *payloadcodec.Codec
 	// KooDrive is the worker's KooDrive client configuration; Observe is set by the
 	// wiring.
 	KooDrive koodrive.Config
@@ -82,7 +82,9 @@ const (
 // returns it: TEMPORAL_* (the SDK's standard client configuration; default
 // 127.0.0.1:7233, namespace default), KOOFLOW_DB, KOOFLOW_DATA_DIR, KOOFLOW_METRICS_ADDR;
 // for the worker the KooDrive settings (koodrive.ConfigFromEnv); for the webhook
-// KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE and KOOFLOW_WEBHOOK_ADDR. It
+// KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE and KOOFLOW_WEBHOOK_ADDR; for
+// both the payload keys (payloadcodec.FromEnv: KOOFLOW_PAYLOAD_KEYS or
+// KOOFLOW_PAYLOAD_KEYS_FILE, or KOOFLOW_PAYLOAD_ENCRYPTION=off). It
 // names every missing or malformed variable at once. The Logger is left to the caller.
 func FromEnv(env []string, r Role) (Config, error) {
 	vars := newEnvMap(env)
@@ -125,6 +127,9 @@ func FromEnv(env []string, r Role) (Config, error) {
 		problems = append(problems, fmt.Errorf("read Temporal client configuration (TEMPORAL_*): %w", err))
 	}
 	cfg.Temporal = TemporalDefaults(temporal)
+	codec, err := payloadcodec.FromEnv(vars.get)
+	problems = append(problems, err)
+	cfg.Codec = codec
 	if err := errors.Join(problems...); err != nil {
 		return Config{}, err
 	}

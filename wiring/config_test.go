@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
 )
 
@@ -14,10 +15,23 @@ func noConfigFile(t *testing.T) string {
 	return "TEMPORAL_CONFIG_FILE=" + filepath.Join(t.TempDir(), "absent.toml")
 }
 
-func TestFromEnvWebhookDefaultsListenOnLoopback(t *testing.T) {
-	cfg, err := FromEnv([]string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOOGALLERY_KEY=k"}, Webhook)
+// newKey returns a fresh payload key entry, id:base64key.
+func newKey(t *testing.T, id string) string {
+	t.Helper()
+	entry, err := payloadcodec.NewKeyEntry(id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return entry
+}
+
+func TestFromEnvWebhookDefaultsListenOnLoopback(t *testing.T) {
+	cfg, err := FromEnv([]string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOOGALLERY_KEY=k", "KOOFLOW_PAYLOAD_ENCRYPTION=off"}, Webhook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Codec != nil {
+		t.Fatal("KOOFLOW_PAYLOAD_ENCRYPTION=off, yet a payload codec was configured")
 	}
 	if cfg.WebhookAddr != "127.0.0.1:8080" || cfg.MetricsAddr != "127.0.0.1:9090" {
 		t.Fatalf("webhook %q, metrics %q; want 127.0.0.1:8080 and 127.0.0.1:9090", cfg.WebhookAddr, cfg.MetricsAddr)
@@ -36,9 +50,15 @@ func TestFromEnvWebhookDefaultsListenOnLoopback(t *testing.T) {
 func TestFromEnvTakesEveryVariable(t *testing.T) {
 	cfg, err := FromEnv([]string{noConfigFile(t), "KOOFLOW_DB=postgres://db/kooflow", "KOOGALLERY_KEY=k", "SMARTHUB_API_KEY=s",
 		"SMARTHUB_SIGNATURE_MODE=enforce", "KOOFLOW_WEBHOOK_ADDR=:8080", "KOOFLOW_METRICS_ADDR=:9090", "KOOFLOW_DATA_DIR=/data",
-		"TEMPORAL_ADDRESS=temporal:7233", "TEMPORAL_NAMESPACE=kooflow"}, Webhook)
+		"TEMPORAL_ADDRESS=temporal:7233", "TEMPORAL_NAMESPACE=kooflow", "KOOFLOW_PAYLOAD_KEYS=" + newKey(t, "2026-11") + "," + newKey(t, "2026-05")}, Webhook)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Codec == nil || cfg.Codec.Keyring().EncryptionKeyID() != "2026-11" || !slices.Equal(cfg.Codec.Keyring().KeyIDs(), []string{"2026-11", "2026-05"}) {
+		t.Fatalf("payload codec %+v: want keys 2026-11 (encrypting) and 2026-05", cfg.Codec)
+	}
+	if opts := ClientOptions(cfg, nil); opts.DataConverter == nil || opts.FailureConverter == nil {
+		t.Fatal("client options without the codec's converters")
 	}
 	want := []string{"postgres://db/kooflow", "k", "s", "enforce", ":8080", ":9090", "/data"}
 	got := []string{cfg.DB, cfg.KooGalleryKey, cfg.SmartHubAPIKey, string(cfg.SmartHubSignatureMode), cfg.WebhookAddr, cfg.MetricsAddr, cfg.DataDir}
@@ -50,7 +70,7 @@ func TestFromEnvTakesEveryVariable(t *testing.T) {
 	}
 
 	worker, err := FromEnv([]string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOODRIVE_BASE_URL=https://kd", "KOODRIVE_USER_ID=u",
-		"KOODRIVE_APP_ID=app", "KOODRIVE_APP_SECRET=not-in-the-config-description"}, Worker)
+		"KOODRIVE_APP_ID=app", "KOODRIVE_APP_SECRET=not-in-the-config-description", "KOOFLOW_PAYLOAD_KEYS=" + newKey(t, "k1")}, Worker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +87,8 @@ func TestFromEnvNamesEveryProblemAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error without KOOFLOW_DB and KOOGALLERY_KEY")
 	}
-	for _, want := range []string{"KOOFLOW_DB, KOOGALLERY_KEY", `SMARTHUB_SIGNATURE_MODE "strict"`} {
+	for _, want := range []string{"KOOFLOW_DB, KOOGALLERY_KEY", `SMARTHUB_SIGNATURE_MODE "strict"`,
+		"payload encryption needs keys: set KOOFLOW_PAYLOAD_KEYS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/kooflow/kooflow/httpserver"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/metrics"
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/webhook"
@@ -45,6 +46,11 @@ func Open(ctx context.Context, cfg Config) (*Parts, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Codec == nil {
+		cfg.Logger.Warn(payloadcodec.OffWarning)
+	} else {
+		cfg.Logger.Info("payload encryption on", "encryptWith", cfg.Codec.Keyring().EncryptionKeyID(), "decryptWith", cfg.Codec.Keyring().KeyIDs())
+	}
 	st, err := store.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
@@ -67,8 +73,7 @@ func ClientOptions(cfg Config, metrics client.MetricsHandler) client.Options {
 	opts := cfg.Temporal
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	opts.MetricsHandler = metrics
-	opts.DataConverter = cfg.DataConverter
-	opts.FailureConverter = cfg.FailureConverter
+	payloadcodec.Configure(&opts, cfg.Codec)
 	return opts
 }
 

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/wiring"
 )
@@ -121,7 +122,8 @@ func recordedTemporalAddress(dataDir string) (string, error) {
 // temporalOptionsFor reads the SDK's standard TEMPORAL_* configuration (address,
 // namespace, TLS, API key, profile file) for operator commands, with an explicit address
 // (overriding TEMPORAL_ADDRESS) and a data directory whose recorded dev-stack port is used
-// when neither names an address; else the local dev server.
+// when neither names an address; else the local dev server. Payloads are decoded with
+// payloadcodec.ForOperator.
 func temporalOptionsFor(logger *slog.Logger, address, dataDir string) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
@@ -135,7 +137,13 @@ func temporalOptionsFor(logger *slog.Logger, address, dataDir string) (client.Op
 			return client.Options{}, err
 		}
 	}
-	return wiring.ClientOptions(wiring.Config{Temporal: wiring.TemporalDefaults(opts), Logger: logger}, nil), nil
+	// The processes encrypt payloads; the command decodes what they answer with the same
+	// keys (the environment's, or the dev stack's key file in dataDir).
+	codec, err := payloadcodec.ForOperator(os.Getenv, dataDir)
+	if err != nil {
+		return client.Options{}, err
+	}
+	return wiring.ClientOptions(wiring.Config{Temporal: wiring.TemporalDefaults(opts), Codec: codec, Logger: logger}, nil), nil
 }
 
 func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {

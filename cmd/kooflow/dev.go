@@ -19,8 +19,10 @@ import (
 
 	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/wiring"
 )
 
 // devFlags are `kooflow dev`'s settings; each flag also reads a KOOFLOW_* variable.
@@ -61,21 +63,49 @@ Other variables it honours:
   KOODRIVE_BASE_URL           a real KooDrive instead of the sandbox, with KOODRIVE_USER_ID and
                               KOODRIVE_AUTH, KOODRIVE_APP_ID, KOODRIVE_APP_SECRET,
                               KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE (the worker's)
-  KOOFLOW_LOG_LEVEL           debug for debug logs`,
+  KOOFLOW_PAYLOAD_KEYS        the keys that encrypt Temporal payloads, id:base64key[,…] (first
+                              encrypts, all decrypt), or KOOFLOW_PAYLOAD_KEYS_FILE; default: a
+                              dev key kept in --data-dir (payload-keys)
+  KOOFLOW_PAYLOAD_ENCRYPTION  off stores payloads in clear
+  KOOFLOW_LOG_LEVEL           debug for debug logs
+
+The Temporal UI decodes the encrypted payloads through a codec server on 127.0.0.1 that admits
+only the UI's origin and a browser signed in with the token kept in --data-dir (codec-token); the
+banner says where to sign in.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), f, cmd.OutOrStdout()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkIntEnv("KOOFLOW_TEMPORAL_PORT", "KOOFLOW_UI_PORT"); err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), f, cmd.OutOrStdout())
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "directory for the Temporal and kooflow databases (env KOOFLOW_DATA_DIR)")
 	fl.IntVar(&f.temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port (env KOOFLOW_TEMPORAL_PORT)")
 	fl.IntVar(&f.uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port, -1 disables the UI (env KOOFLOW_UI_PORT)")
-	fl.StringVar(&f.webhookAddr, "webhook-addr", envOr("KOOFLOW_WEBHOOK_ADDR", ":8080"), "webhook listen address (env KOOFLOW_WEBHOOK_ADDR)")
-	fl.StringVar(&f.metricsAddr, "metrics-addr", envOr("KOOFLOW_METRICS_ADDR", ":9090"), "metrics listen address (env KOOFLOW_METRICS_ADDR)")
+	fl.StringVar(&f.webhookAddr, "webhook-addr", envOr("KOOFLOW_WEBHOOK_ADDR", wiring.DefaultWebhookAddr), "webhook listen address (env KOOFLOW_WEBHOOK_ADDR)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", envOr("KOOFLOW_METRICS_ADDR", wiring.DefaultMetricsAddr), "metrics listen address (env KOOFLOW_METRICS_ADDR)")
 	f.schedule.register(cmd)
 	fl.StringVar(&f.sandboxAddr, "sandbox-addr", envOr("KOOFLOW_SANDBOX_ADDR", "127.0.0.1:0"), "KooDrive sandbox listen address, port 0 = any free port (env KOOFLOW_SANDBOX_ADDR)")
 	return cmd
 }
 
+// checkIntEnv refuses a set variable that is not a whole number, rather than quietly
+// using the default in its place.
+func checkIntEnv(names ...string) error {
+	for _, name := range names {
+		if v := os.Getenv(name); v != "" {
+			if _, err := strconv.Atoi(v); err != nil {
+				return fmt.Errorf("%s=%q is not a port number; unset it or give a number (-1 disables the UI)", name, v)
+			}
+		}
+	}
+	return nil
+}
+
+// envInt is the whole number in the environment variable name, or def when it is unset
+// (checkIntEnv refuses one that is not a number).
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return v
@@ -146,7 +176,7 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	}
 	printBanner(out, banner{
 		temporal: app.Stack.HostPort(), namespace: app.Stack.Namespace(), ui: ui, webhook: app.WebhookURL, metrics: app.MetricsURL,
-		koodrive: kdLine, dataDir: f.dataDir, demo: demo, sandbox: app.Sandbox != nil,
+		koodrive: kdLine, dataDir: f.dataDir, demo: demo, sandbox: app.Sandbox != nil, payloads: payloadsLine(app, f.dataDir, os.Getenv),
 		keys: []bannerKey{
 			{label: "KooGallery key", env: "KOOGALLERY_KEY", value: key, file: "koogallery.key"},
 			{label: "SmartHub API key", env: "SMARTHUB_API_KEY", value: smartHubKey, file: "smarthub.key"},
@@ -252,10 +282,28 @@ func seedDemo(ctx context.Context, st *store.Store, sandbox bool) (bool, error) 
 	return err == nil, err
 }
 
+// payloadsLine says in the banner how Temporal payloads are protected and how the UI
+// decodes them, naming key ids and files, never a key or the codec token.
+func payloadsLine(app *devapp.App, dataDir string, getenv func(string) string) string {
+	if app.Codec == nil {
+		return "NOT encrypted (KOOFLOW_PAYLOAD_ENCRYPTION=off): inputs with carrier user IDs and ICCIDs are stored in clear"
+	}
+	ring := app.Codec.Keyring()
+	from := "dev key kept in " + filepath.Join(dataDir, payloadcodec.DevKeyFile)
+	if getenv(payloadcodec.EnvKeys) != "" || getenv(payloadcodec.EnvKeysFile) != "" {
+		from = "keys from " + payloadcodec.EnvKeys + " or " + payloadcodec.EnvKeysFile + " (not shown)"
+	}
+	line := fmt.Sprintf("encrypted (AES-256-GCM, key %s; %s)", ring.EncryptionKeyID(), from)
+	if app.CodecURL != "" {
+		line += fmt.Sprintf("\n                     the UI decodes them once you sign in at %s/login with the token in %s", app.CodecURL, app.CodecTokenPath)
+	}
+	return line
+}
+
 // banner is what kooflow dev prints once everything runs.
 type banner struct {
-	temporal, namespace, ui, webhook, metrics, koodrive, dataDir string
-	keys                                                         []bannerKey
+	temporal, namespace, ui, webhook, metrics, koodrive, dataDir, payloads string
+	keys                                                                   []bannerKey
 	// demo says the demo subscriptions are in the registry; sandbox, that KooDrive is the sandbox.
 	demo, sandbox bool
 }
@@ -288,8 +336,9 @@ kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
   Metrics            %s/metrics
   KooDrive           %s
   Data directory     %s
+  Payloads           %s
 %s
-`, b.temporal, b.namespace, b.ui, b.webhook, b.webhook, b.webhook, b.metrics, b.koodrive, b.dataDir, keys.String())
+`, b.temporal, b.namespace, b.ui, b.webhook, b.webhook, b.webhook, b.metrics, b.koodrive, b.dataDir, b.payloads, keys.String())
 	instance, sim, pkg := "demo-0001", "8986000000000000001", "PKG-DEMO"
 	switch {
 	case b.demo:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/devapp"
+	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/workflows"
@@ -221,6 +222,10 @@ func TestOperatorCommandsFollowTheRecordedTemporalPort(t *testing.T) {
 	dir := dataDir(t)
 	// Ports where nothing listens: the error names the address that was dialled.
 	os.WriteFile(filepath.Join(dir, "temporal-ports.json"), []byte(`{"grpc":{"frontend":3},"membership":{"frontend":4}}`), 0o644)
+	// As kooflow dev leaves it: the payload key the commands decode with.
+	if _, err := payloadcodec.EnsureDevKey(dir); err != nil {
+		t.Fatal(err)
+	}
 	reg := filepath.Join(dir, "reg.csv")
 	os.WriteFile(reg, []byte("instanceId,carrierUserId,packageId\ninst-a,user-1,pkg-1\ninst-b,user-2,pkg-2\ninst-c,user-3,pkg-3\n"), 0o644)
 	if out, err := run(t, "registry", "import", reg, "--data-dir", dir); err != nil {
