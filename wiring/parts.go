@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -124,8 +127,9 @@ func (p *Parts) LazyClient() (client.Client, error) {
 // attribute fail their workflow tasks until then, so a failure is logged, not returned.
 func (p *Parts) EnsureSearchAttributes(ctx context.Context, c client.Client) {
 	if err := starter.EnsureSearchAttributes(ctx, c, p.ClientOptions.Namespace); err != nil {
+		names := slices.Sorted(maps.Keys(starter.SearchAttributes()))
 		p.logger.Warn("could not register kooflow's search attributes; ask a Temporal administrator to create them",
-			"attributes", "KooflowInstanceId, KooflowCarrierUserId, KooflowState, KooflowBillingCycle (Keyword)", "error", err)
+			"attributes", strings.Join(names, ", ")+" (Keyword)", "error", err)
 	}
 }
 
