@@ -56,7 +56,7 @@ func readFile(t *testing.T, path string) string {
 
 func TestComposeServices(t *testing.T) {
 	p := load(t)
-	want := []string{"alertmanager", "grafana", "kooflow-webhook", "kooflow-worker", "postgresql", "prometheus", "temporal", "temporal-schema", "temporal-setup", "temporal-ui"}
+	want := []string{"alertmanager", "grafana", "kooflow-codec", "kooflow-webhook", "kooflow-worker", "postgresql", "prometheus", "temporal", "temporal-schema", "temporal-setup", "temporal-ui"}
 	got := p.ServiceNames()
 	sort.Strings(got)
 	if !reflect.DeepEqual(got, want) {
