@@ -19,8 +19,9 @@ func PeriodOf(sub Subscription) string {
 }
 
 // SubscriptionByOrder looks a subscription up by its purchase order ID. (Lookups by
-// order also require a non-empty order_id so that the partial index subscriptions_order serves them: from
-// order_id = ? alone SQLite, and PostgreSQL's generic plans, scan the whole registry.)
+// order also require a non-empty order_id, so that the partial index
+// subscriptions_order serves them: from order_id = ? alone SQLite, and PostgreSQL's
+// generic plans, scan the whole registry.)
 func (s *Store) SubscriptionByOrder(ctx context.Context, orderID string) (Subscription, error) {
 	sub, err := scanSubscription(s.db.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE order_id = ? AND order_id <> ''"), orderID))
 	if err != nil {
