@@ -33,9 +33,10 @@ type Config struct {
 	SmartHubAPIKey string
 	// SmartHubSignatureMode says what to do with a push's body signature; default log.
 	SmartHubSignatureMode smarthub.SignatureMode
-	Store                 *store.Store
+	// Store is kooflow's store: registry, deliveries, nonces, SmartHub events.
+	Store Store
 	// Intake commits accepted expiries and stops for the relay.
-	Intake *starter.Intake
+	Intake Intake
 	// Temporal, when set, is reported by /readyz for information: the intake is ready
 	// whenever the store is, because it does not need Temporal to answer.
 	Temporal client.Client
@@ -47,6 +48,34 @@ type Config struct {
 	// DefaultFrontEndURL.
 	FrontEndURL string
 }
+
+// Intake is what the handlers need from the intake outbox; *starter.Intake implements it.
+type Intake interface {
+	AcceptExpiry(ctx context.Context, v starter.Verdict, delivery store.Delivery, smartHubEventID string) (store.Acceptance, error)
+	AcceptStop(ctx context.Context, source, subject, reason, detail string) (store.StopAcceptance, error)
+	AcceptSmartHubExpiry(ctx context.Context, ev store.SmartHubEvent, delivery store.Delivery) (starter.Verdict, store.Acceptance, error)
+}
+
+// Store is what the handlers and the readiness check need from kooflow's store;
+// *store.Store implements it.
+type Store interface {
+	Ping(ctx context.Context) error
+	Backlog(ctx context.Context) (store.IntentBacklog, error)
+	RecordDelivery(ctx context.Context, d store.Delivery) (int64, error)
+	UseNonce(ctx context.Context, nonce string, keep time.Duration) (bool, error)
+	SubscriptionByInstance(ctx context.Context, instanceID string) (store.Subscription, error)
+	SubscriptionByOrder(ctx context.Context, orderID string) (store.Subscription, error)
+	ProvisionInstance(ctx context.Context, sub store.Subscription) (store.Subscription, bool, error)
+	Renew(ctx context.Context, subscriptionID int64, expire time.Time, renewalOrderID string, now time.Time) (store.RenewResult, error)
+	SetStatus(ctx context.Context, subscriptionID int64, status, detail string) (bool, error)
+	RecordSmartHubEvent(ctx context.Context, e store.SmartHubEvent) (store.SmartHubEvent, bool, error)
+	SetSmartHubEventStatus(ctx context.Context, eventID, status, workflowID, detail string) error
+}
+
+var (
+	_ Intake = (*starter.Intake)(nil)
+	_ Store  = (*store.Store)(nil)
+)
 
 // DefaultFrontEndURL is where a KooDrive benefit is used: KooDrive's own site.
 const DefaultFrontEndURL = "https://intl.myhuaweicloud-koodrive.com"
