@@ -33,6 +33,7 @@ type recordingIntake struct {
 	fail        error
 	expiries    []string // workflow IDs handed to AcceptExpiry and AcceptSmartHubExpiry
 	smartHubIDs []string // event IDs handed to AcceptSmartHubExpiry
+	stops       []string // subject:reason handed to AcceptStop
 }
 
 // AcceptExpiry hands the expiry to the real intake unless fail is set.
@@ -46,6 +47,7 @@ func (i *recordingIntake) AcceptExpiry(ctx context.Context, v starter.Verdict, d
 
 // AcceptStop hands the stop to the real intake unless fail is set.
 func (i *recordingIntake) AcceptStop(ctx context.Context, source, subject, reason, detail string) (store.StopAcceptance, error) {
+	i.stops = append(i.stops, subject+":"+reason)
 	if i.fail != nil {
 		return store.StopAcceptance{}, i.fail
 	}
@@ -188,6 +190,37 @@ func TestKooGalleryMalformedCallsAreRefused(t *testing.T) {
 	}
 	if len(w.intake.expiries) != 0 {
 		t.Fatalf("handed to the intake: %v", w.intake.expiries)
+	}
+}
+
+// TestKooGalleryReleaseStopsTheQueuedExpiry: a signed releaseInstance hands a stop to the
+// intake, which cancels the expiry still queued for the instance; when the intake cannot
+// commit the stop, KooGallery gets 000005 and retries.
+func TestKooGalleryReleaseStopsTheQueuedExpiry(t *testing.T) {
+	w := newIntakeWorld(t)
+	if code, _ := w.kooGallery(t, expireQuery(kooGalleryKey, "inst-1")); code != koogallery.Success {
+		t.Fatalf("expiry answered %s", code)
+	}
+	ts := strings.ReplaceAll(time.Now().UTC().Format("20060102150405.000"), ".", "")
+	release := koogallery.SignedQuery(kooGalleryKey, koogallery.Params{"activity": "releaseInstance", "instanceId": "inst-1", "orderId": "order-1", "timeStamp": ts})
+
+	w.intake.fail = errors.New("database is locked")
+	if code, msg := w.kooGallery(t, release); code != koogallery.InternalError || !strings.Contains(msg, "retry") {
+		t.Fatalf("release with the intake failing answered %s %q, want %s", code, msg, koogallery.InternalError)
+	}
+	w.intake.fail = nil
+	if code, msg := w.kooGallery(t, release); code != koogallery.Success {
+		t.Fatalf("release answered %s %q", code, msg)
+	}
+	if got := strings.Join(w.intake.stops, ","); got != "inst-1:released,inst-1:released" {
+		t.Fatalf("stops handed to the intake: %s", got)
+	}
+	rec, err := w.store.Expiration(context.Background(), w.intake.expiries[0])
+	if err != nil || rec.State != store.StateReleased {
+		t.Fatalf("queued expiry after the release = %+v, %v; want released", rec, err)
+	}
+	if backlog, err := w.store.Backlog(context.Background()); err != nil || backlog.Pending != 0 {
+		t.Fatalf("backlog = %+v, %v; want nothing left to start", backlog, err)
 	}
 }
 
