@@ -2,7 +2,6 @@ package workflows_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
+	"github.com/kooflow/kooflow/koodrive/sandbox/sandboxtest"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
 	kooworker "github.com/kooflow/kooflow/worker"
@@ -34,15 +34,10 @@ type tokenWorld struct {
 func newTokenWorld(t *testing.T) *tokenWorld {
 	t.Helper()
 	w := &tokenWorld{store: storetest.OpenSQLite(t), clock: sandbox.NewClock(time.Now().UTC().Truncate(time.Second))}
-	w.kd = sandbox.New(sandbox.Options{UserID: "kd", TokenLifetime: 2 * time.Second, Now: w.clock.Now})
-	srv := httptest.NewServer(w.kd.Handler())
-	t.Cleanup(srv.Close)
 	w.tokenFile = filepath.Join(t.TempDir(), "koodrive-token")
-	var err error
-	w.client, err = koodrive.New(koodrive.Config{BaseURL: srv.URL, UserID: "kd", Auth: koodrive.NewTokenFile(w.tokenFile), Now: w.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kd := sandboxtest.StartWith(t, sandbox.Options{UserID: "kd", TokenLifetime: 2 * time.Second, Now: w.clock.Now},
+		koodrive.Config{Auth: koodrive.NewTokenFile(w.tokenFile), Now: w.clock.Now})
+	w.kd, w.client = kd.Sandbox, kd.Client
 	return w
 }
 

@@ -3,7 +3,6 @@ package workflows_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,8 @@ import (
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/contract"
-	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
+	"github.com/kooflow/kooflow/koodrive/sandbox/sandboxtest"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
 	kooworker "github.com/kooflow/kooflow/worker"
@@ -47,15 +46,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kd := sandbox.New(sandbox.Options{AccessToken: "tok", UserID: "kd"})
-	srv := httptest.NewServer(kd.Handler())
-	t.Cleanup(srv.Close)
-	client, err := koodrive.New(koodrive.Config{BaseURL: srv.URL, AccessToken: "tok", UserID: "kd"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kooworker.Register(env, kooworker.Dependencies{Expiration: &activities.Expiration{Store: st, KooDrive: client}})
-	return &fixture{env: env, store: st, kd: kd, input: contract.ExpirationInput{
+	kd := sandboxtest.Start(t)
+	kooworker.Register(env, kooworker.Dependencies{Expiration: &activities.Expiration{Store: st, KooDrive: kd.Client}})
+	return &fixture{env: env, store: st, kd: kd.Sandbox, input: contract.ExpirationInput{
 		Source: "koogallery", Subject: "inst-1", Period: "20261031160000", SubscriptionID: sub.ID,
 		InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1",
 	}}

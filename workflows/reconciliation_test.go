@@ -3,7 +3,6 @@ package workflows_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koodrive/sandbox"
+	"github.com/kooflow/kooflow/koodrive/sandbox/sandboxtest"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
 	kooworker "github.com/kooflow/kooflow/worker"
@@ -23,23 +23,20 @@ import (
 // reconFixture: real activities, a real SQLite store and the sandbox over HTTP, with a
 // registry of 10 subscriptions and a KooDrive side that differs from it in 3 ways.
 type reconFixture struct {
-	env   *testsuite.TestWorkflowEnvironment
-	store *store.Store
-	kd    *sandbox.Sandbox
-	dir   string
-	cycle string
+	env    *testsuite.TestWorkflowEnvironment
+	store  *store.Store
+	kd     *sandbox.Sandbox
+	kdTest *sandboxtest.KooDrive
+	dir    string
+	cycle  string
 }
 
-func newReconFixture(t *testing.T, st *store.Store, kd *sandbox.Sandbox, kdURL, dir string) *reconFixture {
+func newReconFixture(t *testing.T, st *store.Store, kd *sandboxtest.KooDrive, dir string) *reconFixture {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
-	client, err := koodrive.New(koodrive.Config{BaseURL: kdURL, AccessToken: "tok", UserID: "kd"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kooworker.Register(env, kooworker.Dependencies{Reconciliation: &activities.Reconciliation{Store: st, KooDrive: client, Dir: dir}})
-	return &reconFixture{env: env, store: st, kd: kd, dir: dir, cycle: contract.PreviousCycle(time.Now().UTC())}
+	kooworker.Register(env, kooworker.Dependencies{Reconciliation: &activities.Reconciliation{Store: st, KooDrive: kd.Client, Dir: dir}})
+	return &reconFixture{env: env, store: st, kd: kd.Sandbox, kdTest: kd, dir: dir, cycle: contract.PreviousCycle(time.Now().UTC())}
 }
 
 func seededReconFixture(t *testing.T) *reconFixture {
@@ -65,11 +62,9 @@ func seededReconFixture(t *testing.T) *reconFixture {
 	if _, err := st.UpsertSubscriptions(context.Background(), subs); err != nil {
 		t.Fatal(err)
 	}
-	kd := sandbox.New(sandbox.Options{AccessToken: "tok", UserID: "kd"})
-	kd.SeedKooDriveSide(kdSide)
-	srv := httptest.NewServer(kd.Handler())
-	t.Cleanup(srv.Close)
-	return newReconFixture(t, st, kd, srv.URL, t.TempDir())
+	kd := sandboxtest.Start(t)
+	kd.Sandbox.SeedKooDriveSide(kdSide)
+	return newReconFixture(t, st, kd, t.TempDir())
 }
 
 func (f *reconFixture) run(in contract.ReconciliationInput) (contract.ReconciliationResult, error) {
@@ -168,9 +163,7 @@ func TestReconciliationRerunDoesNotUploadAgain(t *testing.T) {
 	if _, err := first.run(contract.ReconciliationInput{}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(first.kd.Handler())
-	defer srv.Close()
-	second := newReconFixture(t, first.store, first.kd, srv.URL, first.dir)
+	second := newReconFixture(t, first.store, first.kdTest, first.dir)
 	res, err := second.run(contract.ReconciliationInput{})
 	if err != nil {
 		t.Fatal(err)
