@@ -173,7 +173,7 @@ func (h *kooGalleryHandler) newInstance(ctx context.Context, c call, out outcome
 	}
 	stored, _, err := h.cfg.Store.ProvisionInstance(ctx, sub)
 	if err != nil {
-		h.cfg.Logger.Error("could not provision instance", "orderId", c.orderID, "error", err)
+		h.cfg.Logger.Error("could not provision instance", "instanceId", sub.InstanceID, "error", err)
 		return out.set(koogallery.InternalError, "registry unavailable; please retry")
 	}
 	out.subject, out.instanceID = stored.InstanceID, stored.InstanceID
