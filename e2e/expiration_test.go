@@ -59,9 +59,8 @@ func TestExpirationEndToEnd(t *testing.T) {
 		t.Fatalf("query = %+v, %v", status, err)
 	}
 	// One workflow execution for the expiry, however many deliveries.
-	resp, err := e.app.Client.ListWorkflow(context.Background(), listRequest(`WorkflowId = "`+workflowID+`"`))
-	if err != nil || len(resp.GetExecutions()) != 1 {
-		t.Fatalf("executions = %v, %v", resp.GetExecutions(), err)
+	if execs := e.waitListed(`WorkflowId = "`+workflowID+`"`, 30*time.Second); len(execs) != 1 {
+		t.Fatalf("executions = %v", execs)
 	}
 	deliveries, err := e.app.Store.Deliveries(context.Background(), "inst-e2e-1", 100)
 	if err != nil || len(deliveries) != 6 {
@@ -202,9 +201,9 @@ func TestRejectedExpirationStallsUntilOperatorRetry(t *testing.T) {
 		t.Fatalf("stalled record = %+v", rec)
 	}
 	ctx := context.Background()
-	resp, err := e.app.Client.ListWorkflow(ctx, listRequest(`KooflowState = "stalled" AND KooflowInstanceId = "inst-stall"`))
-	if err != nil || len(resp.GetExecutions()) != 1 {
-		t.Fatalf("search by KooflowState: %v, %v", resp.GetExecutions(), err)
+	// The store said stalled; Temporal's visibility indexes the search attribute after.
+	if execs := e.waitListed(`KooflowState = "stalled" AND KooflowInstanceId = "inst-stall"`, 30*time.Second); len(execs) != 1 {
+		t.Fatalf("search by KooflowState: %v", execs)
 	}
 	e.kd.ClearFaults()
 	if err := e.app.Starter.Retry(ctx, id); err != nil {
