@@ -104,9 +104,18 @@ func TestTemporalDownIntakeStillAcceptsAndRelaysOnReturn(t *testing.T) {
 	}
 	e.startTemporal()
 	e.expectNotifiedOnce(ids)
+	// Each intent is delivered once, as "started" or as "existing": Temporal coming back
+	// under load may take a start and lose its answer (the relay's call times out while
+	// the server persists it), and the next pass then finds the workflow. Which of the two
+	// is timing; that no expiry was started twice is what expectNotifiedOnce checked.
 	_, families := e.scrape()
-	if got := value(families, "kooflow_intake_relayed_total", map[string]string{"kind": "start", "outcome": "started"}); got != 50 {
-		t.Errorf("relayed starts = %v, want 50", got)
+	relayed := func(outcome string) float64 {
+		return value(families, "kooflow_intake_relayed_total", map[string]string{"kind": "start", "outcome": outcome})
+	}
+	started, existing, failed := relayed(store.OutcomeStarted), relayed(store.OutcomeExisting), relayed("failed")
+	t.Logf("relayed starts: %v started, %v existing, %v failed attempts", started, existing, failed)
+	if started+existing != 50 || started < 1 {
+		t.Errorf("relayed starts = %v started + %v existing, want 50 in all", started, existing)
 	}
 }
 
