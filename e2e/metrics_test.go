@@ -82,6 +82,10 @@ func TestMetricsAfterEndToEndExpirations(t *testing.T) {
 	e.expire("inst-unknown", nil)
 	e.get("/koogallery/produce?activity=expireInstance&instanceId=inst-m1&timeStamp=1&authToken=bad")
 
+	// The activity counts a state after the store accepted it, so the store can show
+	// reserved or stalled a moment before the counter does.
+	e.waitCounted("kooflow_expirations_reserved_total", map[string]string{"source": "koogallery"}, 1)
+	e.waitCounted("kooflow_expirations_stalled_total", map[string]string{"source": "koogallery"}, 1)
 	text, families := e.scrape()
 	checks := []struct {
 		family string
@@ -128,5 +132,23 @@ func TestMetricsAfterEndToEndExpirations(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "kooflow_") {
 			t.Errorf("lint: %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// waitCounted scrapes until family's series with labels reaches want, for a metric that is
+// published after the store change the test waited for; it fails after 30 s.
+func (e *env) waitCounted(family string, labels map[string]string, want float64) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, families := e.scrape()
+		got := value(families, family, labels)
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s%v = %v, want %v within 30 s", family, labels, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
