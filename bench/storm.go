@@ -20,6 +20,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -472,6 +473,8 @@ func (s *storm) statement() error {
 	var buildErr error
 	xlsxTime, xlsxHeap := timedHeap(func() {
 		var suite testsuite.WorkflowTestSuite
+		// The test environment's own logger would print every heartbeat into the report.
+		suite.SetLogger(sdklog.NewStructuredLogger(quiet()))
 		env := suite.NewTestActivityEnvironment()
 		a := &activities.Reconciliation{Store: st, Dir: filepath.Join(s.dir, "reconciliation"), Logger: quiet()}
 		env.RegisterActivity(a)
