@@ -69,17 +69,20 @@ func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
 
 // temporalFlags locate the Temporal frontend for operator commands: --temporal-address,
 // else TEMPORAL_ADDRESS (and the SDK's other TEMPORAL_* settings), else the frontend port
-// kooflow dev recorded in its data directory, else 127.0.0.1:7233.
+// kooflow dev recorded in its data directory, else 127.0.0.1:7233; and the namespace:
+// --namespace, else TEMPORAL_NAMESPACE, else default.
 type temporalFlags struct {
-	address string
-	dataDir *string
-	own     string
+	address   string
+	namespace string
+	dataDir   *string
+	own       string
 }
 
-// register adds --temporal-address to cmd; dataDir is the command's --data-dir, or nil to
+// register adds --temporal-address and --namespace to cmd; dataDir is the command's --data-dir, or nil to
 // give the command a --data-dir of its own.
 func (f *temporalFlags) register(cmd *cobra.Command, dataDir *string) {
 	cmd.Flags().StringVar(&f.address, "temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, else the port kooflow dev recorded in --data-dir, else 127.0.0.1:7233)")
+	cmd.Flags().StringVar(&f.namespace, "namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE, else default)")
 	if dataDir == nil {
 		cmd.Flags().StringVar(&f.own, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "data directory of kooflow dev, read for its Temporal port (env KOOFLOW_DATA_DIR)")
 		dataDir = &f.own
@@ -89,7 +92,7 @@ func (f *temporalFlags) register(cmd *cobra.Command, dataDir *string) {
 
 // dial connects to the Temporal frontend these flags name.
 func (f *temporalFlags) dial(ctx context.Context) (client.Client, error) {
-	opts, err := temporalOptionsFor(slog.Default(), f.address, *f.dataDir)
+	opts, err := temporalOptionsFor(slog.Default(), f.address, f.namespace, *f.dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +124,20 @@ func recordedTemporalAddress(dataDir string) (string, error) {
 
 // temporalOptionsFor reads the SDK's standard TEMPORAL_* configuration (address,
 // namespace, TLS, API key, profile file) for operator commands, with an explicit address
-// (overriding TEMPORAL_ADDRESS) and a data directory whose recorded dev-stack port is used
+// (overriding TEMPORAL_ADDRESS), an explicit namespace (overriding TEMPORAL_NAMESPACE)
+// and a data directory whose recorded dev-stack port is used
 // when neither names an address; else the local dev server. Payloads are decoded with
 // payloadcodec.ForOperator.
-func temporalOptionsFor(logger *slog.Logger, address, dataDir string) (client.Options, error) {
+func temporalOptionsFor(logger *slog.Logger, address, namespace, dataDir string) (client.Options, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return client.Options{}, fmt.Errorf("read Temporal client configuration (TEMPORAL_*): %w", err)
 	}
 	if address != "" {
 		opts.HostPort = address
+	}
+	if namespace != "" {
+		opts.Namespace = namespace
 	}
 	if opts.HostPort == "" && dataDir != "" {
 		if opts.HostPort, err = recordedTemporalAddress(dataDir); err != nil {
@@ -149,7 +156,7 @@ func temporalOptionsFor(logger *slog.Logger, address, dataDir string) (client.Op
 func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; is kooflow dev running with this --data-dir? else set --temporal-address or TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE): %w", opts.HostPort, opts.Namespace, err)
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; is kooflow dev running with this --data-dir? else set --temporal-address / --namespace or TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE): %w", opts.HostPort, opts.Namespace, err)
 	}
 	return c, nil
 }

@@ -247,6 +247,43 @@ func TestOperatorCommandsFollowTheRecordedTemporalPort(t *testing.T) {
 	}
 }
 
+// TestOperatorCommandsDialTheNamedNamespace: --namespace overrides TEMPORAL_NAMESPACE, which
+// overrides the default namespace, for every operator command that dials Temporal.
+func TestOperatorCommandsDialTheNamedNamespace(t *testing.T) {
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:3") // nothing listens: the error names what was dialled
+	t.Setenv("TEMPORAL_NAMESPACE", "")
+	dir := dataDir(t)
+	if _, err := payloadcodec.EnsureDevKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "schedule", "describe", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "(namespace default;") {
+		t.Fatalf("schedule describe without a namespace: %v", err)
+	}
+	t.Setenv("TEMPORAL_NAMESPACE", "from-env")
+	if _, err := run(t, "schedule", "describe", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "(namespace from-env;") {
+		t.Fatalf("TEMPORAL_NAMESPACE was not followed: %v", err)
+	}
+	for _, args := range [][]string{
+		{"schedule", "describe"},
+		{"schedule", "apply"},
+		{"retry", "expire/koogallery/inst-a/current"},
+		{"reconcile", "--cycle", "2020-01"},
+	} {
+		args = append(args, "--data-dir", dir, "--namespace", "ops-ns")
+		if out, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "connect to Temporal at 127.0.0.1:3 (namespace ops-ns;") {
+			t.Errorf("%v did not dial --namespace: %q, %v", args, out, err)
+		}
+	}
+	st, dir2 := storeWith(t, "inst-n")
+	st.Close()
+	if _, err := payloadcodec.EnsureDevKey(dir2); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "expire", "--instance", "inst-n", "--data-dir", dir2, "--namespace", "ops-ns"); err != nil || !strings.Contains(out, "connect to Temporal at 127.0.0.1:3 (namespace ops-ns;") {
+		t.Fatalf("expire did not dial --namespace: %q, %v", out, err)
+	}
+}
+
 // TestStatusShowsTheWholeStallReason: the useful end of a stalled expiry's error (KooDrive's
 // code and message) is shown; other rows are cut by characters, never inside one.
 func TestStatusShowsTheWholeStallReason(t *testing.T) {
