@@ -212,8 +212,7 @@ func discrepancies(n int) string {
 func newReconcileCommand() *cobra.Command {
 	var (
 		sf       storeFlags
-		runSF    storeFlags
-		tf       temporalFlags
+		runFlags    stackFlags
 		cycle    string
 		wait     bool
 		force    bool
@@ -242,17 +241,16 @@ may simply be started again.`,
 			}
 			ctx := cmd.Context()
 			// The store remembers completed runs past Temporal's retention.
-			st, err := runSF.open(ctx)
+			stack, err := runFlags.open(ctx)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			c, err := tf.dial(ctx)
+			defer stack.Close()
+			c, err := stack.dial(ctx)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			s := &starter.Starter{Client: c, Store: st}
+			s := &starter.Starter{Client: c, Store: stack.Store}
 			in := contract.ReconciliationInput{Cycle: cycle, PollInterval: interval, PollDeadline: deadline}
 			start := s.StartReconciliation
 			if force {
@@ -284,8 +282,7 @@ may simply be started again.`,
 			return nil
 		},
 	}
-	runSF.register(cmd)
-	tf.register(cmd, &runSF.dataDir)
+	runFlags.register(cmd)
 	cmd.Flags().StringVar(&cycle, "cycle", "", "billing cycle yyyy-MM (a past month)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the result and print it")
 	cmd.Flags().BoolVar(&force, "force", false, "reconcile a cycle again although its reconciliation completed")

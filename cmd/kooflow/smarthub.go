@@ -37,8 +37,7 @@ func printUnmatched(out io.Writer, events []store.SmartHubEvent) {
 
 func newReplayCommand() *cobra.Command {
 	var (
-		sf storeFlags
-		tf temporalFlags
+		sf stackFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "replay <eventId>",
@@ -46,30 +45,29 @@ func newReplayCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := sf.open(ctx)
+			stack, err := sf.open(ctx)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			ev, err := st.SmartHubEvent(ctx, args[0])
+			defer stack.Close()
+			ev, err := stack.Store.SmartHubEvent(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			if ev.TriggerType != smarthub.TriggerPackageExpired {
 				return fmt.Errorf("event %s is a %s event: only package expiries start anything", ev.EventID, orNone(ev.TriggerType))
 			}
-			v, acc, err := (&starter.Intake{Store: st}).AcceptSmartHubExpiry(ctx, ev, store.Delivery{})
+			v, acc, err := (&starter.Intake{Store: stack.Store}).AcceptSmartHubExpiry(ctx, ev, store.Delivery{})
 			if err != nil {
 				return err
 			}
 			if !v.Accept {
 				return fmt.Errorf("event %s starts nothing: %s", ev.EventID, v.Ignored)
 			}
-			return reportAcceptance(ctx, cmd.OutOrStdout(), st, &tf, acc, v.Input.Subject)
+			return reportAcceptance(ctx, cmd.OutOrStdout(), stack, acc, v.Input.Subject)
 		},
 	}
 	sf.register(cmd)
-	tf.register(cmd, &sf.dataDir)
 	return cmd
 }
 
