@@ -212,7 +212,7 @@ func discrepancies(n int) string {
 func newReconcileCommand() *cobra.Command {
 	var (
 		sf       storeFlags
-		runFlags    stackFlags
+		runFlags stackFlags
 		cycle    string
 		wait     bool
 		force    bool
