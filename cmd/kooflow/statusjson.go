@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kooflow/kooflow/store"
+)
+
+// statusJSON is status -o json: the table's facts for scripts, no error cut.
+type statusJSON struct {
+	// Subject and Registry are present when status was asked about one subscription.
+	Subject     string           `json:"subject,omitempty"`
+	Registry    *registryJSON    `json:"registry,omitempty"`
+	Expirations []expirationJSON `json:"expirations"`
+	Counts      countsJSON       `json:"counts"`
+	Queue       queueJSON        `json:"queue"`
+}
+
+// registryJSON is a subject's registry entry; Known is false when the registry lacks it.
+type registryJSON struct {
+	Known         bool        `json:"known"`
+	Status        string      `json:"status,omitempty"`
+	CarrierUserID string      `json:"carrierUserId,omitempty"`
+	PackageID     string      `json:"packageId,omitempty"`
+	ExpireTime    *time.Time  `json:"expireTime,omitempty"`
+	FrozenPeriod  string      `json:"frozenPeriod,omitempty"`
+	History       []eventJSON `json:"history,omitempty"`
+}
+
+// eventJSON is one entry of a subscription's history.
+type eventJSON struct {
+	At     time.Time `json:"at"`
+	Event  string    `json:"event"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// expirationJSON is one expiration and where it stands, its last error whole.
+type expirationJSON struct {
+	WorkflowID    string    `json:"workflowId"`
+	Source        string    `json:"source"`
+	Subject       string    `json:"subject"`
+	Period        string    `json:"period"`
+	State         string    `json:"state"`
+	Test          bool      `json:"test"`
+	Attempts      int       `json:"attempts"`
+	CarrierUserID string    `json:"carrierUserId"`
+	PackageID     string    `json:"packageId"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	LastError     string    `json:"lastError"`
+}
+
+// countsJSON counts every state, live expirations and test rehearsals apart, zeros included.
+type countsJSON struct {
+	Live map[string]int `json:"live"`
+	Test map[string]int `json:"test"`
+}
+
+// queueJSON is the intake queue: for every subject its size and oldest acceptance, and the
+// queued intents listed.
+type queueJSON struct {
+	Pending *int         `json:"pending,omitempty"`
+	Oldest  *time.Time   `json:"oldest,omitempty"`
+	Intents []queuedJSON `json:"intents"`
+}
+
+// queuedJSON is one intent the intake accepted and Temporal has not been handed yet.
+type queuedJSON struct {
+	Kind       string    `json:"kind"`
+	WorkflowID string    `json:"workflowId,omitempty"`
+	Subject    string    `json:"subject"`
+	Accepted   time.Time `json:"accepted"`
+	Tries      int       `json:"tries"`
+	LastError  string    `json:"lastError"`
+}
+
+// json turns rep into status -o json's document.
+func (rep statusReport) json() statusJSON {
+	doc := statusJSON{
+		Subject:     rep.Subject,
+		Expirations: make([]expirationJSON, 0, len(rep.Expirations)),
+		Counts:      countsJSON{Live: map[string]int{}, Test: map[string]int{}},
+		Queue:       queueJSON{Intents: make([]queuedJSON, 0, len(rep.Queued))},
+	}
+	if rep.Subject != "" {
+		doc.Registry = registryOf(rep.Subscription, rep.History)
+	}
+	for _, e := range rep.Expirations {
+		doc.Expirations = append(doc.Expirations, expirationJSON{
+			WorkflowID: e.WorkflowID, Source: e.Source, Subject: e.Subject, Period: e.Period, State: e.State, Test: e.Test,
+			Attempts: e.Attempts, CarrierUserID: e.CarrierUserID, PackageID: e.PackageID, UpdatedAt: e.UpdatedAt, LastError: e.LastError,
+		})
+	}
+	for _, s := range store.States {
+		doc.Counts.Live[s], doc.Counts.Test[s] = rep.Counts.Live[s], rep.Counts.Test[s]
+	}
+	if rep.Subject == "" {
+		pending := rep.Backlog.Pending
+		doc.Queue.Pending = &pending
+		if !rep.Backlog.Oldest.IsZero() {
+			oldest := rep.Backlog.Oldest
+			doc.Queue.Oldest = &oldest
+		}
+	}
+	for _, in := range rep.Queued {
+		q := queuedJSON{Kind: in.Kind, Subject: in.Subject, Accepted: in.CreatedAt, Tries: in.Attempts, LastError: in.LastError}
+		if in.Kind != store.IntentStop {
+			q.WorkflowID = in.WorkflowID
+		}
+		doc.Queue.Intents = append(doc.Queue.Intents, q)
+	}
+	return doc
+}
+
+// registryOf is a subject's registry entry for JSON, or {"known": false} for none.
+func registryOf(sub *store.Subscription, history []store.Event) *registryJSON {
+	if sub == nil {
+		return &registryJSON{}
+	}
+	r := &registryJSON{Known: true, Status: sub.Status, CarrierUserID: sub.CarrierUserID, PackageID: sub.PackageID, FrozenPeriod: sub.FrozenPeriod}
+	if !sub.ExpireTime.IsZero() {
+		t := sub.ExpireTime
+		r.ExpireTime = &t
+	}
+	for _, e := range history {
+		r.History = append(r.History, eventJSON{At: e.At, Event: e.Event, Detail: e.Detail})
+	}
+	return r
+}
+
+// unmatchedEventJSON is a SmartHub expiry whose SIM/package is not in the registry.
+type unmatchedEventJSON struct {
+	EventID     string    `json:"eventId"`
+	ReceivedAt  time.Time `json:"receivedAt"`
+	GIccid      string    `json:"gIccid"`
+	PackageCode string    `json:"packageCode"`
+	ValidThru   time.Time `json:"validThru"`
+}
+
+// unmatchedJSON is status --unmatched -o json's document.
+func unmatchedJSON(events []store.SmartHubEvent) map[string][]unmatchedEventJSON {
+	list := make([]unmatchedEventJSON, 0, len(events))
+	for _, e := range events {
+		list = append(list, unmatchedEventJSON{EventID: e.EventID, ReceivedAt: e.ReceivedAt, GIccid: e.GIccid, PackageCode: e.PackageCode, ValidThru: e.ValidThru})
+	}
+	return map[string][]unmatchedEventJSON{"unmatched": list}
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
