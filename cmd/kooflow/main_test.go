@@ -127,8 +127,11 @@ func TestRetryNeedsATarget(t *testing.T) {
 		t.Fatal("retry without a target was accepted")
 	}
 	_, err := run(t, "retry", "inst-none", "--data-dir", dataDir(t))
-	if err == nil || !strings.Contains(err.Error(), "no stalled expiration") {
+	if err == nil || err.Error() != "instance inst-none has no stalled expiration (see `kooflow status inst-none`)" {
 		t.Fatalf("retry of an instance without stalled expirations: %v", err)
+	}
+	if _, err := run(t, "retry", "--all-stalled", "--data-dir", dataDir(t)); err == nil || err.Error() != "no stalled expiration anywhere" {
+		t.Fatalf("retry --all-stalled with nothing stalled: %v", err)
 	}
 }
 
