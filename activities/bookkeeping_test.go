@@ -32,6 +32,14 @@ func TestSetExpirationStateMirrorsTheWorkflowAndCountsStalls(t *testing.T) {
 			if got := testutil.ToFloat64(m.ExpirationsStalled.WithLabelValues("koogallery")); got != 1 {
 				t.Fatalf("stalled counter = %v, want 1", got)
 			}
+			// The same change again — an attempt retried after the first one wrote — finds
+			// the row moved already: the stall is counted once.
+			if _, err := w.env.ExecuteActivity(w.a.SetExpirationState, change); err != nil {
+				t.Fatal(err)
+			}
+			if got := testutil.ToFloat64(m.ExpirationsStalled.WithLabelValues("koogallery")); got != 1 {
+				t.Fatalf("stalled counter after a repeated write = %v, want 1", got)
+			}
 		})
 	}
 }

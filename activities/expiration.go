@@ -29,6 +29,7 @@ type Notifier interface {
 type ExpirationStore interface {
 	RecordExpiration(ctx context.Context, e records.Expiration) (bool, error)
 	SetExpirationState(ctx context.Context, workflowID, state, lastError string) error
+	MoveExpiration(ctx context.Context, workflowID, state, lastError string) (bool, error)
 	Subscription(ctx context.Context, id int64) (records.Subscription, error)
 	Freeze(ctx context.Context, subscriptionID int64, period string, onlyCurrent bool) (bool, error)
 	Expiration(ctx context.Context, workflowID string) (records.Expiration, error)
@@ -181,16 +182,16 @@ func (a *Expiration) NotifyKooDrive(ctx context.Context, in contract.ExpirationI
 }
 
 // SetExpirationState mirrors the workflow's state into the store, where operators'
-// listings and the stalled gauge read it.
+// listings and the stalled gauge read it, and counts the transition. (The stall itself
+// is logged once, by the workflow, with its reason.)
 func (a *Expiration) SetExpirationState(ctx context.Context, change contract.StateChange) error {
-	if change.State == contract.StateStalled {
-		a.logger().Warn("expiration stalled", "workflowId", change.WorkflowID, "reason", change.LastError)
-	}
-	if err := a.Store.SetExpirationState(ctx, change.WorkflowID, change.State, change.LastError); err != nil {
+	moved, err := a.Store.MoveExpiration(ctx, change.WorkflowID, change.State, change.LastError)
+	if err != nil {
 		return err
 	}
-	// Counted after the store accepted the change; a retried attempt may count twice.
-	if a.Metrics != nil && activity.GetInfo(ctx).Attempt == 1 {
+	// Counted when the store's row moved, whichever attempt moved it: a retried attempt
+	// after one that wrote finds the row moved already and counts nothing.
+	if moved && a.Metrics != nil {
 		a.Metrics.CountExpirationState(change.Source, change.State, change.Round)
 	}
 	return nil

@@ -51,6 +51,27 @@ func (s *Store) SetExpirationState(ctx context.Context, workflowID, state, lastE
 	return s.updateExpiration(ctx, workflowID, "set state "+state, query, args...)
 }
 
+// MoveExpiration moves an expiration to state, as SetExpirationState does, and reports
+// whether its state changed. A move repeated — an activity retried after its first
+// attempt wrote — reports false, so whoever counts transitions counts each once.
+func (s *Store) MoveExpiration(ctx context.Context, workflowID, state, lastError string) (bool, error) {
+	query := "UPDATE expirations SET state = ?, updated_at = ? WHERE workflow_id = ? AND state <> ?"
+	args := []any{state, s.stamp(), workflowID, state}
+	if lastError != "" {
+		query = "UPDATE expirations SET state = ?, updated_at = ?, last_error = ? WHERE workflow_id = ? AND state <> ?"
+		args = []any{state, s.stamp(), lastError, workflowID, state}
+	}
+	res, err := s.exec(ctx, s.db, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("set state %s for expiration %s: %w", state, workflowID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return true, nil
+	}
+	// Already in state (or unknown: SetExpirationState says which).
+	return false, s.SetExpirationState(ctx, workflowID, state, lastError)
+}
+
 // RecordAttempt notes one attempt to notify KooDrive and its error (empty on success).
 func (s *Store) RecordAttempt(ctx context.Context, workflowID string, lastError string) error {
 	return s.updateExpiration(ctx, workflowID, "record attempt",
