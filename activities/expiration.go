@@ -55,11 +55,14 @@ type Expiration struct {
 	Metrics ExpirationCounter
 }
 
-func (a *Expiration) logger() *slog.Logger {
-	if a.Logger == nil {
+func (a *Expiration) logger() *slog.Logger { return loggerOrDefault(a.Logger) }
+
+// loggerOrDefault is l, or slog's default logger when an activity struct was given none.
+func loggerOrDefault(l *slog.Logger) *slog.Logger {
+	if l == nil {
 		return slog.Default()
 	}
-	return a.Logger
+	return l
 }
 
 // BeginExpiration records the expiry in the store, so it is remembered after Temporal's

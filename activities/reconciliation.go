@@ -58,12 +58,7 @@ type Reconciliation struct {
 	Metrics ReconciliationObserver
 }
 
-func (a *Reconciliation) logger() *slog.Logger {
-	if a.Logger == nil {
-		return slog.Default()
-	}
-	return a.Logger
-}
+func (a *Reconciliation) logger() *slog.Logger { return loggerOrDefault(a.Logger) }
 
 // kooDriveError turns a KooDrive failure into an activity error: business rejections are
 // non-retryable, everything else is retried by the activity's policy.

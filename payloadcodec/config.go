@@ -66,26 +66,7 @@ func FromEnv(getenv func(string) string) (*Codec, error) {
 // given (as FromEnv), none when KOOFLOW_PAYLOAD_ENCRYPTION=off, and otherwise the dev
 // key kept in dataDir (see EnsureDevKey), created on the first start.
 func ForDev(getenv func(string) string, dataDir string) (*Codec, error) {
-	ring, err := keyringFromEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
-	off, err := encryptionOff(getenv)
-	if err != nil {
-		return nil, err
-	}
-	if ring != nil || off {
-		return FromEnv(getenv)
-	}
-	path, err := EnsureDevKey(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	ring, err = ReadKeyFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return NewCodec(ring), nil
+	return withDevKey(getenv, dataDir, true)
 }
 
 // ForOperator decides payload decoding for an operator command (kooflow retry,
@@ -94,6 +75,13 @@ func ForDev(getenv func(string) string, dataDir string) (*Codec, error) {
 // the dev key file in dataDir when `kooflow dev` made one (it is never created here),
 // else an error saying what to set.
 func ForOperator(getenv func(string) string, dataDir string) (*Codec, error) {
+	return withDevKey(getenv, dataDir, false)
+}
+
+// withDevKey is FromEnv when the environment configures keys or turns encryption off;
+// otherwise the codec of dataDir's dev key file, which is created when create is set and
+// else used only if it exists (without it, FromEnv's error says what to set).
+func withDevKey(getenv func(string) string, dataDir string, create bool) (*Codec, error) {
 	ring, err := keyringFromEnv(getenv)
 	if err != nil {
 		return nil, err
@@ -102,16 +90,21 @@ func ForOperator(getenv func(string) string, dataDir string) (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ring == nil && !off && dataDir != "" {
-		path := filepath.Join(dataDir, DevKeyFile)
-		if _, statErr := os.Stat(path); statErr == nil {
-			if ring, err = ReadKeyFile(path); err != nil {
-				return nil, err
-			}
-			return NewCodec(ring), nil
-		}
+	if ring != nil || off || dataDir == "" {
+		return FromEnv(getenv)
 	}
-	return FromEnv(getenv)
+	path := filepath.Join(dataDir, DevKeyFile)
+	if create {
+		if path, err = EnsureDevKey(dataDir); err != nil {
+			return nil, err
+		}
+	} else if _, statErr := os.Stat(path); statErr != nil {
+		return FromEnv(getenv)
+	}
+	if ring, err = ReadKeyFile(path); err != nil {
+		return nil, err
+	}
+	return NewCodec(ring), nil
 }
 
 func keyringFromEnv(getenv func(string) string) (*Keyring, error) {
