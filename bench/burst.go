@@ -19,8 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -37,6 +39,9 @@ import (
 // By default everything runs in this process (kooflow dev: Temporal on SQLite, one
 // shard); --temporal-db runs the production processes instead — `kooflow temporal` on
 // SQLite or PostgreSQL, `kooflow webhook`, `kooflow worker` — on this machine.
+//
+// --payload-encryption lists the modes to run, each on a fresh kooflow in turn: "on,off"
+// measures what the payload codec costs per expiration in one run, under the same load.
 func runBurst(args []string) error {
 	fs := newFlags("burst")
 	n := fs.Int("n", 10000, "expirations")
@@ -46,31 +51,128 @@ func runBurst(args []string) error {
 		"(fresh databases kooflow_bench_* are created there and dropped after); empty runs everything in this process")
 	shards := fs.Int("history-shards", 4, "history shards of Temporal on PostgreSQL")
 	storeDB := fs.String("store-db", "", "with --temporal-db: kooflow's store on a fresh database on this postgres:// server (dropped after); empty: a SQLite file")
+	encryption := fs.String("payload-encryption", "on", "comma-separated `modes` (on, off), each run in turn on a fresh kooflow: on,off compares the payload codec's cost in one run")
 	_ = fs.Parse(args)
-	dir, err := os.MkdirTemp("", "kooflow-bench-burst-")
+	if *pollers > 0 && *temporalDB != "" {
+		return errors.New("-pollers tunes the in-process worker only")
+	}
+	modes, err := parseEncryptionModes(*encryption)
 	if err != nil {
 		return err
+	}
+	var results []burstResult
+	for _, encrypt := range modes {
+		r, err := burstOnce(*n, *c, *pollers, *temporalDB, *shards, *storeDB, encrypt)
+		if err != nil {
+			return fmt.Errorf("burst with payload encryption %s: %w", onOff(encrypt), err)
+		}
+		results = append(results, r)
+	}
+	if len(results) > 1 {
+		printEncryptionComparison(results)
+	}
+	return nil
+}
+
+// parseEncryptionModes reads --payload-encryption: a list of on and off, true for on.
+func parseEncryptionModes(list string) ([]bool, error) {
+	var modes []bool
+	for _, m := range strings.Split(list, ",") {
+		switch strings.TrimSpace(m) {
+		case "on":
+			modes = append(modes, true)
+		case "off":
+			modes = append(modes, false)
+		default:
+			return nil, fmt.Errorf("--payload-encryption %q: want a comma-separated list of on and off", list)
+		}
+	}
+	return modes, nil
+}
+
+func onOff(encrypt bool) string {
+	if encrypt {
+		return "on"
+	}
+	return "off"
+}
+
+// burstOnce runs one burst and its floor on a fresh kooflow, with payload encryption on
+// or off.
+func burstOnce(n, c, pollers int, temporalDB string, shards int, storeDB string, encrypt bool) (burstResult, error) {
+	dir, err := os.MkdirTemp("", "kooflow-bench-burst-")
+	if err != nil {
+		return burstResult{}, err
 	}
 	defer os.RemoveAll(dir)
 	var target *burstTarget
-	switch {
-	case *temporalDB == "":
-		target, err = inProcessTarget(dir, *pollers)
-	case *pollers > 0:
-		return errors.New("-pollers tunes the in-process worker only")
-	default:
-		target, err = processTarget(dir, *temporalDB, *shards, *storeDB)
+	if temporalDB == "" {
+		target, err = inProcessTarget(dir, pollers, encrypt)
+	} else {
+		target, err = processTarget(dir, temporalDB, shards, storeDB, encrypt)
 	}
 	if err != nil {
-		return err
+		return burstResult{}, err
 	}
 	defer target.stop()
-	return target.burst(*n, *c, *pollers)
+	return target.burst(n, c, pollers)
+}
+
+// burstResult is what one burst measured.
+type burstResult struct {
+	encrypted bool
+	n         int
+	// total is the time until every expiration was reserved, minimal the floor's time.
+	total, minimal time.Duration
+	// cpu and minimalCPU are the CPU seconds of the installation during each.
+	cpu, minimalCPU float64
+}
+
+func (r burstResult) rate() float64        { return float64(r.n) / r.total.Seconds() }
+func (r burstResult) minimalRate() float64 { return float64(r.n) / r.minimal.Seconds() }
+
+// printEncryptionComparison sums up the bursts of a --payload-encryption run: each mode's
+// completions/s and CPU per expiration, and encryption on against off. With several
+// bursts of a mode, their totals are pooled.
+func printEncryptionComparison(results []burstResult) {
+	type pooled struct {
+		n               int
+		total, minimal  time.Duration
+		cpu, minimalCPU float64
+		runs            int
+	}
+	by := map[bool]*pooled{true: {}, false: {}}
+	fmt.Printf("\npayload encryption, %d bursts in this run (the floor, the minimal workflow, is unencrypted in every mode: it gauges the machine's load)\n", len(results))
+	fmt.Printf("  %-10s %12s %14s %16s %16s\n", "encryption", "expirations/s", "minimal wf/s", "CPU ms/expiration", "kooflow/minimal")
+	for _, r := range results {
+		fmt.Printf("  %-10s %12.1f %14.1f %16.1f %16.2f\n", onOff(r.encrypted), r.rate(), r.minimalRate(),
+			1000*r.cpu/float64(r.n), r.minimal.Seconds()/r.total.Seconds())
+		p := by[r.encrypted]
+		p.n += r.n
+		p.total += r.total
+		p.minimal += r.minimal
+		p.cpu += r.cpu
+		p.minimalCPU += r.minimalCPU
+		p.runs++
+	}
+	on, off := by[true], by[false]
+	if on.runs == 0 || off.runs == 0 {
+		return
+	}
+	onRate, offRate := float64(on.n)/on.total.Seconds(), float64(off.n)/off.total.Seconds()
+	onRel := on.minimal.Seconds() / on.total.Seconds()
+	offRel := off.minimal.Seconds() / off.total.Seconds()
+	fmt.Printf("  encrypted / clear throughput ratio: %.2f (%.1f vs %.1f expirations/s)\n", onRate/offRate, onRate, offRate)
+	fmt.Printf("  encrypted / clear, each against its floor: %.2f (kooflow/minimal %.2f vs %.2f)\n", onRel/offRel, onRel, offRel)
+	fmt.Printf("  CPU per expiration: %.1f ms encrypted vs %.1f ms clear (%+.1f ms)\n",
+		1000*on.cpu/float64(on.n), 1000*off.cpu/float64(off.n), 1000*(on.cpu/float64(on.n)-off.cpu/float64(off.n)))
 }
 
 // burstTarget is a running kooflow for the burst, with its own KooDrive sandbox.
 type burstTarget struct {
-	describe   string
+	describe string
+	// encrypted says whether kooflow encrypts its Temporal payloads.
+	encrypted  bool
 	webhookURL string
 	store      *store.Store
 	client     client.Client
@@ -82,11 +184,13 @@ type burstTarget struct {
 	stop   func()
 }
 
-func (t *burstTarget) burst(n, c, pollers int) error {
+func (t *burstTarget) burst(n, c, pollers int) (burstResult, error) {
+	res := burstResult{encrypted: t.encrypted, n: n}
 	if err := seed(t.store, "burst", n); err != nil {
-		return err
+		return res, err
 	}
-	fmt.Printf("\nburst on %s\n%d expirations, %d concurrent deliveries, pollers %d (0 = SDK default)\n", t.describe, n, c, pollers)
+	fmt.Printf("\nburst on %s; payload encryption %s\n%d expirations, %d concurrent deliveries, pollers %d (0 = SDK default)\n",
+		t.describe, onOff(t.encrypted), n, c, pollers)
 	cpu0, start := t.cpu(), time.Now()
 	// 000005 asks KooGallery to deliver again later, and it does: so does the burst,
 	// after half a second, counting how often. Any other answer fails the burst.
@@ -107,17 +211,21 @@ func (t *burstTarget) burst(n, c, pollers int) error {
 		}
 	})
 	if err := firstError(errs); err != nil {
-		return err
+		return res, err
 	}
 	intake := time.Since(start)
 	if _, err := waitCount(n, 30*time.Minute, reservedCount(t.store)); err != nil {
-		return err
+		return res, err
 	}
 	total := time.Since(start)
 	cpu := cpuSince(cpu0, t.cpu())
 	if got := len(t.sandbox.Notifications()); got != n {
-		return fmt.Errorf("KooDrive received %d notifications for %d expirations", got, n)
+		return res, fmt.Errorf("KooDrive received %d notifications for %d expirations", got, n)
 	}
+	if err := t.checkEncryption(instance("burst", 0)); err != nil {
+		return res, err
+	}
+	res.total, res.cpu = total, sum(cpu)
 	fmt.Printf("  intake done after   %6.1f s (%.0f deliveries/s; %d answers 000005, delivered again)\n",
 		intake.Seconds(), float64(n)/intake.Seconds(), retried.Load())
 	fmt.Printf("  all reserved after  %6.1f s (%.0f workflows/s), CPU %s (%.0f%% of one core), %s\n",
@@ -127,7 +235,7 @@ func (t *burstTarget) burst(n, c, pollers int) error {
 	w.RegisterWorkflowWithOptions(minimalWorkflow, workflow.RegisterOptions{Name: "BenchMinimal"})
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "BenchNoop"})
 	if err := w.Start(); err != nil {
-		return err
+		return res, err
 	}
 	defer w.Stop()
 	cpu0, start = t.cpu(), time.Now()
@@ -140,13 +248,47 @@ func (t *burstTarget) burst(n, c, pollers int) error {
 		return run.Get(context.Background(), nil)
 	})
 	if err := firstError(errs); err != nil {
-		return err
+		return res, err
 	}
 	minimal := time.Since(start)
 	minimalCPU := cpuSince(cpu0, t.cpu())
+	res.minimal, res.minimalCPU = minimal, sum(minimalCPU)
 	fmt.Printf("  minimal workflow    %6.1f s (%.0f workflows/s), CPU %s (%.0f%% of one core)\n",
 		minimal.Seconds(), float64(n)/minimal.Seconds(), formatCPU(minimalCPU), 100*sum(minimalCPU)/minimal.Seconds())
 	fmt.Printf("  kooflow / minimal throughput ratio: %.2f\n", minimal.Seconds()/total.Seconds())
+	return res, nil
+}
+
+// checkEncryption reads the input of instanceID's expiration workflow from its history
+// without the codec (the bench's client has none) and fails unless it is encrypted
+// exactly when the burst says so: the comparison must measure what it names.
+func (t *burstTarget) checkEncryption(instanceID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	found, err := t.store.Expirations(ctx, store.ExpirationFilter{Subject: instanceID, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("find the workflow of %s: %w", instanceID, err)
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("no expiration of %s in the store", instanceID)
+	}
+	workflowID := found[0].WorkflowID
+	it := t.client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return fmt.Errorf("workflow %s has no history", workflowID)
+	}
+	first, err := it.Next()
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", workflowID, err)
+	}
+	payloads := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(payloads) == 0 {
+		return fmt.Errorf("workflow %s started without input", workflowID)
+	}
+	encoding := string(payloads[0].GetMetadata()[converter.MetadataEncoding])
+	if encrypted := encoding == payloadcodec.MetadataEncoding; encrypted != t.encrypted {
+		return fmt.Errorf("workflow %s: input encoding %q, but payload encryption is %s", workflowID, encoding, onOff(t.encrypted))
+	}
 	return nil
 }
 
@@ -159,9 +301,23 @@ func minimalWorkflow(ctx workflow.Context) error {
 	return workflow.ExecuteActivity(ctx, "BenchNoop").Get(ctx, nil)
 }
 
-// inProcessTarget runs a whole kooflow dev in this process.
-func inProcessTarget(dir string, pollers int) (*burstTarget, error) {
+// inProcessTarget runs a whole kooflow dev in this process, with payload encryption under
+// a fresh key or none.
+func inProcessTarget(dir string, pollers int, encrypt bool) (*burstTarget, error) {
+	var codec *payloadcodec.Codec
+	if encrypt {
+		entry, err := payloadcodec.NewKeyEntry("bench")
+		if err != nil {
+			return nil, err
+		}
+		ring, err := payloadcodec.ParseKeys(entry)
+		if err != nil {
+			return nil, err
+		}
+		codec = payloadcodec.NewCodec(ring)
+	}
 	app, err := startApp(dir, func(o *devapp.Options) {
+		o.PayloadCodec, o.PlainPayloads = codec, !encrypt
 		if pollers > 0 {
 			o.WorkerOptions = sdkworker.Options{MaxConcurrentWorkflowTaskPollers: pollers, MaxConcurrentActivityTaskPollers: pollers}
 		}
@@ -170,8 +326,8 @@ func inProcessTarget(dir string, pollers int) (*burstTarget, error) {
 		return nil, err
 	}
 	return &burstTarget{
-		describe:   "kooflow dev, everything in this process; Temporal on " + app.Stack.Persistence(),
-		webhookURL: app.WebhookURL, store: app.Store, client: app.Client, sandbox: app.Sandbox,
+		describe:  "kooflow dev, everything in this process; Temporal on " + app.Stack.Persistence(),
+		encrypted: encrypt, webhookURL: app.WebhookURL, store: app.Store, client: app.Client, sandbox: app.Sandbox,
 		cpu:    func() map[string]float64 { return map[string]float64{"process": cpuSeconds()} },
 		memory: func() string { return fmt.Sprintf("peak RSS %.0f MB", peakRSSMB()) },
 		stop:   app.Stop,
@@ -181,10 +337,11 @@ func inProcessTarget(dir string, pollers int) (*burstTarget, error) {
 // processTarget runs `kooflow temporal` (on SQLite in dir, or on fresh databases on the
 // PostgreSQL server of temporalDB), `kooflow webhook` and `kooflow worker` as separate
 // processes, with kooflow's store in a SQLite file (or a fresh database on the
-// PostgreSQL server of storeDB) and the KooDrive sandbox in this process.
-func processTarget(dir, temporalDB string, shards int, storeDB string) (t *burstTarget, err error) {
+// PostgreSQL server of storeDB) and the KooDrive sandbox in this process; webhook and
+// worker encrypt payloads under a fresh key, or run with KOOFLOW_PAYLOAD_ENCRYPTION=off.
+func processTarget(dir, temporalDB string, shards int, storeDB string, encrypt bool) (t *burstTarget, err error) {
 	var cleanups []func()
-	t = &burstTarget{stop: func() {
+	t = &burstTarget{encrypted: encrypt, stop: func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
@@ -276,15 +433,23 @@ func processTarget(dir, temporalDB string, shards int, storeDB string) (t *burst
 	kd := httptest.NewServer(t.sandbox.Handler())
 	cleanups = append(cleanups, kd.Close)
 
-	payloadKeys, err := payloadcodec.NewKeyEntry("bench")
-	if err != nil {
-		return nil, err
+	// The processes encrypt payloads, as in production, unless the burst measures them
+	// without: the environment names the keys or turns encryption off, never both.
+	encryption := []string{"KOOFLOW_PAYLOAD_KEYS_FILE=", "KOOFLOW_PAYLOAD_ENCRYPTION=off", "KOOFLOW_PAYLOAD_KEYS="}
+	if encrypt {
+		payloadKeys, err := payloadcodec.NewKeyEntry("bench")
+		if err != nil {
+			return nil, err
+		}
+		encryption = []string{"KOOFLOW_PAYLOAD_KEYS_FILE=", "KOOFLOW_PAYLOAD_ENCRYPTION=", "KOOFLOW_PAYLOAD_KEYS=" + payloadKeys}
 	}
-	// The processes encrypt payloads, as in production.
-	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn",
-		"KOOFLOW_PAYLOAD_KEYS=" + payloadKeys}
-	webhookAddr, metricsAddr := freeAddr(), freeAddr()
-	if _, err := start("webhook", append(common, "KOOGALLERY_KEY="+benchKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr), "webhook"); err != nil {
+	common := append([]string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn"},
+		encryption...)
+	// Every listener on a free port: the defaults (127.0.0.1:8080, :9090) may be taken by a
+	// kooflow dev on this machine, and the webhook serves metrics too.
+	webhookAddr, metricsAddr, webhookMetricsAddr := freeAddr(), freeAddr(), freeAddr()
+	if _, err := start("webhook", append(common, "KOOGALLERY_KEY="+benchKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr,
+		"KOOFLOW_METRICS_ADDR="+webhookMetricsAddr), "webhook"); err != nil {
 		return nil, err
 	}
 	if _, err := start("worker", append(common, "KOODRIVE_BASE_URL="+kd.URL, "KOODRIVE_ACCESS_TOKEN=bench-token",

@@ -4,7 +4,8 @@
 //
 //	go run ./bench intake      KooGallery intake vs raw workflow starts, at concurrency 1, 8, 32, 128, 256
 //	go run ./bench temporal-down 1,000 deliveries while Temporal is stopped for 60 s: none refused, lost or doubled
-//	go run ./bench burst       10,000 expirations end to end vs a minimal two-activity workflow
+//	go run ./bench burst       10,000 expirations end to end vs a minimal two-activity workflow;
+//	                           --payload-encryption on,off: the payload codec's cost, encrypted vs clear in one run
 //	go run ./bench storm       month end: 1,000,000-row registry import, 20,000 expirations, the statement, vs floors
 //	go run ./bench fetch       paging 100,000 discrepancies from the KooDrive sandbox into the store
 //	go run ./bench kill-worker SIGKILL the worker process during a burst, restart it
