@@ -121,7 +121,7 @@ func runKillWorker(args []string) error {
 	// The processes encrypt payloads, as in production.
 	common := []string{"TEMPORAL_ADDRESS=" + temporalAddr, "KOOFLOW_DB=" + db, "KOOFLOW_DATA_DIR=" + dir, "KOOFLOW_LOG_LEVEL=warn",
 		"KOOFLOW_PAYLOAD_KEYS=" + payloadKeys}
-	start("webhook.log", append(common, "KOOGALLERY_KEY="+benchKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr), "webhook")
+	start("webhook.log", append(common, "KOOGALLERY_KEY="+benchKey, "KOOFLOW_WEBHOOK_ADDR="+webhookAddr, "KOOFLOW_METRICS_ADDR=127.0.0.1:0"), "webhook")
 	workerEnv := append(common, "KOODRIVE_BASE_URL="+kd.URL, "KOODRIVE_ACCESS_TOKEN=bench-token", "KOODRIVE_USER_ID=bench-user", "KOOFLOW_METRICS_ADDR=127.0.0.1:0")
 	worker := start("worker-1.log", workerEnv, "worker")
 
