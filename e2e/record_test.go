@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 
 	"github.com/kooflow/kooflow/payloadcodec"
@@ -38,15 +36,7 @@ func (e *env) recordHistory(workflowID, name string) {
 		return
 	}
 	e.t.Helper()
-	iter := e.app.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
-	hist := &historypb.History{}
-	for iter.HasNext() {
-		ev, err := iter.Next()
-		if err != nil {
-			e.t.Fatalf("read history of %s: %v", workflowID, err)
-		}
-		hist.Events = append(hist.Events, ev)
-	}
+	hist := e.rawHistory(e.app.Client, workflowID)
 	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
 	if err != nil {
 		e.t.Fatal(err)
