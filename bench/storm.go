@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,11 +53,23 @@ func runStorm(args []string) error {
 	floorInsert := fs.String("floor-insert", "", "internal: load the CSV file argument into this database with batched INSERTs, and exit")
 	statementOf := fs.String("statement-of", "", "internal: build the statement of -cycle from this store into the directory argument, and exit")
 	cycle := fs.String("cycle", "", "internal: with -statement-of")
+	cpuProfile := fs.String("statement-cpuprofile", "", "write a CPU profile of the statement (kooflow's and the floor's) to this file")
 	_ = fs.Parse(args)
 	if *floorInsert != "" {
 		return batchedInsertFloor(*floorInsert, fs.Arg(0))
 	}
 	if *statementOf != "" {
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		return (&storm{dsn: *statementOf, cycle: *cycle, dir: fs.Arg(0), n: *n}).statement()
 	}
 	if *m > *n {
@@ -84,7 +97,7 @@ func runStorm(args []string) error {
 	}
 	// In a process of its own, so that its heap is the statement's alone.
 	fmt.Printf("\nstatement of %s for the registry of %d (from the database to the finished file, in a fresh process; peak live heap sampled every 5 ms)\n", s.cycle, s.n)
-	child := measure(nil, os.Args[0], "storm", "-statement-of", s.dsn, "-cycle", s.cycle, "-n", fmt.Sprint(s.n), s.dir)
+	child := measure(nil, os.Args[0], "storm", "-statement-of", s.dsn, "-cycle", s.cycle, "-n", fmt.Sprint(s.n), "-statement-cpuprofile", *cpuProfile, s.dir)
 	fmt.Print(strings.TrimPrefix(child.out, firstLine(child.out)+"\n"))
 	if child.err != nil {
 		return child.err
