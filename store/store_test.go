@@ -206,3 +206,40 @@ func TestSmartHubEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestPostgresPoolIsBoundedAndKept: a burst of 128 concurrent requests, as a month-end
+// storm sends the webhook, is served by at most PostgresMaxConns connections that stay
+// open, instead of a new PostgreSQL connection for nearly every request (database/sql's
+// default keeps two idle, and closed the rest after each request).
+func TestPostgresPoolIsBoundedAndKept(t *testing.T) {
+	s := storetest.Open(t, storetest.PostgresDSN(t))
+	var wg sync.WaitGroup
+	errs := make(chan error, 128)
+	for g := 0; g < 128; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if _, err := s.SubscriptionByInstance(context.Background(), "absent"); !errors.Is(err, store.ErrNotFound) {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("lookup during the burst: %v", err)
+	}
+	st := s.PoolStats()
+	if st.MaxOpenConnections != store.PostgresMaxConns || st.OpenConnections > store.PostgresMaxConns {
+		t.Errorf("pool limit %d with %d open; want at most %d", st.MaxOpenConnections, st.OpenConnections, store.PostgresMaxConns)
+	}
+	if st.MaxIdleClosed != 0 {
+		t.Errorf("%d connections were closed after a request for want of idle room; the pool should keep them", st.MaxIdleClosed)
+	}
+	if st.Idle < 3 {
+		t.Errorf("%d idle connections after the burst; want the burst's connections kept", st.Idle)
+	}
+}
