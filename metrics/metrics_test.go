@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +202,56 @@ func TestTestRehearsalsAreNotCountedAsReserved(t *testing.T) {
 	}
 	if _, ok := live["state=released"]; !ok {
 		t.Fatalf("released is not reported: %v", live)
+	}
+}
+
+// TestStorePoolIsReported: the connection pool's figures are scraped from the process's
+// own pool — its limit (PostgresMaxConns on PostgreSQL, none on SQLite), connections in
+// use and idle, and the waits for one, which count up when requests queue at the limit.
+func TestStorePoolIsReported(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := storetest.Open(t, b.DSN(t))
+			m := metrics.New()
+			m.RegisterStore(st)
+			wantMax := 0.0
+			if st.Dialect() == "postgres" {
+				wantMax = store.PostgresMaxConns
+			}
+			if got := series(t, m.Registry, "kooflow_store_connections_max")[""]; got != wantMax {
+				t.Errorf("kooflow_store_connections_max = %v, want %v", got, wantMax)
+			}
+			conns := series(t, m.Registry, "kooflow_store_connections")
+			pool := st.PoolStats()
+			if conns["state=idle"] < 1 || conns["state=in_use"] != float64(pool.InUse) {
+				t.Errorf("kooflow_store_connections = %v; the pool has %d idle, %d in use (the scrape itself reads the store)", conns, pool.Idle, pool.InUse)
+			}
+			for _, f := range []string{"kooflow_store_connection_waits_total", "kooflow_store_connection_wait_seconds_total"} {
+				if got, ok := series(t, m.Registry, f)[""]; !ok || got != 0 {
+					t.Errorf("%s = %v (present %v), want 0 before any request waited", f, got, ok)
+				}
+			}
+			if wantMax == 0 {
+				return
+			}
+			// Four times the limit at once: some must queue.
+			var wg sync.WaitGroup
+			for range 4 * store.PostgresMaxConns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 5 {
+						_, _ = st.SubscriptionByInstance(t.Context(), "absent")
+					}
+				}()
+			}
+			wg.Wait()
+			if got := series(t, m.Registry, "kooflow_store_connection_waits_total")[""]; got < 1 {
+				t.Errorf("kooflow_store_connection_waits_total = %v after %d concurrent requests, want > 0", got, 4*store.PostgresMaxConns)
+			}
+			if got := series(t, m.Registry, "kooflow_store_connection_wait_seconds_total")[""]; got <= 0 {
+				t.Errorf("kooflow_store_connection_wait_seconds_total = %v, want > 0", got)
+			}
+		})
 	}
 }

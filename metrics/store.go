@@ -23,6 +23,8 @@ type storeCollector struct {
 	up            *prometheus.Desc
 	last          *prometheus.Desc
 	discrepancies *prometheus.Desc
+	// The store's connection pool, read from this process's database/sql.
+	connections, connectionsMax, waits, waitSeconds *prometheus.Desc
 }
 
 // diffTypes are KooDrive's discrepancy types, reported (0 when absent) for the last
@@ -36,7 +38,10 @@ var diffTypes = []string{"1", "2", "3"}
 // kooflow_reconciliation_discrepancies{cycle,diff_type} (both absent while no
 // reconciliation ever completed, rather than a misleading 0). The cycle label names the
 // billing cycle the figures are for, so a dashboard or an alert never mistakes last
-// month's discrepancies for this month's.
+// month's discrepancies for this month's. The process's connection pool is reported too:
+// kooflow_store_connections{state}, kooflow_store_connections_max, and
+// kooflow_store_connection_waits_total / _wait_seconds_total, which grow when requests
+// queue for a connection (the store is then the bottleneck of a storm).
 func (m *Metrics) RegisterStore(st *store.Store) {
 	m.Registry.MustRegister(&storeCollector{
 		st:   st,
@@ -47,6 +52,14 @@ func (m *Metrics) RegisterStore(st *store.Store) {
 			"When a reconciliation run last completed, in Unix seconds (from the store; absent until one completes).", nil, nil),
 		discrepancies: prometheus.NewDesc("kooflow_reconciliation_discrepancies",
 			"Discrepancies KooDrive reported for the last completed cycle (the cycle label), by diffType (from the store).", []string{"cycle", "diff_type"}, nil),
+		connections: prometheus.NewDesc("kooflow_store_connections",
+			"This process's open database connections, by state (in_use, idle).", []string{"state"}, nil),
+		connectionsMax: prometheus.NewDesc("kooflow_store_connections_max",
+			"The most database connections this process opens (0: no limit, as on SQLite).", nil, nil),
+		waits: prometheus.NewDesc("kooflow_store_connection_waits_total",
+			"Requests that waited for a free database connection because the pool was at its limit.", nil, nil),
+		waitSeconds: prometheus.NewDesc("kooflow_store_connection_wait_seconds_total",
+			"Time requests spent waiting for a free database connection.", nil, nil),
 	})
 }
 
@@ -56,9 +69,19 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.up
 	ch <- c.last
 	ch <- c.discrepancies
+	ch <- c.connections
+	ch <- c.connectionsMax
+	ch <- c.waits
+	ch <- c.waitSeconds
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	pool := c.st.PoolStats()
+	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(pool.InUse), "in_use")
+	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(pool.Idle), "idle")
+	ch <- prometheus.MustNewConstMetric(c.connectionsMax, prometheus.GaugeValue, float64(pool.MaxOpenConnections))
+	ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(pool.WaitCount))
+	ch <- prometheus.MustNewConstMetric(c.waitSeconds, prometheus.CounterValue, pool.WaitDuration.Seconds())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	counts, err := c.st.CountExpirations(ctx)
