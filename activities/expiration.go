@@ -95,6 +95,12 @@ func (a *Expiration) CheckExpiryStillDue(ctx context.Context, in contract.Expira
 	if in.Source == "koogallery" {
 		j = rules.KooGalleryExpiry(sub, time.Now())
 	}
+	if j.Conflict {
+		// Only a renewal or release from KooGallery overtakes an accepted expiry: a
+		// registry date that disagrees was either there when it was accepted and an
+		// operator ran it anyway, or came later (an import), and changes nothing now.
+		return contract.StillDue{Due: true}, nil
+	}
 	if !j.Due() {
 		a.logger().Info("expiry overtaken before anything was frozen or sent", "workflowId", activity.GetInfo(ctx).WorkflowExecution.ID,
 			"ref", in.Ref(), "state", j.Overtaken, "reason", j.Reason)

@@ -249,9 +249,13 @@ func TestCheckExpiryStillDue(t *testing.T) {
 		source    string
 		expire    time.Duration // from now
 		released  bool
+		imported  time.Duration // a registry import's new expiry, from now
 		overtaken string
 	}{
 		{name: "due", source: "koogallery"},
+		// A conflict an operator ran, or a registry date imported after the expiry was
+		// accepted: only KooGallery's renewal or release overtakes an accepted expiry.
+		{name: "registry date alone", source: "koogallery", imported: 4 * 365 * 24 * time.Hour},
 		{name: "renewed", source: "koogallery", expire: 30 * 24 * time.Hour, overtaken: contract.StateRenewed},
 		{name: "released", source: "koogallery", released: true, overtaken: contract.StateReleased},
 		{name: "smarthub due although the registry runs on", source: "smarthub", expire: 30 * 24 * time.Hour},
@@ -265,6 +269,12 @@ func TestCheckExpiryStillDue(t *testing.T) {
 			}
 			if c.expire != 0 {
 				if _, err := w.store.Renew(ctx, sub.ID, time.Now().Add(c.expire), "renewal-1", time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.imported != 0 {
+				sub.ExpireTime = time.Now().Add(c.imported)
+				if _, err := w.store.UpsertSubscriptions(ctx, []store.Subscription{sub}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -31,6 +31,14 @@ const (
 	// subscription was renewed or released before KooDrive was told.
 	StateRenewed  = "renewed"
 	StateReleased = "released"
+	// StateConflict: an expiry KooGallery reported for an instance the registry has
+	// running for longer, with no renewal from KooGallery to explain it (rules.
+	// KooGalleryExpiry). It is held, nothing frozen or sent, until an operator runs it
+	// (kooflow expire) or a renewal or release ends it.
+	StateConflict = "conflict"
+	// StateSuperseded ends a conflict whose subject's expiry an operator ran for another
+	// period (after correcting the registry); its last error names that expiry.
+	StateSuperseded = "superseded"
 )
 
 // Reconciliation run states, as shown in `kooflow reconcile show`.

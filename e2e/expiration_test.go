@@ -62,7 +62,7 @@ func TestExpirationEndToEnd(t *testing.T) {
 	if execs := e.waitListed(`WorkflowId = "`+workflowID+`"`, 30*time.Second); len(execs) != 1 {
 		t.Fatalf("executions = %v", execs)
 	}
-	deliveries, err := e.app.Store.Deliveries(context.Background(), "inst-e2e-1", 100)
+	deliveries, err := e.app.Store.Deliveries(context.Background(), store.DeliveryFilter{Subjects: []string{"inst-e2e-1"}, Limit: 100})
 	if err != nil || len(deliveries) != 6 {
 		t.Fatalf("deliveries = %d, %v", len(deliveries), err)
 	}

@@ -281,7 +281,7 @@ func TestCrashBetweenCommitAndAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := starter.KooGalleryExpiry(sub, false, time.Now())
-	if _, err := e.app.Intake.AcceptExpiry(context.Background(), v, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: id, Outcome: "000000"}, ""); err != nil {
+	if _, err := e.app.Intake.AcceptExpiry(context.Background(), v, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: id, Answer: "000000"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	// ...the answer was never written. KooGallery's retry:

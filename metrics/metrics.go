@@ -15,6 +15,7 @@ import (
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/smarthub"
+	"github.com/kooflow/kooflow/store"
 )
 
 // The label values kooflow knows in advance. New creates every series of them at zero, so
@@ -33,7 +34,7 @@ var (
 	// refused before its body was read.
 	smartHubKinds     = []string{smarthub.TriggerPackageExpired, ""}
 	smartHubStatuses  = []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusServiceUnavailable}
-	rejectReasons     = []string{"auth", "malformed", "oversize"}
+	rejectReasons     = []string{store.RefusedAuth, store.RefusedMalformed, store.RefusedOversize, store.RefusedUnknownInstance, store.RefusedReleased, store.RefusedNotReady}
 	kooDriveEndpoints = []string{koodrive.NotifyPackageExpirePath, koodrive.ServicePath, koodrive.DataVerifyPath,
 		koodrive.DiffGetListPath}
 	// kooDriveOutcomes are the koodrive client's outcomes (koodrive.Outcome*).
@@ -52,6 +53,12 @@ type Metrics struct {
 	WebhookDuration *prometheus.HistogramVec
 	// DeliveriesRejected counts refused deliveries by source and reason (auth, malformed, oversize).
 	DeliveriesRejected *prometheus.CounterVec
+	// Deliveries counts every inbound call by source and by what kooflow made of it
+	// (store.DeliveryOutcomes), one per row of the delivery log.
+	Deliveries *prometheus.CounterVec
+	// DeliveriesUnrecorded counts deliveries the delivery log could not keep: the store
+	// was unavailable for longer than the webhook's memory of unwritten rows.
+	DeliveriesUnrecorded *prometheus.CounterVec
 	// ExpirationsStarted counts expiration workflows started by source (not duplicates).
 	ExpirationsStarted *prometheus.CounterVec
 	// ExpirationsReserved, ExpirationsStalled and ExpirationsRetried count expirations
@@ -86,9 +93,13 @@ func New() *Metrics {
 		return g
 	}
 	m := &Metrics{
-		Registry:            reg,
-		WebhookRequests:     counter("kooflow_webhook_requests_total", "Intake requests answered, by source, activity and result code.", "source", "activity", "code"),
-		DeliveriesRejected:  counter("kooflow_deliveries_rejected_total", "Deliveries refused, by source and reason (auth, malformed, oversize).", "source", "reason"),
+		Registry:           reg,
+		WebhookRequests:    counter("kooflow_webhook_requests_total", "Intake requests answered, by source, activity and result code.", "source", "activity", "code"),
+		DeliveriesRejected: counter("kooflow_deliveries_rejected_total", "Deliveries refused, by source and reason (auth, malformed, oversize, unknown-instance, released, not-ready).", "source", "reason"),
+		Deliveries: counter("kooflow_deliveries_total", "Inbound calls by source and outcome (accepted, duplicate, ignored, conflict, unmatched, refused, unavailable), as in the delivery log.",
+			"source", "outcome"),
+		DeliveriesUnrecorded: counter("kooflow_deliveries_unrecorded_total",
+			"Inbound calls the delivery log could not keep because the store was unavailable too long (counted here instead).", "source"),
 		ExpirationsStarted:  counter("kooflow_expirations_started_total", "Expiration workflows started, by source (duplicate deliveries not counted).", "source"),
 		ExpirationsReserved: counter("kooflow_expirations_reserved_total", "Expirations that reached the reservation period at KooDrive, by source.", "source"),
 		ExpirationsStalled:  counter("kooflow_expirations_stalled_total", "Times an expiration stalled (hour spent or KooDrive rejected), by source.", "source"),
@@ -134,6 +145,10 @@ func (m *Metrics) initSeries() {
 		for _, reason := range rejectReasons {
 			m.DeliveriesRejected.WithLabelValues(source, reason)
 		}
+		for _, outcome := range store.DeliveryOutcomes {
+			m.Deliveries.WithLabelValues(source, outcome)
+		}
+		m.DeliveriesUnrecorded.WithLabelValues(source)
 		for _, c := range []*prometheus.CounterVec{m.ExpirationsStarted, m.ExpirationsReserved, m.ExpirationsStalled, m.ExpirationsRetried} {
 			c.WithLabelValues(source)
 		}

@@ -36,10 +36,14 @@ type Subscription struct {
 	CarrierOrderID   string
 	CarrierOrderTime string
 	// ExpireTime is the end of the current paid period, empty when unknown.
-	ExpireTime  time.Time
-	GIccid      string
-	PackageCode string
-	Status      string
+	ExpireTime time.Time
+	// RenewedUntil is the expiry time of the last renewal KooGallery reported
+	// (refreshInstance), zero when none was: what tells a renewal from a registry date
+	// that merely disagrees (rules.KooGalleryExpiry).
+	RenewedUntil time.Time
+	GIccid       string
+	PackageCode  string
+	Status       string
 	// FrozenPeriod is the expiry period the subscription was last frozen for.
 	FrozenPeriod string
 	CreatedAt    time.Time

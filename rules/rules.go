@@ -23,29 +23,56 @@ const RenewedTolerance = time.Hour
 // Judgement is the rule book's answer. The zero Judgement means the expiry is due.
 type Judgement struct {
 	// Overtaken is the final state of an expiry that no longer stands:
-	// contract.StateRenewed or contract.StateReleased; empty when the expiry is due.
+	// contract.StateRenewed or contract.StateReleased; empty when the expiry is due or
+	// in conflict.
 	Overtaken string
+	// Conflict is set when the expiry contradicts the registry and nothing KooGallery
+	// reported explains it: it is held (contract.StateConflict) for an operator.
+	Conflict bool
+	// Rule names the rule that decided, for the delivery log: one of the Rule* names;
+	// empty when the expiry is due.
+	Rule string
 	// Reason says why, for the sender and the record.
 	Reason string
 }
 
+// The rules' names, as recorded with an ignored or held delivery.
+const (
+	RuleReleased         = "released"
+	RuleRenewed          = "renewed-by-koogallery"
+	RuleRegistryConflict = "registry-date-conflict"
+	RuleOlderPeriod      = "older-period"
+)
+
 // Due reports whether the expiry stands: freeze, and tell KooDrive.
-func (j Judgement) Due() bool { return j.Overtaken == "" }
+func (j Judgement) Due() bool { return j.Overtaken == "" && !j.Conflict }
 
 // KooGalleryExpiry judges an expiry (expireInstance, or a status change to FREEZE) of
-// sub at now:
-//   - a released instance has nothing to freeze;
-//   - an instance registered to expire more than RenewedTolerance after now was renewed
-//     since, so the expiry is ignored;
+// sub at now. This is the one place the rule lives:
+//   - a released instance has nothing to freeze (overtaken: released);
+//   - an instance that KooGallery itself renewed (refreshInstance, recorded as
+//     sub.RenewedUntil) to more than RenewedTolerance after now was renewed since: the
+//     expiry is a late or out-of-order delivery and is ignored (overtaken: renewed);
+//   - an instance whose registry date alone is more than RenewedTolerance after now,
+//     with no renewal from KooGallery behind it (an import with a wrong or stale date), is
+//     a conflict: KooGallery says the customer stopped paying, the registry disagrees,
+//     and only an operator can say which is right. Ignoring it would leave the customer
+//     a package nobody pays for; running it could freeze a paid one. It is held;
 //   - otherwise the expiry of the instance's current period is due.
 func KooGalleryExpiry(sub records.Subscription, now time.Time) Judgement {
+	horizon := now.Add(RenewedTolerance)
 	switch {
 	case sub.Status == records.StatusReleased:
-		return Judgement{Overtaken: contract.StateReleased, Reason: "instance is released; nothing to freeze"}
-	case !sub.ExpireTime.IsZero() && sub.ExpireTime.After(now.Add(RenewedTolerance)):
-		return Judgement{Overtaken: contract.StateRenewed, Reason: fmt.Sprintf(
-			"the registry has this instance running until %s, more than %s from now (renewed); this expiry is ignored",
-			sub.ExpireTime.UTC().Format(time.RFC3339), RenewedTolerance)}
+		return Judgement{Overtaken: contract.StateReleased, Rule: RuleReleased, Reason: "instance is released; nothing to freeze"}
+	case !sub.RenewedUntil.IsZero() && sub.RenewedUntil.After(horizon):
+		return Judgement{Overtaken: contract.StateRenewed, Rule: RuleRenewed, Reason: fmt.Sprintf(
+			"KooGallery renewed this instance until %s, more than %s from now; this expiry is ignored",
+			sub.RenewedUntil.UTC().Format(time.RFC3339), RenewedTolerance)}
+	case !sub.ExpireTime.IsZero() && sub.ExpireTime.After(horizon):
+		return Judgement{Conflict: true, Rule: RuleRegistryConflict, Reason: fmt.Sprintf(
+			"KooGallery reported this instance expired at %s, but the registry has it running until %s and KooGallery reported no renewal: "+
+				"held for an operator (check the registry; `kooflow expire --instance %s` runs the expiry, a renewal or release from KooGallery ends it)",
+			now.UTC().Format(time.RFC3339), sub.ExpireTime.UTC().Format(time.RFC3339), sub.InstanceID)}
 	}
 	return Judgement{}
 }
@@ -55,7 +82,7 @@ func KooGalleryExpiry(sub records.Subscription, now time.Time) Judgement {
 // due (SmartHub periods are the package's validThru, not the registry's expiry time).
 func SmartHubExpiry(sub records.Subscription) Judgement {
 	if sub.Status == records.StatusReleased {
-		return Judgement{Overtaken: contract.StateReleased, Reason: "subscription is released; nothing to freeze"}
+		return Judgement{Overtaken: contract.StateReleased, Rule: RuleReleased, Reason: "subscription is released; nothing to freeze"}
 	}
 	return Judgement{}
 }
@@ -68,7 +95,7 @@ func SmartHubExpiry(sub records.Subscription) Judgement {
 // period is due (and found again by the intake's deduplication); a newer one is due.
 func SmartHubPeriod(period, latest string) Judgement {
 	if latest != "" && period < latest {
-		return Judgement{Overtaken: contract.StateRenewed, Reason: fmt.Sprintf(
+		return Judgement{Overtaken: contract.StateRenewed, Rule: RuleOlderPeriod, Reason: fmt.Sprintf(
 			"validThru period %s is older than this SIM package's latest known period %s (a late or out-of-order push); acknowledged and ignored",
 			period, latest)}
 	}

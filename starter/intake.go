@@ -31,11 +31,14 @@ type Intake struct {
 	NotifyWindow time.Duration
 }
 
-// AcceptExpiry durably accepts the expiry v (an accepted Verdict) carried by delivery,
-// once per expiry: a duplicate finds it and queues nothing. smartHubEventID, when set,
-// marks that stored push as started. When it returns nil the sender may be told "done".
+// AcceptExpiry durably accepts the expiry v (an accepted Verdict, or a held conflict)
+// carried by delivery, once per expiry: a duplicate finds it and queues nothing.
+// smartHubEventID, when set, marks that stored push as started. A held conflict is
+// recorded in state conflict and queued for no relay until an operator runs it: the
+// same verdict after RunByOperator releases it. When it returns nil the sender may be
+// told "done".
 func (i *Intake) AcceptExpiry(ctx context.Context, v Verdict, delivery store.Delivery, smartHubEventID string) (store.Acceptance, error) {
-	if !v.Accept {
+	if !v.Accept && !v.Held() {
 		return store.Acceptance{}, fmt.Errorf("accept expiry: the rule book ignores it: %s", v.Ignored)
 	}
 	in := v.Input
@@ -47,17 +50,22 @@ func (i *Intake) AcceptExpiry(ctx context.Context, v Verdict, delivery store.Del
 		return store.Acceptance{}, fmt.Errorf("encode input of %s: %w", v.WorkflowID, err)
 	}
 	delivery.WorkflowID = v.WorkflowID
-	acc, err := i.Store.AcceptExpiry(ctx, store.ExpiryIntent{
+	intent := store.ExpiryIntent{
 		Expiration: store.Expiration{
 			WorkflowID: v.WorkflowID, Source: in.Source, Subject: in.Subject, Period: in.Period, SubscriptionID: in.SubscriptionID,
 			CarrierUserID: in.CarrierUserID, PackageID: in.PackageID, Test: in.Test,
 		},
-		Input: payload, Delivery: delivery, SmartHubEventID: smartHubEventID,
-	})
+		Input: payload, Delivery: delivery, SmartHubEventID: smartHubEventID, RunHeld: v.Accept && v.Held(),
+	}
+	if !v.Accept {
+		intent.Hold = v.Conflict
+		intent.Delivery.Outcome, intent.Delivery.Reason = store.DeliveryConflict, v.Rule
+	}
+	acc, err := i.Store.AcceptExpiry(ctx, intent)
 	if err != nil {
 		return acc, err
 	}
-	if !acc.Existing {
+	if !acc.Existing && acc.State != store.StateConflict {
 		i.nudge()
 	}
 	return acc, nil

@@ -66,7 +66,7 @@ func newQueue(t *testing.T, dsn string) *queue {
 func (q *queue) acceptExpiry(t *testing.T) store.Acceptance {
 	t.Helper()
 	v := starter.KooGalleryExpiry(q.sub, false, time.Now())
-	acc, err := q.intake.AcceptExpiry(context.Background(), v, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: "inst-1", Outcome: "000000"}, "")
+	acc, err := q.intake.AcceptExpiry(context.Background(), v, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: "inst-1", Answer: "000000"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

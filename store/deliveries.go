@@ -3,10 +3,49 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
-// Delivery is one inbound call and the answer it got.
+// Delivery outcomes: what kooflow made of an inbound call. Every call gets exactly one
+// row with one of them, so the delivery log answers "what happened to the call at …".
+const (
+	// DeliveryAccepted: the call did what it asked (an expiry queued, an instance
+	// provisioned, renewed, released, a push stored, a query answered).
+	DeliveryAccepted = "accepted"
+	// DeliveryDuplicate: an expiry already accepted; nothing new was queued.
+	DeliveryDuplicate = "duplicate"
+	// DeliveryIgnored: acknowledged, and the rule book (Reason) says it changes nothing.
+	DeliveryIgnored = "ignored"
+	// DeliveryConflict: acknowledged and held for an operator, because the expiry
+	// contradicts the registry (rules.KooGalleryExpiry).
+	DeliveryConflict = "conflict"
+	// DeliveryUnmatched: a SmartHub expiry for a SIM package not in the registry, kept for
+	// `kooflow replay`.
+	DeliveryUnmatched = "unmatched"
+	// DeliveryRefused: answered with an error (Reason: a Refused* kind).
+	DeliveryRefused = "refused"
+	// DeliveryUnavailable: kooflow's store did not answer; the sender retries.
+	DeliveryUnavailable = "unavailable"
+)
+
+// DeliveryOutcomes lists every outcome, for filters and for metrics pre-created at zero.
+var DeliveryOutcomes = []string{DeliveryAccepted, DeliveryDuplicate, DeliveryIgnored, DeliveryConflict,
+	DeliveryUnmatched, DeliveryRefused, DeliveryUnavailable}
+
+// Refusal kinds, the Reason of a refused delivery.
+const (
+	RefusedAuth            = "auth"
+	RefusedMalformed       = "malformed"
+	RefusedUnknownInstance = "unknown-instance"
+	RefusedReleased        = "released"
+	RefusedOversize        = "oversize"
+	// RefusedNotReady: KooGallery asked too early (a V2 purchase whose order is not
+	// imported yet); it retries.
+	RefusedNotReady = "not-ready"
+)
+
+// Delivery is one inbound call, what kooflow made of it and the answer it got.
 type Delivery struct {
 	ID         int64
 	Source     string
@@ -14,8 +53,12 @@ type Delivery struct {
 	Activity   string
 	// Subject is the business object the call was about, e.g. the instance ID.
 	Subject string
-	// Outcome is the answer: a KooGallery result code or an HTTP status.
-	Outcome    string
+	// Outcome is what kooflow made of the call: one of the Delivery* constants.
+	Outcome string
+	// Reason is the rule that ignored the call, or the kind of refusal (Refused*).
+	Reason string
+	// Answer is what the sender was told: a KooGallery result code or an HTTP status.
+	Answer     string
 	Detail     string
 	WorkflowID string
 	// Request is the request as received, with credentials removed.
@@ -34,11 +77,11 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery) (int64, error) {
 	return id, nil
 }
 
-const insertDeliverySQL = `INSERT INTO deliveries (source, received_at, activity, subject, outcome, detail, workflow_id, request)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+const insertDeliverySQL = `INSERT INTO deliveries (source, received_at, activity, subject, outcome, reason, answer, detail, workflow_id, request)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func deliveryArgs(d Delivery) []any {
-	return []any{d.Source, formatTime(d.ReceivedAt), d.Activity, d.Subject, d.Outcome, d.Detail, d.WorkflowID, d.Request}
+	return []any{d.Source, formatTime(d.ReceivedAt), d.Activity, d.Subject, d.Outcome, d.Reason, d.Answer, d.Detail, d.WorkflowID, d.Request}
 }
 
 // insertDelivery records d inside a caller's transaction.
@@ -50,17 +93,28 @@ func (s *Store) insertDelivery(ctx context.Context, tx execer, d Delivery) error
 	return err
 }
 
-// Deliveries returns the most recent deliveries about subject (all subjects when
-// empty), newest first.
-func (s *Store) Deliveries(ctx context.Context, subject string, limit int) ([]Delivery, error) {
-	query := "SELECT id, source, received_at, activity, subject, outcome, detail, workflow_id, request FROM deliveries"
-	args := []any{}
-	if subject != "" {
-		query += " WHERE subject = ?"
-		args = append(args, subject)
+// DeliveryFilter selects deliveries; a zero field does not filter.
+type DeliveryFilter struct {
+	Source  string
+	Outcome string
+	// Subjects keeps deliveries about any of these subjects.
+	Subjects []string
+	// Since and Until bound the time received: Since <= received < Until.
+	Since, Until time.Time
+	// Limit is at most this many rows, newest first; zero means 100.
+	Limit int
+}
+
+// Deliveries returns the deliveries f selects, newest first.
+func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	var c conditions
+	c.equal("source", f.Source)
+	c.equal("outcome", f.Outcome)
+	if len(f.Subjects) > 0 {
+		c.add("subject IN ("+placeholders(len(f.Subjects))+")", anys(f.Subjects)...)
 	}
-	query += " ORDER BY id DESC LIMIT ?"
-	args = append(args, limit)
+	c.between("received_at", f.Since, f.Until)
+	query, args := c.newestFirst("SELECT id, source, received_at, activity, subject, outcome, reason, answer, detail, workflow_id, request FROM deliveries", f.Limit)
 	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
@@ -70,11 +124,73 @@ func (s *Store) Deliveries(ctx context.Context, subject string, limit int) ([]De
 	for rows.Next() {
 		var d Delivery
 		var at string
-		if err := rows.Scan(&d.ID, &d.Source, &at, &d.Activity, &d.Subject, &d.Outcome, &d.Detail, &d.WorkflowID, &d.Request); err != nil {
-			return nil, err
+		if err := rows.Scan(&d.ID, &d.Source, &at, &d.Activity, &d.Subject, &d.Outcome, &d.Reason, &d.Answer, &d.Detail, &d.WorkflowID, &d.Request); err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
 		}
 		d.ReceivedAt = parseTime(at)
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// PruneDeliveries deletes the deliveries received before cutoff and reports how many.
+func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.exec(ctx, s.db, "DELETE FROM deliveries WHERE received_at < ?", formatTime(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("prune deliveries before %s: %w", formatTime(cutoff), err)
+	}
+	return res.RowsAffected()
+}
+
+// conditions builds the WHERE clause of a list from optional filters.
+type conditions struct {
+	clauses []string
+	args    []any
+}
+
+// add appends a clause and its arguments.
+func (c *conditions) add(clause string, args ...any) {
+	c.clauses, c.args = append(c.clauses, clause), append(c.args, args...)
+}
+
+// equal filters column = value, unless value is empty.
+func (c *conditions) equal(column, value string) {
+	if value != "" {
+		c.add(column+" = ?", value)
+	}
+}
+
+// between filters since <= column < until; a zero bound does not filter.
+func (c *conditions) between(column string, since, until time.Time) {
+	if !since.IsZero() {
+		c.add(column+" >= ?", formatTime(since))
+	}
+	if !until.IsZero() {
+		c.add(column+" < ?", formatTime(until))
+	}
+}
+
+// newestFirst completes selectFrom with the conditions, newest (highest id) first, at
+// most limit rows (100 when limit is not positive), and returns it with its arguments.
+func (c *conditions) newestFirst(selectFrom string, limit int) (string, []any) {
+	if limit <= 0 {
+		limit = 100
+	}
+	query := selectFrom
+	if len(c.clauses) > 0 {
+		query += " WHERE " + strings.Join(c.clauses, " AND ")
+	}
+	return query + " ORDER BY id DESC LIMIT ?", append(c.args, limit)
+}
+
+// anys converts strings to query arguments.
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

@@ -7,10 +7,13 @@ import (
 	"fmt"
 )
 
+// OpenStates are the states of an expiration whose workflow may run (a held conflict
+// has none yet).
 var OpenStates = []string{StateAccepted, StateFreezing, StateNotifying, StateStalled}
 
-// States are all expiration states, in the order an expiration passes through them.
-var States = []string{StateAccepted, StateFreezing, StateNotifying, StateStalled, StateReserved, StateRenewed, StateReleased}
+// States are all expiration states: a held conflict first, then in the order an
+// expiration passes through them, then the ends.
+var States = []string{StateConflict, StateAccepted, StateFreezing, StateNotifying, StateStalled, StateReserved, StateRenewed, StateReleased, StateSuperseded}
 
 // RecordExpiration stores e if no expiry with its workflow ID is known yet, and reports
 // whether it was new. An existing row is left as it is.

@@ -22,6 +22,8 @@ const (
 	IntentPending   = "pending"
 	IntentDone      = "done"
 	IntentCancelled = "cancelled"
+	// IntentHeld: the start of a conflict, waiting for an operator (no relay claims it).
+	IntentHeld = "held"
 )
 
 // Intent outcomes, recorded when an intent is done or cancelled.
@@ -36,6 +38,9 @@ const (
 	// OutcomeOvertaken: a start cancelled before any workflow existed, because a renewal
 	// or release of the subject came after it.
 	OutcomeOvertaken = "overtaken"
+	// OutcomeSuperseded: a held conflict's start, cancelled because an operator ran the
+	// subject's expiry for another period.
+	OutcomeSuperseded = "superseded"
 )
 
 // Intent is one accepted action waiting for, or delivered to, Temporal.
@@ -69,6 +74,11 @@ type ExpiryIntent struct {
 	Delivery Delivery
 	// SmartHubEventID, when set, marks that stored push as started with the workflow ID.
 	SmartHubEventID string
+	// Hold, when set, is why the expiry is a conflict held for an operator
+	// (StateConflict) instead of queued.
+	Hold string
+	// RunHeld is an operator's decision to run the expiry even if it is a held conflict.
+	RunHeld bool
 }
 
 // Acceptance says what accepting an expiry did.
@@ -87,6 +97,13 @@ type Acceptance struct {
 // test) under a workflow ID of an earlier naming scheme — is not queued again, and the
 // acceptance names the workflow ID it was first accepted under. When this returns nil,
 // the sender may be told "done": the commit is on disk.
+//
+// With in.Hold the expiry is a conflict held for an operator: its row is in state
+// conflict with the reason, and its start intent waits in state held, seen by no relay.
+// With in.RunHeld (an operator's decision) a held conflict of the same expiry is
+// released: its row becomes accepted and its intent pending. Accepting a new expiry of a
+// subject supersedes the subject's held conflicts (an operator corrected the registry
+// and ran the expiry of the right period).
 func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, error) {
 	e := in.Expiration
 	acc := Acceptance{WorkflowID: e.WorkflowID, State: StateAccepted}
@@ -99,15 +116,18 @@ func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, 
 		switch {
 		case err == nil:
 			acc.WorkflowID, acc.Existing = known, true
-			e.WorkflowID = known
-			return s.acceptedDelivery(ctx, tx, in, e.WorkflowID, now)
+			return s.knownExpiry(ctx, tx, in, &acc, now)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		acc.State = StateAccepted
+		state, intentState := StateAccepted, IntentPending
+		if in.Hold != "" {
+			state, intentState = StateConflict, IntentHeld
+		}
+		acc.State = state
 		res, err := s.exec(ctx, tx, `INSERT INTO expirations (workflow_id, source, subject, period, subscription_id, carrier_user_id,
- package_id, test, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO NOTHING`,
-			e.WorkflowID, e.Source, e.Subject, e.Period, e.SubscriptionID, e.CarrierUserID, e.PackageID, boolInt(e.Test), StateAccepted, now, now)
+ package_id, test, state, last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO NOTHING`,
+			e.WorkflowID, e.Source, e.Subject, e.Period, e.SubscriptionID, e.CarrierUserID, e.PackageID, boolInt(e.Test), state, in.Hold, now, now)
 		if err != nil {
 			return err
 		}
@@ -118,11 +138,18 @@ func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, 
 			if err := tx.QueryRowContext(ctx, s.rebind("SELECT state FROM expirations WHERE workflow_id = ?"), e.WorkflowID).Scan(&acc.State); err != nil {
 				return err
 			}
-		} else if _, err := s.exec(ctx, tx, `INSERT INTO intake_intents (kind, source, subject, workflow_id, payload, state, available_at,
- created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, IntentStart, e.Source, e.Subject, e.WorkflowID, string(in.Input), IntentPending, now, now, now); err != nil {
+			return s.knownExpiry(ctx, tx, in, &acc, now)
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO intake_intents (kind, source, subject, workflow_id, payload, state, available_at,
+ created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, IntentStart, e.Source, e.Subject, e.WorkflowID, string(in.Input), intentState, now, now, now); err != nil {
 			return err
 		}
-		return s.acceptedDelivery(ctx, tx, in, e.WorkflowID, now)
+		if in.Hold == "" {
+			if err := s.supersedeConflicts(ctx, tx, e, now); err != nil {
+				return err
+			}
+		}
+		return s.acceptedDelivery(ctx, tx, in, e.WorkflowID, false, now)
 	})
 	if err != nil {
 		return Acceptance{}, fmt.Errorf("accept expiry %s: %w", e.WorkflowID, err)
@@ -130,9 +157,43 @@ func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, 
 	return acc, nil
 }
 
+// knownExpiry records the delivery of an expiry accepted before (acc names it) and, when
+// an operator runs a held conflict (in.RunHeld), releases it to the relay.
+func (s *Store) knownExpiry(ctx context.Context, tx *sql.Tx, in ExpiryIntent, acc *Acceptance, now string) error {
+	if in.RunHeld && acc.State == StateConflict {
+		if _, err := s.exec(ctx, tx, "UPDATE intake_intents SET state = ?, available_at = ?, updated_at = ? WHERE workflow_id = ? AND kind = ? AND state = ?",
+			IntentPending, now, now, acc.WorkflowID, IntentStart, IntentHeld); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, "UPDATE expirations SET state = ?, last_error = ?, updated_at = ? WHERE workflow_id = ?",
+			StateAccepted, "", now, acc.WorkflowID); err != nil {
+			return err
+		}
+		acc.State, acc.Existing = StateAccepted, false
+		return s.acceptedDelivery(ctx, tx, in, acc.WorkflowID, false, now)
+	}
+	return s.acceptedDelivery(ctx, tx, in, acc.WorkflowID, true, now)
+}
+
+// supersedeConflicts ends the held conflicts of e's subject other than e itself: a new
+// expiry of the subject was accepted (an operator corrected the registry and ran it).
+func (s *Store) supersedeConflicts(ctx context.Context, tx *sql.Tx, e Expiration, now string) error {
+	if _, err := s.exec(ctx, tx, `UPDATE intake_intents SET state = ?, outcome = ?, updated_at = ?
+ WHERE kind = ? AND subject = ? AND source = ? AND state = ? AND workflow_id <> ?`,
+		IntentCancelled, OutcomeSuperseded, now, IntentStart, e.Subject, e.Source, IntentHeld, e.WorkflowID); err != nil {
+		return err
+	}
+	_, err := s.exec(ctx, tx, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?
+ WHERE subject = ? AND source = ? AND test = ? AND state = ? AND workflow_id <> ?`,
+		StateSuperseded, "superseded by "+e.WorkflowID, now, e.Subject, e.Source, boolInt(e.Test), StateConflict, e.WorkflowID)
+	return err
+}
+
 // acceptedDelivery records, with an accepted expiry, what carried it: the SmartHub
-// event's status and the delivery, both naming workflowID.
-func (s *Store) acceptedDelivery(ctx context.Context, tx *sql.Tx, in ExpiryIntent, workflowID, now string) error {
+// event's status and the delivery, both naming workflowID; the delivery's outcome is
+// DeliveryDuplicate when the expiry was known already, else DeliveryAccepted unless the
+// caller classified it (a conflict).
+func (s *Store) acceptedDelivery(ctx context.Context, tx *sql.Tx, in ExpiryIntent, workflowID string, existing bool, now string) error {
 	if in.SmartHubEventID != "" {
 		if _, err := s.exec(ctx, tx, "UPDATE smarthub_events SET status = ?, workflow_id = ?, detail = '', updated_at = ? WHERE event_id = ?",
 			EventStarted, workflowID, now, in.SmartHubEventID); err != nil {
@@ -144,6 +205,12 @@ func (s *Store) acceptedDelivery(ctx context.Context, tx *sql.Tx, in ExpiryInten
 	}
 	if in.Delivery.WorkflowID == "" || in.Delivery.WorkflowID == in.Expiration.WorkflowID {
 		in.Delivery.WorkflowID = workflowID
+	}
+	switch {
+	case existing:
+		in.Delivery.Outcome = DeliveryDuplicate
+	case in.Delivery.Outcome == "":
+		in.Delivery.Outcome = DeliveryAccepted
 	}
 	return s.insertDelivery(ctx, tx, in.Delivery)
 }
@@ -176,8 +243,9 @@ func (s *Store) AcceptStop(ctx context.Context, req StopRequest) (StopAcceptance
 	var acc StopAcceptance
 	err := s.durableTx(ctx, func(tx *sql.Tx) error {
 		now := s.stamp()
+		// Held conflicts end the same way: KooGallery's renewal or release settles them.
 		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, workflow_id FROM intake_intents
- WHERE subject = ? AND kind = ? AND state = ? AND attempts = 0`), req.Subject, IntentStart, IntentPending)
+ WHERE subject = ? AND kind = ? AND state IN (?, ?) AND attempts = 0`), req.Subject, IntentStart, IntentPending, IntentHeld)
 		if err != nil {
 			return err
 		}
@@ -233,11 +301,11 @@ func (s *Store) countOpen(ctx context.Context, q execer, subject string) (int, e
 // with reason. With unclaimedOnly it cancels only an intent no relay ever claimed. It
 // reports whether it cancelled.
 func (s *Store) cancelStart(ctx context.Context, tx execer, id int64, workflowID, reason, detail, now string, unclaimedOnly bool) (bool, error) {
-	query := "UPDATE intake_intents SET state = ?, outcome = ?, lease_owner = '', last_error = '', updated_at = ? WHERE id = ? AND state = ?"
+	query := "UPDATE intake_intents SET state = ?, outcome = ?, lease_owner = '', last_error = '', updated_at = ? WHERE id = ? AND state IN (?, ?)"
 	if unclaimedOnly {
 		query += " AND attempts = 0"
 	}
-	res, err := s.exec(ctx, tx, query, IntentCancelled, OutcomeOvertaken, now, id, IntentPending)
+	res, err := s.exec(ctx, tx, query, IntentCancelled, OutcomeOvertaken, now, id, IntentPending, IntentHeld)
 	if err != nil {
 		return false, err
 	}

@@ -45,7 +45,7 @@ func (f *intentFixture) accept(instance, period string) store.Acceptance {
 		Expiration: store.Expiration{WorkflowID: id, Source: "koogallery", Subject: instance, Period: period, SubscriptionID: sub.ID,
 			CarrierUserID: sub.CarrierUserID, PackageID: sub.PackageID},
 		Input:    []byte(`{"Subject":"` + instance + `"}`),
-		Delivery: store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: instance, Outcome: "000000"},
+		Delivery: store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: instance, Answer: "000000"},
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -90,9 +90,13 @@ func TestAcceptExpiryQueuesOnceWithItsDelivery(t *testing.T) {
 		if err != nil || exp.State != store.StateAccepted {
 			t.Fatalf("expiration = %+v, %v", exp, err)
 		}
-		deliveries, err := s.Deliveries(ctx, "i1", 10)
+		deliveries, err := s.Deliveries(ctx, store.DeliveryFilter{Subjects: []string{"i1"}, Limit: 10})
 		if err != nil || len(deliveries) != 2 || deliveries[0].WorkflowID != first.WorkflowID {
 			t.Fatalf("deliveries = %+v, %v", deliveries, err)
+		}
+		// Newest first: the duplicate, then the delivery that queued the expiry.
+		if deliveries[0].Outcome != store.DeliveryDuplicate || deliveries[1].Outcome != store.DeliveryAccepted || deliveries[1].Answer != "000000" {
+			t.Fatalf("delivery outcomes = %q, %q (answer %q), want duplicate, accepted", deliveries[0].Outcome, deliveries[1].Outcome, deliveries[1].Answer)
 		}
 		b, err := s.Backlog(ctx)
 		if err != nil || b.Pending != 1 || b.Oldest.IsZero() || time.Since(b.Oldest) > time.Minute {

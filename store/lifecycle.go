@@ -93,12 +93,12 @@ func (s *Store) Renew(ctx context.Context, subscriptionID int64, expire time.Tim
 		if sub.Status == StatusFrozen && expire.After(now) {
 			status, res.Unfrozen = StatusActive, true
 		}
-		if sub.ExpireTime.Equal(expire) && !res.Unfrozen {
+		if sub.ExpireTime.Equal(expire) && sub.RenewedUntil.Equal(expire) && !res.Unfrozen {
 			return nil
 		}
 		res.Changed = true
-		if _, err := s.exec(ctx, tx, "UPDATE subscriptions SET expire_time = ?, status = ?, updated_at = ? WHERE id = ?",
-			formatTime(expire), status, s.stamp(), subscriptionID); err != nil {
+		if _, err := s.exec(ctx, tx, "UPDATE subscriptions SET expire_time = ?, renewed_until = ?, status = ?, updated_at = ? WHERE id = ?",
+			formatTime(expire), formatTime(expire), status, s.stamp(), subscriptionID); err != nil {
 			return err
 		}
 		if err := s.addEvent(ctx, tx, subscriptionID, "renewed", fmt.Sprintf("until %s, order %s", expire.UTC().Format(time.RFC3339), renewalOrderID)); err != nil {

@@ -31,13 +31,15 @@ const (
 
 // Expiration states (see package contract).
 const (
-	StateAccepted  = contract.StateAccepted
-	StateFreezing  = contract.StateFreezing
-	StateNotifying = contract.StateNotifying
-	StateStalled   = contract.StateStalled
-	StateReserved  = contract.StateReserved
-	StateRenewed   = contract.StateRenewed
-	StateReleased  = contract.StateReleased
+	StateAccepted   = contract.StateAccepted
+	StateFreezing   = contract.StateFreezing
+	StateNotifying  = contract.StateNotifying
+	StateStalled    = contract.StateStalled
+	StateReserved   = contract.StateReserved
+	StateRenewed    = contract.StateRenewed
+	StateReleased   = contract.StateReleased
+	StateConflict   = contract.StateConflict
+	StateSuperseded = contract.StateSuperseded
 )
 
 // Reconciliation run states (see package contract).

@@ -154,7 +154,7 @@ func TestDeliveriesAndConcurrentWriters(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := s.RecordDelivery(ctx, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: "i1", Outcome: "000000"})
+				_, err := s.RecordDelivery(ctx, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: "i1", Answer: "000000"})
 				errs <- err
 			}()
 		}
@@ -165,7 +165,7 @@ func TestDeliveriesAndConcurrentWriters(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got, err := s.Deliveries(ctx, "i1", 100)
+		got, err := s.Deliveries(ctx, store.DeliveryFilter{Subjects: []string{"i1"}, Limit: 100})
 		if err != nil || len(got) != 40 {
 			t.Fatalf("deliveries = %d, %v", len(got), err)
 		}

@@ -16,22 +16,23 @@ type Event struct {
 }
 
 const subscriptionColumns = `id, COALESCE(instance_id, ''), order_id, carrier_user_id, package_id, carrier_order_id,
- carrier_order_time, expire_time, COALESCE(g_iccid, ''), COALESCE(package_code, ''), status, frozen_period, created_at, updated_at`
+ carrier_order_time, expire_time, COALESCE(g_iccid, ''), COALESCE(package_code, ''), status, frozen_period, renewed_until, created_at, updated_at`
 
 func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
 	var (
-		sub                      Subscription
-		expire, created, updated string
+		sub                               Subscription
+		expire, renewed, created, updated string
 	)
 	err := row.Scan(&sub.ID, &sub.InstanceID, &sub.OrderID, &sub.CarrierUserID, &sub.PackageID, &sub.CarrierOrderID,
-		&sub.CarrierOrderTime, &expire, &sub.GIccid, &sub.PackageCode, &sub.Status, &sub.FrozenPeriod, &created, &updated)
+		&sub.CarrierOrderTime, &expire, &sub.GIccid, &sub.PackageCode, &sub.Status, &sub.FrozenPeriod, &renewed, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, ErrNotFound
 	}
 	if err != nil {
 		return Subscription{}, err
 	}
-	sub.ExpireTime, sub.CreatedAt, sub.UpdatedAt = parseTime(expire), parseTime(created), parseTime(updated)
+	sub.ExpireTime, sub.RenewedUntil = parseTime(expire), parseTime(renewed)
+	sub.CreatedAt, sub.UpdatedAt = parseTime(created), parseTime(updated)
 	return sub, nil
 }
 

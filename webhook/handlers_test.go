@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
@@ -66,14 +68,35 @@ func (i *recordingIntake) AcceptSmartHubExpiry(ctx context.Context, ev store.Sma
 // intakeWorld is the webhook's router on a real SQLite store whose registry holds the
 // KooGallery instance inst-1 and the SIM package iccid/PKG-1, both expiring now.
 type intakeWorld struct {
+	// dbPath is the SQLite file of store.
+	dbPath string
 	store  *store.Store
 	intake *recordingIntake
 	router http.Handler
+	// records is the store as the router sees it; records.down makes the delivery log's
+	// writes fail as if the store had gone away.
+	records *outageStore
+	metrics *metrics.Metrics
+}
+
+// outageStore is the real store, whose delivery-log writes fail while down is set.
+type outageStore struct {
+	*store.Store
+	down atomic.Bool
+}
+
+// RecordDelivery writes d unless the store is down.
+func (s *outageStore) RecordDelivery(ctx context.Context, d store.Delivery) (int64, error) {
+	if s.down.Load() {
+		return 0, errors.New("database is unavailable")
+	}
+	return s.Store.RecordDelivery(ctx, d)
 }
 
 func newIntakeWorld(t *testing.T) *intakeWorld {
 	t.Helper()
-	st := storetest.OpenSQLite(t)
+	dsn := storetest.SQLiteDSN(t)
+	st := storetest.Open(t, dsn)
 	now := time.Now().UTC().Truncate(time.Second)
 	if _, err := st.UpsertSubscriptions(context.Background(), []store.Subscription{
 		{InstanceID: "inst-1", CarrierUserID: "user-1", PackageID: "pkg-1", ExpireTime: now},
@@ -82,9 +105,10 @@ func newIntakeWorld(t *testing.T) *intakeWorld {
 		t.Fatal(err)
 	}
 	in := &recordingIntake{real: &starter.Intake{Store: st}}
+	records, m := &outageStore{Store: st}, metrics.New()
 	router := webhook.NewRouter(webhook.Config{KooGalleryKey: kooGalleryKey, SmartHubAPIKey: smartHubKey,
-		SmartHubSignatureMode: smarthub.SignatureEnforce, Store: st, Intake: in, Logger: slog.New(slog.DiscardHandler)})
-	return &intakeWorld{store: st, intake: in, router: router}
+		SmartHubSignatureMode: smarthub.SignatureEnforce, Store: records, Intake: in, Metrics: m, Logger: slog.New(slog.DiscardHandler)})
+	return &intakeWorld{dbPath: strings.TrimPrefix(dsn, "sqlite:"), store: st, intake: in, router: router, records: records, metrics: m}
 }
 
 // expireQuery is a V1 expireInstance call for instance, signed with key.

@@ -20,6 +20,7 @@ const maxKooGalleryBody = koogallery.MaxV2Body
 
 type kooGalleryHandler struct {
 	cfg Config
+	log *deliveryLog
 }
 
 // outcome is the answer to one KooGallery call and what to log about it.
@@ -32,10 +33,31 @@ type outcome struct {
 	// instanceID and info are the activity-specific answer fields.
 	instanceID string
 	info       []instanceInfo
-	// rejectReason is set when the delivery was refused before processing.
+	// rejectReason is set when the delivery was refused (a store.Refused* kind).
 	rejectReason string
+	// kind is what kooflow made of the call when the answer's code alone does not say
+	// (store.DeliveryIgnored, DeliveryDuplicate, DeliveryConflict); see deliveryOutcome.
+	kind string
+	// rule names the rule that ignored the call.
+	rule string
 	// recorded is set when the delivery was committed with the intake's intent.
 	recorded bool
+}
+
+// deliveryOutcome classifies the call for the delivery log: what the handler said it
+// was, else what its answer's code means, and the refusal's kind or the ignoring rule.
+func (o outcome) deliveryOutcome() (kind, reason string) {
+	switch {
+	case o.kind != "":
+		return o.kind, o.rule
+	case o.code == koogallery.Success:
+		return store.DeliveryAccepted, ""
+	case o.rejectReason != "":
+		return store.DeliveryRefused, o.rejectReason
+	case o.code == koogallery.InternalError:
+		return store.DeliveryUnavailable, ""
+	}
+	return store.DeliveryRefused, string(o.code)
 }
 
 func (o *outcome) set(code koogallery.ResultCode, msg string) outcome {
@@ -94,7 +116,14 @@ func (h *kooGalleryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Logger.Log(r.Context(), level, "KooGallery call answered", "activity", out.activity, "instanceId", out.subject,
 		"workflowId", out.workflowID, "resultCode", out.code, "resultMsg", out.msg, "duration", time.Since(start))
-	h.record(c, out)
+	if out.recorded {
+		kind, _ := out.deliveryOutcome()
+		h.log.counted(starter.SourceKooGallery, kind)
+		return
+	}
+	d := h.delivery(c, out)
+	d.ReceivedAt = start
+	h.log.record(d)
 }
 
 // answer writes the JSON result, signing exactly the bytes sent (Body-Sign, spec §3.3).
@@ -109,29 +138,16 @@ func (h *kooGalleryHandler) answer(w http.ResponseWriter, out outcome) {
 	_, _ = w.Write(body)
 }
 
-// record keeps the delivery in the store, without its credentials, unless the intake
-// already committed it with an intent. It runs after the answer and on its own
-// deadline, so a slow store cannot delay KooGallery.
-func (h *kooGalleryHandler) record(c call, out outcome) {
-	if out.recorded {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := h.cfg.Store.RecordDelivery(ctx, h.delivery(c, out)); err != nil {
-		h.cfg.Logger.Warn("could not record KooGallery delivery", "instanceId", out.subject, "error", err)
-	}
-}
-
 // delivery is the stored form of a call and its answer, without credentials.
 func (h *kooGalleryHandler) delivery(c call, out outcome) store.Delivery {
 	request := redactQuery(c.rawQuery)
 	if c.version == 2 {
 		request = truncate(string(c.body), 2048)
 	}
+	kind, reason := out.deliveryOutcome()
 	return store.Delivery{
-		Source: starter.SourceKooGallery, Activity: out.activity, Subject: out.subject, Outcome: string(out.code),
-		Detail: out.msg, WorkflowID: out.workflowID, Request: request,
+		Source: starter.SourceKooGallery, Activity: out.activity, Subject: out.subject, Outcome: kind, Reason: reason,
+		Answer: string(out.code), Detail: out.msg, WorkflowID: out.workflowID, Request: request,
 	}
 }
 

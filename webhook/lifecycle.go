@@ -101,6 +101,7 @@ func requireIDs(out *outcome, ids ...[2]string) bool {
 func (h *kooGalleryHandler) instance(ctx context.Context, c call, out *outcome) (store.Subscription, bool) {
 	sub, err := h.cfg.Store.SubscriptionByInstance(ctx, c.instanceID)
 	if errors.Is(err, store.ErrNotFound) {
+		out.rejectReason = store.RefusedUnknownInstance
 		*out = out.set(koogallery.InstanceNotFound, fmt.Sprintf("instance %s does not exist", c.instanceID))
 		return sub, false
 	}
@@ -127,20 +128,32 @@ func (h *kooGalleryHandler) expire(ctx context.Context, c call, out outcome) out
 		return out
 	}
 	v := starter.KooGalleryExpiry(sub, c.test, time.Now())
-	if !v.Accept {
+	if !v.Accept && !v.Held() {
+		out.kind, out.rule = store.DeliveryIgnored, v.Rule
 		return out.set(koogallery.Success, "success. ("+v.Ignored+")")
 	}
 	out.workflowID = v.WorkflowID
-	acc, err := h.cfg.Intake.AcceptExpiry(ctx, v, h.delivery(c, out.set(koogallery.Success, "success.")), "")
+	msg := "success."
+	if v.Held() {
+		// KooGallery must not retry: the expiry is kept, held for an operator.
+		msg = "success. (held for an operator: " + v.Conflict + ")"
+	}
+	acc, err := h.cfg.Intake.AcceptExpiry(ctx, v, h.delivery(c, out.set(koogallery.Success, msg)), "")
 	if err != nil {
 		h.cfg.Logger.Error("could not accept expiration", "instanceId", c.instanceID, "workflowId", v.WorkflowID, "error", err)
 		return out.set(koogallery.InternalError, "store unavailable; please retry")
 	}
 	out.recorded = true
-	if !acc.Existing {
+	switch {
+	case acc.Existing:
+		out.kind = store.DeliveryDuplicate
+	case v.Held():
+		out.kind, out.rule = store.DeliveryConflict, v.Rule
+		h.cfg.Logger.Warn("expiry held for an operator: it contradicts the registry", "instanceId", c.instanceID, "workflowId", v.WorkflowID)
+	default:
 		h.cfg.Metrics.ExpirationsStarted.WithLabelValues(starter.SourceKooGallery).Inc()
 	}
-	return out.set(koogallery.Success, "success.")
+	return out.set(koogallery.Success, msg)
 }
 
 // newInstance provisions a purchase. Idempotency key: orderId. The instance ID is the
@@ -163,6 +176,7 @@ func (h *kooGalleryHandler) newInstance(ctx context.Context, c call, out outcome
 	}
 	if _, err := h.cfg.Store.SubscriptionByOrder(ctx, c.orderID); errors.Is(err, store.ErrNotFound) {
 		if c.version == 2 {
+			out.rejectReason = store.RefusedNotReady
 			return out.set(koogallery.InternalError, fmt.Sprintf("order %s is not in the registry yet: import its carrierUserId and packageId (kooflow registry import); KooGallery retries for 3 hours", c.orderID))
 		}
 		if !requireIDs(&out, [2]string{"customerId", c.customerID}, [2]string{"productId", c.productID}) {
@@ -199,6 +213,7 @@ func (h *kooGalleryHandler) refresh(ctx context.Context, c call, out outcome) ou
 	now := time.Now()
 	res, err := h.cfg.Store.Renew(ctx, sub.ID, expire, c.orderID, now)
 	if errors.Is(err, store.ErrReleased) {
+		out.rejectReason = store.RefusedReleased
 		return out.set(koogallery.InstanceNotFound, fmt.Sprintf("instance %s was released and cannot be renewed", c.instanceID))
 	}
 	if err != nil {
@@ -226,6 +241,7 @@ func (h *kooGalleryHandler) unfreeze(ctx context.Context, c call, out outcome) o
 		return out
 	}
 	if sub.Status == store.StatusReleased {
+		out.rejectReason = store.RefusedReleased
 		return out.set(koogallery.InstanceNotFound, fmt.Sprintf("instance %s was released", c.instanceID))
 	}
 	if _, err := h.cfg.Store.SetStatus(ctx, sub.ID, store.StatusActive, "status "+c.status); err != nil {
@@ -293,6 +309,7 @@ func (h *kooGalleryHandler) query(ctx context.Context, c call, out outcome) outc
 		out.info = append(out.info, instanceInfo{InstanceID: id, AppInfo: appInfo{FrontEndURL: h.cfg.FrontEndURL, Memo: "status " + sub.Status}})
 	}
 	if len(out.info) == 0 {
+		out.rejectReason = store.RefusedUnknownInstance
 		return out.set(koogallery.InstanceNotFound, "none of the instances exists")
 	}
 	return out.set(koogallery.Success, "success.")

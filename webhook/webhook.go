@@ -95,12 +95,13 @@ func NewRouter(cfg Config) http.Handler {
 		cfg.FrontEndURL = DefaultFrontEndURL
 	}
 	r := mux.NewRouter()
-	kg := &kooGalleryHandler{cfg: cfg}
+	log := &deliveryLog{store: cfg.Store, metrics: cfg.Metrics, logger: cfg.Logger}
+	kg := &kooGalleryHandler{cfg: cfg, log: log}
 	r.Handle("/koogallery/produce", kg).Methods(http.MethodGet, http.MethodPost)
 	if cfg.SmartHubSignatureMode == "" {
 		cfg.SmartHubSignatureMode = smarthub.SignatureLog
 	}
-	r.Handle("/smarthub/events", &smartHubHandler{cfg: cfg}).Methods(http.MethodPost)
+	r.Handle("/smarthub/events", &smartHubHandler{cfg: cfg, log: log}).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)

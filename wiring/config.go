@@ -61,6 +61,9 @@ type Config struct {
 	RelayOwner string
 	// NoRelay leaves the intake queue undelivered, for tests that deliver it themselves.
 	NoRelay bool
+	// RecordRetention is how long the delivery log and the audit log keep a row; the
+	// intake prunes older rows in the background. 0 means DefaultRecordRetention.
+	RecordRetention time.Duration
 	// NotifyWindow shortens the one-hour rule for reliability runs; 0 keeps the hour.
 	NotifyWindow time.Duration
 	// WorkerOptions tune the Temporal worker.
@@ -82,7 +85,8 @@ const (
 // returns it: TEMPORAL_* (the SDK's standard client configuration; default
 // 127.0.0.1:7233, namespace default), KOOFLOW_DB, KOOFLOW_DATA_DIR, KOOFLOW_METRICS_ADDR;
 // for the worker the KooDrive settings (koodrive.ConfigFromEnv); for the webhook
-// KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE and KOOFLOW_WEBHOOK_ADDR; for
+// KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE, KOOFLOW_WEBHOOK_ADDR and
+// KOOFLOW_RECORD_RETENTION; for
 // both the payload keys (payloadcodec.FromEnv: KOOFLOW_PAYLOAD_KEYS or
 // KOOFLOW_PAYLOAD_KEYS_FILE, or KOOFLOW_PAYLOAD_ENCRYPTION=off). It
 // names every missing or malformed variable at once. The Logger is left to the caller.
@@ -110,6 +114,9 @@ func FromEnv(env []string, r Role) (Config, error) {
 		mode, err := smarthub.ParseSignatureMode(vars.get("SMARTHUB_SIGNATURE_MODE"))
 		problems = append(problems, err)
 		cfg.SmartHubSignatureMode = mode
+		retention, err := ParseRetention(vars.get("KOOFLOW_RECORD_RETENTION"))
+		problems = append(problems, err)
+		cfg.RecordRetention = retention
 	default:
 		return Config{}, fmt.Errorf("wiring: unknown process %q", r)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
@@ -100,6 +101,21 @@ func TestFromEnvNamesEveryProblemAtOnce(t *testing.T) {
 	for _, want := range []string{"KOOFLOW_DB", "KOODRIVE_BASE_URL", "KOODRIVE_USER_ID"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+// TestRecordRetention: KOOFLOW_RECORD_RETENTION takes days or a duration, defaults to
+// DefaultRecordRetention, and refuses anything else or less than a day, naming itself.
+func TestRecordRetention(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": DefaultRecordRetention, "400d": 400 * 24 * time.Hour, "36h": 36 * time.Hour} {
+		if got, err := ParseRetention(in); err != nil || got != want {
+			t.Errorf("ParseRetention(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"7", "1h", "a year", "-5d", "0d"} {
+		if _, err := ParseRetention(in); err == nil || !strings.Contains(err.Error(), "KOOFLOW_RECORD_RETENTION") {
+			t.Errorf("ParseRetention(%q) = %v, want an error naming the variable", in, err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -172,14 +173,17 @@ type Intake struct {
 	Intake *starter.Intake
 	Relay  *starter.Relay
 	// URL is where the webhook listens.
-	URL       string
-	server    *httpserver.Server
-	stopRelay context.CancelFunc
-	relayDone chan struct{}
+	URL    string
+	server *httpserver.Server
+	// stopBackground ends the relay and the pruning of the record, which close
+	// backgroundDone when they have returned.
+	stopBackground context.CancelFunc
+	backgroundDone chan struct{}
 }
 
 // StartIntake serves the webhook on Config.WebhookAddr and, unless Config.NoRelay, runs
-// the relay until Stop. c may be lazy: the intake answers whether Temporal is up or not.
+// the relay until Stop; it prunes the delivery and audit logs past
+// Config.RecordRetention meanwhile. c may be lazy: the intake answers whether Temporal is up or not.
 func (p *Parts) StartIntake(ctx context.Context, c client.Client) (*Intake, error) {
 	cfg := p.Config
 	if cfg.SmartHubAPIKey == "" {
@@ -197,24 +201,25 @@ func (p *Parts) StartIntake(ctx context.Context, c client.Client) (*Intake, erro
 		return nil, err
 	}
 	in.server, in.URL = srv, srv.URL
-	if !cfg.NoRelay {
-		relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		in.stopRelay, in.relayDone = stop, make(chan struct{})
-		go func() {
-			defer close(in.relayDone)
-			in.Relay.Run(relayCtx)
-		}()
-	}
+	background, stop := context.WithCancel(context.WithoutCancel(ctx))
+	in.stopBackground, in.backgroundDone = stop, make(chan struct{})
+	go func() {
+		defer close(in.backgroundDone)
+		var wg sync.WaitGroup
+		if !cfg.NoRelay {
+			wg.Go(func() { in.Relay.Run(background) })
+		}
+		wg.Go(func() { pruneRecords(background, p.Store, cfg.RecordRetention, p.logger) })
+		wg.Wait()
+	}()
 	return in, nil
 }
 
-// Stop stops accepting deliveries, then stops the relay.
+// Stop stops accepting deliveries, then stops the relay and the pruning.
 func (in *Intake) Stop() {
 	in.server.Shutdown()
-	if in.stopRelay != nil {
-		in.stopRelay()
-		<-in.relayDone
-	}
+	in.stopBackground()
+	<-in.backgroundDone
 }
 
 // ServeMetrics serves /metrics and /healthz on Config.MetricsAddr.

@@ -35,9 +35,18 @@ func envOr(name, def string) string {
 type storeFlags struct {
 	dataDir string
 	db      string
-	// create lets open make a new SQLite database in the data directory (registry import,
-	// the first command of a fresh installation); every other command refuses a missing one.
+	// create lets open make a new SQLite database in the data directory: registry
+	// import --create, the first command of a fresh installation. Every other command,
+	// and an import without --create, refuses a missing database.
 	create bool
+	// offersCreate is set on the commands that have --create, so the error names it.
+	offersCreate bool
+}
+
+// registerCreate adds --create to cmd.
+func (f *storeFlags) registerCreate(cmd *cobra.Command) {
+	f.offersCreate = true
+	cmd.Flags().BoolVar(&f.create, "create", false, "make a new kooflow database in --data-dir if there is none (the first import of a new installation)")
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
@@ -59,7 +68,11 @@ func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
 	if f.db == "" && !f.create {
 		path := filepath.Join(f.dataDir, "kooflow.db")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no kooflow database at %s; is --data-dir right (the data directory of kooflow dev, env KOOFLOW_DATA_DIR), or set --db/KOOFLOW_DB", path)
+			hint := ""
+			if f.offersCreate {
+				hint = "; for a new installation, add --create"
+			}
+			return nil, fmt.Errorf("no kooflow database at %s; is --data-dir right (the data directory of kooflow dev, env KOOFLOW_DATA_DIR), or set --db/KOOFLOW_DB%s", path, hint)
 		} else if err != nil {
 			return nil, fmt.Errorf("look for the kooflow database: %w", err)
 		}

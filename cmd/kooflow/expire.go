@@ -24,7 +24,9 @@ func newExpireCommand() *cobra.Command {
 		Use:   "expire --instance ID",
 		Short: "Accept an expiration by hand, exactly as a KooGallery expireInstance would",
 		Long: `Judges the expiry by the same rule book as the webhook (a released instance has nothing to
-freeze; an instance renewed more than an hour ahead is not expired), records it in the intake
+freeze; an instance KooGallery renewed more than an hour ahead is not expired). An expiry held as
+a conflict — KooGallery reported it, the registry has the instance running longer and no renewal
+explains it — is run: the operator's command is the decision the conflict waits for. It records it in the intake
 queue like a delivery, and starts its workflow at once if Temporal answers. If Temporal does
 not, the expiry stays queued and the relay of a running kooflow webhook (or kooflow dev)
 starts it when Temporal is back.`,
@@ -39,18 +41,12 @@ starts it when Temporal is back.`,
 				return err
 			}
 			defer stack.Close()
-			sub, err := stack.Store.SubscriptionByInstance(ctx, instance)
+			v, acc, err := stack.operator().Expire(ctx, instance, test)
 			if err != nil {
 				return err
 			}
-			v := starter.KooGalleryExpiry(sub, test, time.Now())
-			if !v.Accept {
-				return fmt.Errorf("instance %s is not expired: %s", instance, v.Ignored)
-			}
-			acc, err := (&starter.Intake{Store: stack.Store}).AcceptExpiry(ctx, v,
-				store.Delivery{Source: "operator", Activity: "expire", Subject: instance, Outcome: "accepted", Detail: "kooflow expire"}, "")
-			if err != nil {
-				return err
+			if v.Held() && !acc.Existing {
+				fmt.Fprintf(cmd.OutOrStdout(), "running the expiry held as a conflict (%s)\n", v.Conflict)
 			}
 			return reportAcceptance(ctx, cmd.OutOrStdout(), stack, acc, v.Input.Subject)
 		},

@@ -32,11 +32,11 @@ func TestRegistryImportShowsNoProgressWhenNotOnATerminal(t *testing.T) {
 	if err := os.WriteFile(file, []byte("instanceId,carrierUserId,packageId\ninst-1,user-1,pkg-1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "registry", "import", file, "--data-dir", dir)
+	out, err := run(t, "registry", "import", file, "--data-dir", dir, "--create")
 	if err != nil || !strings.Contains(out, "1 inserted, 0 updated, 0 unchanged") || strings.Contains(out, "\r") {
 		t.Fatalf("import: %q, %v", out, err)
 	}
-	out, err = run(t, "registry", "import", file, "--data-dir", dir)
+	out, err = run(t, "registry", "import", file, "--data-dir", dir, "--create")
 	if err != nil || !strings.Contains(out, "0 inserted, 0 updated, 1 unchanged") {
 		t.Fatalf("import again: %q, %v", out, err)
 	}

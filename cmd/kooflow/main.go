@@ -37,7 +37,7 @@ the reservation period, and gives operators the tools to see and steer every exp
 	}
 	root.AddCommand(newDevCommand(), newWorkerCommand(), newWebhookCommand(), newRegistryCommand(),
 		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand(),
-		newReconcileCommand(), newScheduleCommand(), newReplayCommand(), newHealthcheckCommand())
+		newReconcileCommand(), newScheduleCommand(), newReplayCommand(), newHealthcheckCommand(), newDeliveriesCommand(), newAuditCommand())
 	root.AddCommand(newCodecServerCommand())
 	return root
 }

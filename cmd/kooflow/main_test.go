@@ -35,7 +35,7 @@ func storeWith(t *testing.T, instances ...string) (*store.Store, string) {
 	}
 	reg := filepath.Join(dir, "reg.csv")
 	os.WriteFile(reg, []byte(csv), 0o644)
-	if out, err := run(t, "registry", "import", reg, "--data-dir", dir); err != nil {
+	if out, err := run(t, "registry", "import", reg, "--data-dir", dir, "--create"); err != nil {
 		t.Fatalf("import: %q, %v", out, err)
 	}
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "kooflow.db"))
@@ -85,13 +85,13 @@ func TestRegistryImportThenStatus(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "reg.csv")
 	os.WriteFile(good, []byte("instanceId,carrierUserId,packageId,expireTime,gIccid,packageCode\ninst-1,user-1,pkg-1,20261031160000,,\n,user-9,pkg-9,,8986,PK9\n"), 0o644)
-	out, err := run(t, "registry", "import", good, "--data-dir", dir)
+	out, err := run(t, "registry", "import", good, "--data-dir", dir, "--create")
 	if err != nil || !strings.Contains(out, "2 inserted, 0 updated") {
 		t.Fatalf("import: %q, %v", out, err)
 	}
 	bad := filepath.Join(dir, "bad.csv")
 	os.WriteFile(bad, []byte("instanceId,carrierUserId,packageId\ninst-2,user-2,pkg-2\ninst-3,,pkg-3\n"), 0o644)
-	if _, err := run(t, "registry", "import", bad, "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "row 3: carrierUserId is required") {
+	if _, err := run(t, "registry", "import", bad, "--data-dir", dir, "--create"); err == nil || !strings.Contains(err.Error(), "row 3: carrierUserId is required") {
 		t.Fatalf("bad import: %v", err)
 	}
 	out, err = run(t, "status", "inst-2", "--data-dir", dir)
@@ -160,10 +160,11 @@ func TestExpireFollowsTheRuleBookAndQueues(t *testing.T) {
 	reg := filepath.Join(dir, "reg.csv")
 	future := time.Now().Add(40 * 24 * time.Hour).UTC().Format("20060102150405")
 	os.WriteFile(reg, []byte("instanceId,carrierUserId,packageId,expireTime\ninst-due,user-1,pkg-1,\ninst-renewed,user-2,pkg-2,"+future+"\n"), 0o644)
-	if out, err := run(t, "registry", "import", reg, "--data-dir", dir); err != nil {
+	if out, err := run(t, "registry", "import", reg, "--data-dir", dir, "--create"); err != nil {
 		t.Fatalf("import: %q, %v", out, err)
 	}
-	if _, err := run(t, "expire", "--instance", "inst-renewed", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "is not expired") {
+	if _, err := run(t, "expire", "--instance", "inst-renewed", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "is not expired") ||
+		!strings.Contains(err.Error(), "KooGallery reported no expiry") {
 		t.Fatalf("expire of an instance running for 40 more days: %v", err)
 	}
 	out, err := run(t, "expire", "--instance", "inst-due", "--data-dir", dir)
@@ -207,9 +208,18 @@ func TestMissingDatabaseIsAnError(t *testing.T) {
 	if _, err := os.Stat("kooflow-data"); !os.IsNotExist(err) {
 		t.Fatalf("a command created the data directory: %v", err)
 	}
-	// registry import is how a fresh installation starts: it may create the database.
+	// registry import in the wrong directory fails too, and creates nothing: a new, empty
+	// database the running stack never reads would make "1 inserted" a lie.
 	os.WriteFile("reg.csv", []byte("instanceId,carrierUserId,packageId\ninst-1,user-1,pkg-1\n"), 0o644)
-	if out, err := run(t, "registry", "import", "reg.csv"); err != nil {
+	out, err := run(t, "registry", "import", "reg.csv")
+	if err == nil || !strings.Contains(err.Error(), "no kooflow database at kooflow-data/kooflow.db") || !strings.Contains(err.Error(), "--create") {
+		t.Fatalf("import without a database: %q, %v", out, err)
+	}
+	if _, err := os.Stat("kooflow-data"); !os.IsNotExist(err) {
+		t.Fatalf("registry import created the data directory: %v", err)
+	}
+	// --create is how a fresh installation starts: the first import makes the database.
+	if out, err := run(t, "registry", "import", "reg.csv", "--create"); err != nil {
 		t.Fatalf("import into a new database: %q, %v", out, err)
 	}
 	if out, err := run(t, "status", "inst-1"); err != nil || !strings.Contains(out, "status active") {
@@ -231,7 +241,7 @@ func TestOperatorCommandsFollowTheRecordedTemporalPort(t *testing.T) {
 	}
 	reg := filepath.Join(dir, "reg.csv")
 	os.WriteFile(reg, []byte("instanceId,carrierUserId,packageId\ninst-a,user-1,pkg-1\ninst-b,user-2,pkg-2\ninst-c,user-3,pkg-3\n"), 0o644)
-	if out, err := run(t, "registry", "import", reg, "--data-dir", dir); err != nil {
+	if out, err := run(t, "registry", "import", reg, "--data-dir", dir, "--create"); err != nil {
 		t.Fatalf("import: %q, %v", out, err)
 	}
 	out, err := run(t, "expire", "--instance", "inst-a", "--data-dir", dir)
@@ -333,14 +343,14 @@ func TestStatusCountsEveryStateAndRehearsalsApart(t *testing.T) {
 		}
 	}
 	out, err := run(t, "status", "--data-dir", dir)
-	if err != nil || !strings.Contains(out, "all expirations: accepted 0, freezing 0, notifying 0, stalled 0, reserved 1, renewed 1, released 1") ||
+	if err != nil || !strings.Contains(out, "all expirations: conflict 0, accepted 0, freezing 0, notifying 0, stalled 0, reserved 1, renewed 1, released 1, superseded 0") ||
 		!strings.Contains(out, "not counted above): reserved 1") {
 		t.Fatalf("status totals: %q, %v", out, err)
 	}
 	if out, err := run(t, "status", "--state", "renewed", "--data-dir", dir); err != nil || !strings.Contains(out, "inst-a/p3") || strings.Contains(out, "inst-a/p1") {
 		t.Fatalf("status --state renewed: %q, %v", out, err)
 	}
-	if _, err := run(t, "status", "--state", "stuck", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), `unknown state "stuck": --state is one of accepted, freezing, notifying, stalled, reserved, renewed, released`) {
+	if _, err := run(t, "status", "--state", "stuck", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), `unknown state "stuck": --state is one of conflict, accepted, freezing, notifying, stalled, reserved, renewed, released, superseded`) {
 		t.Fatalf("status --state stuck: %v", err)
 	}
 	if _, err := run(t, "status", "demo-9999", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "demo-9999 is not in the registry") {

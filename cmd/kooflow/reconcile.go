@@ -37,21 +37,21 @@ func (f scheduleFlags) config() starter.ScheduleConfig {
 func newScheduleCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "schedule", Short: "Manage the monthly reconciliation schedule (" + starter.ScheduleID + ")"}
 	var (
-		sf      scheduleFlags
-		applyTF temporalFlags
-		descTF  temporalFlags
+		sf         scheduleFlags
+		applyStack stackFlags
+		descTF     temporalFlags
 	)
 	apply := &cobra.Command{
 		Use:   "apply",
 		Short: "Create the monthly reconciliation schedule, or update it to these settings (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := applyTF.dial(cmd.Context())
+			stack, err := applyStack.open(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			created, err := starter.ApplySchedule(cmd.Context(), c, sf.config())
+			defer stack.Close()
+			created, err := stack.operator().ApplySchedule(cmd.Context(), sf.config())
 			if err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ func newScheduleCommand() *cobra.Command {
 		},
 	}
 	sf.register(apply)
-	applyTF.register(apply, nil)
+	applyStack.register(apply)
 	describe := &cobra.Command{
 		Use:   "describe",
 		Short: "Show the schedule: calendar, time zone, policies, paused or not, next runs and recent runs with their outcome",
@@ -246,23 +246,18 @@ may simply be started again.`,
 				return err
 			}
 			defer stack.Close()
-			c, err := stack.dial(ctx)
-			if err != nil {
-				return err
-			}
-			s := &starter.Starter{Client: c, Store: stack.Store}
 			in := contract.ReconciliationInput{Cycle: cycle, PollInterval: interval, PollDeadline: deadline}
-			start := s.StartReconciliation
-			if force {
-				start = s.ReconcileAgain
-			}
 			out := cmd.OutOrStdout()
-			run, err := start(ctx, in)
+			run, err := stack.operator().Reconcile(ctx, in, force)
 			var running *starter.ReconciliationRunningError
 			switch {
 			case errors.As(err, &running):
 				fmt.Fprintf(out, "%s is already running (run %s, started %s); not started again\n",
 					running.WorkflowID, running.RunID, running.Started.UTC().Format(time.RFC3339))
+				c, dialErr := stack.dial(ctx)
+				if dialErr != nil {
+					return dialErr
+				}
 				run = c.GetWorkflow(ctx, running.WorkflowID, running.RunID)
 			case err != nil:
 				return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/registry"
+	"github.com/kooflow/kooflow/starter"
+	"github.com/kooflow/kooflow/store"
 )
 
 // newRegistryCommand is kooflow registry: the subscription registry's import.
@@ -44,7 +47,10 @@ file writes nothing. On a terminal, a progress line shows rows/s and the time le
 				opts.Progress = p.show
 			}
 			started := time.Now()
-			stats, err := registry.Import(cmd.Context(), st, args[0], opts)
+			op := &starter.Operator{Store: st, Actor: starter.CLIActor()}
+			stats, err := op.ImportRegistry(cmd.Context(), args[0], func(ctx context.Context, st *store.Store, path string) (store.ImportStats, error) {
+				return registry.Import(ctx, st, path, opts)
+			})
 			if opts.Progress != nil {
 				opts.Progress(registry.Progress{})
 			}
@@ -57,7 +63,7 @@ file writes nothing. On a terminal, a progress line shows rows/s and the time le
 		},
 	}
 	sf.register(imp)
-	sf.create = true
+	sf.registerCreate(imp)
 	cmd.AddCommand(imp)
 	return cmd
 }

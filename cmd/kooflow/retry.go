@@ -36,31 +36,18 @@ that instance), or all of them with --all-stalled.`,
 			if !all {
 				target = args[0]
 			}
-			ids, err := starter.StalledWorkflowIDs(ctx, stack.Store, target)
+			results, err := stack.operator().RetryStalled(ctx, target)
+			for _, r := range results {
+				if r.Err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", r.WorkflowID, r.Err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "retrying %s for another hour\n", r.WorkflowID)
+			}
 			if errors.Is(err, starter.ErrNothingStalled) && target != "" {
 				return fmt.Errorf("%w (see `kooflow status %s`)", err, target)
 			}
-			if err != nil {
-				return err
-			}
-			c, err := stack.dial(ctx)
-			if err != nil {
-				return err
-			}
-			s := &starter.Starter{Client: c, Store: stack.Store}
-			var failed int
-			for _, id := range ids {
-				if err := s.Retry(ctx, id); err != nil {
-					failed++
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", id, err)
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "retrying %s for another hour\n", id)
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d retries failed", failed, len(ids))
-			}
-			return nil
+			return err
 		},
 	}
 	sf.register(cmd)

@@ -45,7 +45,9 @@ Environment: TEMPORAL_* (the SDK's standard client configuration); KOOFLOW_DB an
 KOOGALLERY_KEY (required); SMARTHUB_API_KEY (SmartHub pushes are refused without it);
 SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR (intake,
 default ` + wiring.DefaultWebhookAddr + `, loopback only: set e.g. :8080 to take KooGallery's and SmartHub's
-calls); KOOFLOW_METRICS_ADDR (/metrics, default ` + wiring.DefaultMetricsAddr + ` — keep it off the public network).`,
+calls); KOOFLOW_METRICS_ADDR (/metrics, default ` + wiring.DefaultMetricsAddr + ` — keep it off the public network);
+KOOFLOW_RECORD_RETENTION (how long the delivery log and the audit log keep a row, e.g. 400d — the
+default; older rows are pruned hourly).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProcess(cmd.Context(), wiring.Webhook)

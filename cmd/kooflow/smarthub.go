@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/smarthub"
-	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -50,32 +49,17 @@ func newReplayCommand() *cobra.Command {
 				return err
 			}
 			defer stack.Close()
-			ev, err := stack.Store.SmartHubEvent(ctx, args[0])
+			v, acc, err := stack.operator().Replay(ctx, args[0], func(ev store.SmartHubEvent) bool {
+				return ev.TriggerType == smarthub.TriggerPackageExpired
+			})
 			if err != nil {
 				return err
-			}
-			if ev.TriggerType != smarthub.TriggerPackageExpired {
-				return fmt.Errorf("event %s is a %s event: only package expiries start anything", ev.EventID, orNone(ev.TriggerType))
-			}
-			v, acc, err := (&starter.Intake{Store: stack.Store}).AcceptSmartHubExpiry(ctx, ev, store.Delivery{})
-			if err != nil {
-				return err
-			}
-			if !v.Accept {
-				return fmt.Errorf("event %s starts nothing: %s", ev.EventID, v.Ignored)
 			}
 			return reportAcceptance(ctx, cmd.OutOrStdout(), stack, acc, v.Input.Subject)
 		},
 	}
 	sf.register(cmd)
 	return cmd
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(no triggerType)"
-	}
-	return s
 }
 
 func newSendSmartHubCommand() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -51,6 +52,12 @@ func (s *stack) dial(ctx context.Context) (client.Client, error) {
 		s.client = c
 	}
 	return s.client, nil
+}
+
+// operator is the audited door for this command's actions, as the CLI's actor (the
+// operating-system user on this host).
+func (s *stack) operator() *starter.Operator {
+	return &starter.Operator{Store: s.Store, Actor: starter.CLIActor(), Dial: s.dial}
 }
 
 // Close closes the Temporal client, if dialled, and the store.

@@ -93,7 +93,14 @@ type statusReport struct {
 	// Backlog is every subject's queue; it is read only when no subject is named.
 	Backlog store.IntentBacklog
 	Queued  []store.Intent
+	// Deliveries and Actions are the subject's last calls from KooGallery or SmartHub and
+	// the operator actions on it; read only when a subject is named.
+	Deliveries []store.Delivery
+	Actions    []store.AuditEntry
 }
+
+// subjectRecordLimit is how many deliveries and operator actions status shows for a subject.
+const subjectRecordLimit = 20
 
 // gatherStatus reads what status shows for filter. A subject neither in the registry nor
 // with any expiration or queued intent is an error: most likely a mistyped instance ID,
@@ -130,6 +137,17 @@ func gatherStatus(ctx context.Context, st *store.Store, filter store.ExpirationF
 		if rep.Backlog, err = st.Backlog(ctx); err != nil {
 			return rep, fmt.Errorf("measure the intake queue: %w", err)
 		}
+		return rep, nil
+	}
+	if rep.Deliveries, err = st.Deliveries(ctx, store.DeliveryFilter{Subjects: []string{rep.Subject}, Limit: subjectRecordLimit}); err != nil {
+		return rep, fmt.Errorf("read the deliveries of %s: %w", rep.Subject, err)
+	}
+	subjects := []string{rep.Subject}
+	for _, e := range rep.Expirations {
+		subjects = append(subjects, e.WorkflowID)
+	}
+	if rep.Actions, err = st.AuditEntries(ctx, store.AuditFilter{Subjects: subjects, Limit: subjectRecordLimit}); err != nil {
+		return rep, fmt.Errorf("read the operator actions on %s: %w", rep.Subject, err)
 	}
 	return rep, nil
 }

@@ -17,6 +17,9 @@ type statusJSON struct {
 	Expirations []expirationJSON `json:"expirations"`
 	Counts      countsJSON       `json:"counts"`
 	Queue       queueJSON        `json:"queue"`
+	// Deliveries and OperatorActions are present when status was asked about one subject.
+	Deliveries      []deliveryJSON   `json:"deliveries,omitempty"`
+	OperatorActions []auditEntryJSON `json:"operatorActions,omitempty"`
 }
 
 // registryJSON is a subject's registry entry; Known is false when the registry lacks it.
@@ -86,6 +89,7 @@ func (rep statusReport) json() statusJSON {
 	}
 	if rep.Subject != "" {
 		doc.Registry = registryOf(rep.Subscription, rep.History)
+		doc.Deliveries, doc.OperatorActions = deliveriesJSON(rep.Deliveries), auditJSON(rep.Actions)
 	}
 	for _, e := range rep.Expirations {
 		doc.Expirations = append(doc.Expirations, expirationJSON{

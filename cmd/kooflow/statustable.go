@@ -22,7 +22,16 @@ func printStatus(out io.Writer, rep statusReport, wide bool) error {
 		printSubscription(out, rep)
 	}
 	printExpirations(out, rep.Expirations, rep.Counts, wide)
-	return printQueue(out, rep)
+	if err := printQueue(out, rep); err != nil {
+		return err
+	}
+	if rep.Subject != "" {
+		fmt.Fprintf(out, "\nDeliveries about %s (newest first; kooflow deliveries --subject %s for more):\n", rep.Subject, rep.Subject)
+		printDeliveries(out, rep.Deliveries)
+		fmt.Fprintf(out, "\nOperator actions on %s (newest first; kooflow audit --subject %s for more):\n", rep.Subject, rep.Subject)
+		printAudit(out, rep.Actions)
+	}
+	return nil
 }
 
 // printSubscription shows the subject's registry entry with its history, or that the
@@ -50,10 +59,11 @@ func printExpirations(out io.Writer, exps []store.Expiration, counts store.Expir
 		if e.Test {
 			state += " (test)"
 		}
-		// A stalled row's error is why an operator is looking: it is shown whole. Other
+		// A stalled row's error, or a conflict's reason, is why an operator is looking: it
+		// is shown whole. Other
 		// rows' errors are history (a retry that later succeeded) and kept short.
 		lastError := e.LastError
-		if e.State != store.StateStalled && !wide {
+		if e.State != store.StateStalled && e.State != store.StateConflict && !wide {
 			lastError = truncateText(lastError, historyErrorWidth)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.WorkflowID, state, e.Attempts, e.CarrierUserID, e.PackageID,
