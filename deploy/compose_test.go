@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path"
@@ -19,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/server/common/dynamicconfig"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kooflow/kooflow/koodrive"
 )
 
 const root = ".."
@@ -124,7 +128,7 @@ func TestTemporalVersionIsTheTestedOne(t *testing.T) {
 func TestKooflowServicesHaveTheirConfiguration(t *testing.T) {
 	p := load(t)
 	required := map[string][]string{
-		"kooflow-worker":  {"TEMPORAL_ADDRESS", "KOOFLOW_DB", "PGUSER", "PGPASSWORD", "KOODRIVE_BASE_URL", "KOODRIVE_ACCESS_TOKEN", "KOODRIVE_USER_ID", "KOOFLOW_METRICS_ADDR"},
+		"kooflow-worker":  {"TEMPORAL_ADDRESS", "KOOFLOW_DB", "PGUSER", "PGPASSWORD", "KOODRIVE_BASE_URL", "KOODRIVE_USER_ID", "KOODRIVE_AUTH", "KOODRIVE_APP_SECRET_FILE", "KOOFLOW_METRICS_ADDR"},
 		"kooflow-webhook": {"TEMPORAL_ADDRESS", "KOOFLOW_DB", "PGUSER", "PGPASSWORD", "KOOGALLERY_KEY", "SMARTHUB_API_KEY", "KOOFLOW_WEBHOOK_ADDR", "KOOFLOW_METRICS_ADDR"},
 	}
 	for name, vars := range required {
@@ -156,6 +160,111 @@ func TestKooflowServicesHaveTheirConfiguration(t *testing.T) {
 		if want := []string{strings.TrimPrefix(name, "kooflow-")}; !reflect.DeepEqual([]string(s.Command), want) {
 			t.Errorf("%s runs %v, want %v", name, s.Command, want)
 		}
+	}
+}
+
+// TestWorkerSignsWithTheAppSecretFile: the worker calls KooDrive with the app signature,
+// whose credentials do not expire (a static access token dies after 20 idle minutes): it
+// gets KOODRIVE_AUTH=app, the app ID from .env and the app secret as a secret file readable
+// by the image's non-root user alone, with no access token or secret value in its
+// environment (where `docker inspect` shows it); kooflow signs with that file's secret, and
+// refuses to start with .env.example's empty placeholders, which name what to fill in.
+func TestWorkerSignsWithTheAppSecretFile(t *testing.T) {
+	const secret = "s3cret-app-secret"
+	example := readFile(t, filepath.Join(root, ".env.example"))
+	defined := map[string]bool{}
+	for _, line := range strings.Split(example, "\n") {
+		if name, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			defined[name] = true
+		}
+	}
+	for _, name := range []string{"KOODRIVE_BASE_URL", "KOODRIVE_USER_ID", "KOODRIVE_APP_ID", "KOODRIVE_APP_SECRET"} {
+		if !defined[name] {
+			t.Errorf(".env.example does not name %s, which the operator must fill in", name)
+		}
+	}
+	if defined["KOODRIVE_ACCESS_TOKEN"] {
+		t.Error(".env.example sets KOODRIVE_ACCESS_TOKEN, the credential that expires; it is only a documented fallback")
+	}
+
+	user, _ := dockerfileFinalStage(t)
+	uid, gid, _ := strings.Cut(user, ":")
+	p := withEnv(t, map[string]*string{"KOODRIVE_APP_ID": ptr("app-1"), "KOODRIVE_APP_SECRET": ptr(secret)})
+	worker := p.Services["kooflow-worker"]
+	if got := worker.Environment["KOODRIVE_AUTH"]; got == nil || *got != "app" {
+		t.Errorf("kooflow-worker: KOODRIVE_AUTH = %v, want app", got)
+	}
+	if got := worker.Environment["KOODRIVE_APP_ID"]; got == nil || *got != "app-1" {
+		t.Errorf("kooflow-worker: KOODRIVE_APP_ID = %v, want the value of .env", got)
+	}
+	for _, v := range []string{"KOODRIVE_ACCESS_TOKEN", "KOODRIVE_APP_SECRET"} {
+		if _, set := worker.Environment[v]; set {
+			t.Errorf("kooflow-worker sets %s in its environment; the secret comes from a secret file", v)
+		}
+	}
+	for name, v := range worker.Environment {
+		if v != nil && strings.Contains(*v, secret) {
+			t.Errorf("kooflow-worker: %s carries the app secret", name)
+		}
+	}
+	file := worker.Environment["KOODRIVE_APP_SECRET_FILE"]
+	if file == nil {
+		t.Fatal("kooflow-worker: KOODRIVE_APP_SECRET_FILE is not set")
+	}
+	source := ""
+	for _, s := range worker.Secrets {
+		if path, _, _ := secretFile(p, "kooflow-worker", s.Source); path == *file {
+			source = s.Source
+		}
+	}
+	if source == "" {
+		t.Fatalf("kooflow-worker: KOODRIVE_APP_SECRET_FILE=%s is not where a secret is mounted", *file)
+	}
+	switch from := p.Secrets[source]; {
+	case from.Environment != "":
+		if !defined[from.Environment] {
+			t.Errorf("secret %s comes from %s, which .env.example does not name", source, from.Environment)
+		}
+		if _, cfg, _ := secretFile(p, "kooflow-worker", source); cfg.Mode == nil || os.FileMode(*cfg.Mode)&0o077 != 0 || cfg.UID != uid || cfg.GID != gid {
+			t.Errorf("the app secret is mounted with uid %q gid %q mode %v; want %s:%s and no access for others", cfg.UID, cfg.GID, cfg.Mode, uid, gid)
+		}
+	case from.File == "":
+		t.Fatalf("secret %s comes from neither .env nor a file", source)
+	}
+
+	kd, err := koodrive.ConfigFromEnv(materialise(t, p, "kooflow-worker", source))
+	if err != nil {
+		t.Fatalf("kooflow refuses the compose KooDrive settings: %v", err)
+	}
+	sign := func(s koodrive.Signer) string {
+		req := httptest.NewRequest(http.MethodGet, "https://kd/koodrive/ose/v1/carrier/service/status", nil)
+		req.Header.Set("X-Date", "20260101T000000Z")
+		req.Header.Set("X-User-Id", kd.UserID)
+		if err := s.Sign(req, nil); err != nil {
+			t.Fatal(err)
+		}
+		return req.Header.Get("Authorization")
+	}
+	if got, want := sign(kd.Auth), sign(koodrive.NewAppSignature("app-1", secret)); got != want {
+		t.Errorf("the worker signs %q, want %q (app-1 with the secret of .env)", got, want)
+	}
+
+	p = load(t)
+	if _, err := koodrive.ConfigFromEnv(materialise(t, p, "kooflow-worker", source)); err == nil {
+		t.Error("the worker starts with .env.example's KooDrive app placeholders")
+	} else if !strings.Contains(err.Error(), "KOODRIVE_APP_ID") {
+		t.Errorf("with .env.example's placeholders the worker's error %q does not name KOODRIVE_APP_ID", err)
+	}
+
+	// The fallback is documented where the operator would switch.
+	compose := readFile(t, filepath.Join(root, "docker-compose.yml"))
+	for _, want := range []string{"# KOODRIVE_AUTH: token", "# KOODRIVE_ACCESS_TOKEN_FILE: /run/secrets/"} {
+		if !strings.Contains(compose, want) {
+			t.Errorf("docker-compose.yml does not document the token fallback (%q)", want)
+		}
+	}
+	if !strings.Contains(example, "KOODRIVE_ACCESS_TOKEN_FILE") {
+		t.Error(".env.example does not say how to fall back to a token file")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -309,6 +310,7 @@ const (
 	EnvAuth            = "KOODRIVE_AUTH"
 	EnvAppID           = "KOODRIVE_APP_ID"
 	EnvAppSecret       = "KOODRIVE_APP_SECRET"
+	EnvAppSecretFile   = "KOODRIVE_APP_SECRET_FILE"
 	EnvAccessToken     = "KOODRIVE_ACCESS_TOKEN"
 	EnvAccessTokenFile = "KOODRIVE_ACCESS_TOKEN_FILE"
 )
@@ -321,9 +323,11 @@ const (
 
 // ConfigFromEnv reads the client's configuration through getenv (os.Getenv in the worker):
 // KOODRIVE_BASE_URL and KOODRIVE_USER_ID, and the credentials KOODRIVE_AUTH selects — "app":
-// KOODRIVE_APP_ID and KOODRIVE_APP_SECRET; "token": KOODRIVE_ACCESS_TOKEN or
-// KOODRIVE_ACCESS_TOKEN_FILE. Unset, the mode is app when KOODRIVE_APP_ID is set and token
-// otherwise. The error names every missing or conflicting variable at once, never a value.
+// KOODRIVE_APP_ID and KOODRIVE_APP_SECRET or KOODRIVE_APP_SECRET_FILE (a file holding the
+// secret alone, read here once, surrounding white space trimmed); "token":
+// KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE. Unset, the mode is app when
+// KOODRIVE_APP_ID is set and token otherwise. The error names every missing or conflicting
+// variable at once, never a value.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{BaseURL: getenv(EnvBaseURL), UserID: getenv(EnvUserID)}
 	var missing, problems []string
@@ -342,12 +346,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	switch mode {
 	case AuthApp:
-		id, secret := getenv(EnvAppID), getenv(EnvAppSecret)
+		id, secret, file := getenv(EnvAppID), getenv(EnvAppSecret), strings.TrimSpace(getenv(EnvAppSecretFile))
 		if id == "" {
 			missing = append(missing, EnvAppID)
 		}
-		if secret == "" {
-			missing = append(missing, EnvAppSecret)
+		switch {
+		case secret == "" && file == "":
+			missing = append(missing, EnvAppSecret+" or "+EnvAppSecretFile)
+		case secret != "" && file != "":
+			problems = append(problems, "set only one of "+EnvAppSecret+" and "+EnvAppSecretFile)
+		case file != "":
+			var err error
+			if secret, err = readAppSecret(file); err != nil {
+				problems = append(problems, err.Error())
+			}
 		}
 		cfg.Auth = NewAppSignature(id, secret)
 	case AuthToken:
@@ -372,4 +384,30 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, errors.New("KooDrive (" + EnvAuth + "=" + mode + "): " + strings.Join(problems, "; "))
 	}
 	return cfg, nil
+}
+
+// readAppSecret reads the app secret from path (KOODRIVE_APP_SECRET_FILE): the file holds
+// the secret alone, surrounding white space ignored. Errors name the variable and the path,
+// never the file's content.
+func readAppSecret(path string) (string, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: read the app secret: %w", EnvAppSecretFile, err)
+	}
+	defer file.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(file, 64<<10+1)); err != nil {
+		return "", fmt.Errorf("%s: read the app secret %s: %w", EnvAppSecretFile, path, err)
+	}
+	if buf.Len() > 64<<10 {
+		return "", fmt.Errorf("%s: the file %s holds more than 64 KiB, more than an app secret", EnvAppSecretFile, path)
+	}
+	secret := strings.TrimSpace(buf.String())
+	if secret == "" {
+		return "", fmt.Errorf("%s: the file %s is empty; it must hold the app secret from the KooDrive console", EnvAppSecretFile, path)
+	}
+	if strings.ContainsAny(secret, "\r\n") {
+		return "", fmt.Errorf("%s: the file %s holds more than one line; it must hold the app secret alone", EnvAppSecretFile, path)
+	}
+	return secret, nil
 }

@@ -76,7 +76,7 @@ func New(cfg Config) (*Client, error) {
 		missing = append(missing, "base URL (KOODRIVE_BASE_URL)")
 	}
 	if cfg.Auth == nil && cfg.AccessToken == "" {
-		missing = append(missing, "credentials (KOODRIVE_ACCESS_TOKEN, KOODRIVE_ACCESS_TOKEN_FILE, or KOODRIVE_APP_ID and KOODRIVE_APP_SECRET)")
+		missing = append(missing, "credentials (KOODRIVE_ACCESS_TOKEN, KOODRIVE_ACCESS_TOKEN_FILE, or KOODRIVE_APP_ID and KOODRIVE_APP_SECRET or KOODRIVE_APP_SECRET_FILE)")
 	}
 	if cfg.UserID == "" {
 		missing = append(missing, "user ID (KOODRIVE_USER_ID)")

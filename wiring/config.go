@@ -84,7 +84,8 @@ const (
 // FromEnv fills a Config for the process r from env, a list of KEY=VALUE as os.Environ
 // returns it: TEMPORAL_* (the SDK's standard client configuration; default
 // 127.0.0.1:7233, namespace default), KOOFLOW_DB, KOOFLOW_DATA_DIR, KOOFLOW_METRICS_ADDR;
-// for the worker the KooDrive settings (koodrive.ConfigFromEnv); for the webhook
+// for the worker the KooDrive settings (koodrive.ConfigFromEnv, which reads the app secret
+// from KOODRIVE_APP_SECRET or the file KOODRIVE_APP_SECRET_FILE names); for the webhook
 // KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE, KOOFLOW_WEBHOOK_ADDR and
 // KOOFLOW_RECORD_RETENTION; for
 // both the payload keys (payloadcodec.FromEnv: KOOFLOW_PAYLOAD_KEYS or

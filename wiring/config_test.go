@@ -1,12 +1,16 @@
 package wiring
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
 )
@@ -101,6 +105,88 @@ func TestFromEnvNamesEveryProblemAtOnce(t *testing.T) {
 	for _, want := range []string{"KOOFLOW_DB", "KOODRIVE_BASE_URL", "KOODRIVE_USER_ID"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+// workerEnv is a complete worker environment in app mode, without the app secret.
+func workerEnv(t *testing.T, extra ...string) []string {
+	return append([]string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOODRIVE_BASE_URL=https://kd", "KOODRIVE_USER_ID=u",
+		"KOODRIVE_AUTH=app", "KOODRIVE_APP_ID=app-1", "KOOFLOW_PAYLOAD_KEYS=" + newKey(t, "k1")}, extra...)
+}
+
+// authorization is the Authorization header signer gives a fixed request.
+func authorization(t *testing.T, signer koodrive.Signer) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "https://kd/koodrive/ose/v1/carrier/users/notifyPackageExpire", nil)
+	req.Header.Set("X-Date", "20260101T000000Z")
+	req.Header.Set("X-User-Id", "u")
+	if err := signer.Sign(req, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	return req.Header.Get("Authorization")
+}
+
+// TestFromEnvReadsTheAppSecretFile: in compose the app secret reaches the worker as a
+// mounted secret file (KOODRIVE_APP_SECRET_FILE), never in its environment; the worker
+// signs with the file's content, surrounding white space (a trailing newline) trimmed.
+func TestFromEnvReadsTheAppSecretFile(t *testing.T) {
+	const secret = "s3cret-app-secret"
+	file := filepath.Join(t.TempDir(), "koodrive-app-secret")
+	if err := os.WriteFile(file, []byte("  "+secret+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := FromEnv(workerEnv(t, "KOODRIVE_APP_SECRET_FILE="+file), Worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := authorization(t, cfg.KooDrive.Auth), authorization(t, koodrive.NewAppSignature("app-1", secret)); got != want {
+		t.Fatalf("signed %q, want %q (the secret from the file, trimmed)", got, want)
+	}
+}
+
+// TestFromEnvAppSecretFileProblems: exactly one of KOODRIVE_APP_SECRET and
+// KOODRIVE_APP_SECRET_FILE; a missing, empty or multi-line file stops the worker with an
+// error that names the variable and never shows the secret.
+func TestFromEnvAppSecretFileProblems(t *testing.T) {
+	const secret = "s3cret-app-secret"
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := write("good", secret)
+	cases := []struct {
+		name string
+		env  []string
+		want []string // every one must appear in the error
+	}{
+		{"neither", nil, []string{"KOODRIVE_APP_SECRET or KOODRIVE_APP_SECRET_FILE"}},
+		{"both", []string{"KOODRIVE_APP_SECRET=" + secret, "KOODRIVE_APP_SECRET_FILE=" + good},
+			[]string{"set only one of KOODRIVE_APP_SECRET and KOODRIVE_APP_SECRET_FILE"}},
+		{"missing file", []string{"KOODRIVE_APP_SECRET_FILE=" + filepath.Join(dir, "absent")},
+			[]string{"KOODRIVE_APP_SECRET_FILE", filepath.Join(dir, "absent")}},
+		{"empty file", []string{"KOODRIVE_APP_SECRET_FILE=" + write("empty", " \n\t\n")},
+			[]string{"KOODRIVE_APP_SECRET_FILE", "is empty"}},
+		{"two lines", []string{"KOODRIVE_APP_SECRET_FILE=" + write("two", secret+"\n"+secret+"\n")},
+			[]string{"KOODRIVE_APP_SECRET_FILE", "more than one line"}},
+	}
+	for _, c := range cases {
+		_, err := FromEnv(workerEnv(t, c.env...), Worker)
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not name %q", c.name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: error %q shows the secret", c.name, err)
 		}
 	}
 }

@@ -61,7 +61,7 @@ Other variables it honours:
   SMARTHUB_API_KEY            the SmartHub API key (default: a dev key kept in --data-dir)
   SMARTHUB_SIGNATURE_MODE     log (default), enforce or off
   KOODRIVE_BASE_URL           a real KooDrive instead of the sandbox, with KOODRIVE_USER_ID and
-                              KOODRIVE_AUTH, KOODRIVE_APP_ID, KOODRIVE_APP_SECRET,
+                              KOODRIVE_AUTH, KOODRIVE_APP_ID, KOODRIVE_APP_SECRET(_FILE),
                               KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE (the worker's)
   KOOFLOW_PAYLOAD_KEYS        the keys that encrypt Temporal payloads, id:base64key[,…] (first
                               encrypts, all decrypt), or KOOFLOW_PAYLOAD_KEYS_FILE; default: a

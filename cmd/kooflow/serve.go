@@ -19,7 +19,8 @@ func newWorkerCommand() *cobra.Command {
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* (the SDK's
 standard client configuration); KOOFLOW_DB (required); KOODRIVE_BASE_URL, KOODRIVE_USER_ID
 (required) and KooDrive credentials chosen by KOODRIVE_AUTH — app: KOODRIVE_APP_ID and
-KOODRIVE_APP_SECRET; token: KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE (unset: app when
+KOODRIVE_APP_SECRET or KOODRIVE_APP_SECRET_FILE (a file holding the secret, e.g. a mounted
+secret); token: KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE (unset: app when
 KOODRIVE_APP_ID is set); KOOFLOW_METRICS_ADDR (/metrics and /healthz, default
 ` + wiring.DefaultMetricsAddr + `, loopback only: set e.g. :9090 for a scraper on another host);
 KOOFLOW_DATA_DIR (statements and discrepancy reports are written under its reconciliation/
