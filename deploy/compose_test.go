@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -23,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/wiring"
 )
 
 const root = ".."
@@ -376,6 +378,38 @@ func TestSecretsFileIsIgnored(t *testing.T) {
 		if !found {
 			t.Errorf("%s does not exclude .env", file)
 		}
+	}
+}
+
+// TestWorkerHealthAndStop: compose tells a worker that waits for Temporal ("starting")
+// from a dead one by its /readyz on the metrics port; the webhook keeps its intake /readyz
+// (ready while the store answers, Temporal or not); and Docker waits longer than the
+// worker's drain of activities in flight before it kills it.
+func TestWorkerHealthAndStop(t *testing.T) {
+	p := load(t)
+	worker := p.Services["kooflow-worker"]
+	wantCheck := []string{"CMD", "/usr/local/bin/kooflow", "healthcheck", "--url",
+		"http://127.0.0.1:" + port(t, *worker.Environment["KOOFLOW_METRICS_ADDR"]) + "/readyz"}
+	if worker.HealthCheck == nil || !reflect.DeepEqual([]string(worker.HealthCheck.Test), wantCheck) {
+		t.Errorf("kooflow-worker health check %v, want %v", worker.HealthCheck, wantCheck)
+	}
+	webhook := p.Services["kooflow-webhook"]
+	wantCheck = []string{"CMD", "/usr/local/bin/kooflow", "healthcheck", "--url",
+		"http://127.0.0.1:" + port(t, *webhook.Environment["KOOFLOW_WEBHOOK_ADDR"]) + "/readyz"}
+	if webhook.HealthCheck == nil || !reflect.DeepEqual([]string(webhook.HealthCheck.Test), wantCheck) {
+		t.Errorf("kooflow-webhook health check %v, want %v", webhook.HealthCheck, wantCheck)
+	}
+
+	drain := wiring.DefaultWorkerStopTimeout
+	if v := worker.Environment["KOOFLOW_WORKER_STOP_TIMEOUT"]; v != nil && *v != "" {
+		d, err := time.ParseDuration(*v)
+		if err != nil {
+			t.Fatalf("KOOFLOW_WORKER_STOP_TIMEOUT %q: %v", *v, err)
+		}
+		drain = d
+	}
+	if worker.StopGracePeriod == nil || time.Duration(*worker.StopGracePeriod) < drain+10*time.Second {
+		t.Errorf("kooflow-worker stop_grace_period %v; want at least its stop timeout %s plus 10 s", worker.StopGracePeriod, drain)
 	}
 }
 

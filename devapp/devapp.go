@@ -170,7 +170,7 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 		return nil, err
 	}
 	a.Store, a.Metrics = a.parts.Store, a.parts.Metrics
-	if a.Client, err = a.parts.Dial(ctx, 0); err != nil {
+	if a.Client, err = a.parts.Dial(ctx); err != nil {
 		return nil, fmt.Errorf("embedded Temporal: %w", err)
 	}
 	a.parts.EnsureSearchAttributes(ctx, a.Client)
@@ -190,11 +190,11 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 		return nil, err
 	}
 	a.Starter = &starter.Starter{Client: a.Client, Store: a.Store}
-	if a.intake, err = a.parts.StartIntake(ctx, a.Client); err != nil {
+	if a.intake, err = a.parts.StartIntake(ctx, a.Client, nil); err != nil {
 		return nil, err
 	}
 	a.Intake, a.Relay, a.WebhookURL = a.intake.Intake, a.intake.Relay, a.intake.URL
-	ms, err := a.parts.ServeMetrics()
+	ms, err := a.parts.ServeMetrics(nil)
 	if err != nil {
 		return nil, err
 	}

@@ -90,20 +90,75 @@ func (p *process) Stop() { p.end(syscall.SIGTERM) }
 func (p *process) Kill() { p.end(syscall.SIGKILL) }
 
 func (p *process) end(sig syscall.Signal) {
+	p.Signal(sig)
+	if !p.WaitExit(15 * time.Second) {
+		p.mu.Lock()
+		_ = p.cmd.Process.Kill()
+		p.mu.Unlock()
+		p.WaitExit(time.Minute)
+	}
+}
+
+// Signal sends sig to the running process, if any, without waiting.
+func (p *process) Signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// WaitExit waits up to timeout for the process to exit and reports whether it has (true
+// when it was not running).
+func (p *process) WaitExit(timeout time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
-		return
+		return true
 	}
-	_ = p.cmd.Process.Signal(sig)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	case <-t.C:
+		return false
 	}
 	p.logFile.Close()
 	p.cmd, p.logFile, p.exited = nil, nil, nil
+	return true
+}
+
+// Running reports whether the process runs (it has not exited by itself).
+func (p *process) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// LogCount counts the lines of the process's log that contain s.
+func (p *process) LogCount(s string) int {
+	logs, _ := os.ReadFile(p.log)
+	return strings.Count(string(logs), s)
+}
+
+// waitLog waits until the process's log has at least n lines containing s.
+func (p *process) waitLog(t *testing.T, s string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for p.LogCount(s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d lines with %s after %s, want %d", filepath.Base(p.log), p.LogCount(s), s, timeout, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // temporalServer is `kooflow temporal` on PostgreSQL in its own process.
@@ -121,15 +176,31 @@ type temporalServer struct {
 // a password.
 func startTemporal(t *testing.T, bin, dir string, shards int) *temporalServer {
 	t.Helper()
-	addr := freeAddr(t)
+	return startTemporalAt(t, bin, dir, freeAddr(t), []string{"KOOFLOW_TEMPORAL_DB=" + devstacktest.PostgresURL(t)},
+		"--history-shards", strconv.Itoa(shards))
+}
+
+// startTemporalAt runs `kooflow temporal` with its frontend on addr (its data in
+// dir/temporal: SQLite unless env names a database), and waits until it serves.
+func startTemporalAt(t *testing.T, bin, dir, addr string, env []string, args ...string) *temporalServer {
+	t.Helper()
 	_, port := splitPort(t, addr)
 	ts := &temporalServer{Addr: addr}
-	ts.process = startProcess(t, bin, filepath.Join(dir, "temporal.log"),
-		[]string{"KOOFLOW_TEMPORAL_DB=" + devstacktest.PostgresURL(t)},
-		"temporal", "--data-dir", filepath.Join(dir, "temporal"), "--temporal-port", port, "--ui-port", "-1",
-		"--history-shards", strconv.Itoa(shards))
+	ts.process = startProcess(t, bin, filepath.Join(dir, "temporal.log"), env,
+		append([]string{"temporal", "--data-dir", filepath.Join(dir, "temporal"), "--temporal-port", port, "--ui-port", "-1"}, args...)...)
 	ts.waitServing(t, 0)
 	return ts
+}
+
+// buildKooflow builds the kooflow binary into dir.
+func buildKooflow(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "kooflow")
+	build := exec.Command("go", "build", "-o", bin, "github.com/kooflow/kooflow/cmd/kooflow")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build kooflow: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // Restart stops the server with SIGTERM, starts it again on the same databases and
@@ -240,11 +311,7 @@ func TestProductionTopology(t *testing.T) {
 		t.Skip(storetest.PostgresEnv + " is not set: the production topology runs on PostgreSQL (CI sets it)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "kooflow")
-	build := exec.Command("go", "build", "-o", bin, "github.com/kooflow/kooflow/cmd/kooflow")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build kooflow: %v\n%s", err, out)
-	}
+	bin := buildKooflow(t, dir)
 
 	kd := sandbox.New(sandbox.Options{AccessToken: kooDriveToken, UserID: kooDriveUser})
 	kdSrv := httptest.NewServer(kd.Handler())
@@ -281,7 +348,7 @@ func TestProductionTopology(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	worker := startProcess(t, bin, filepath.Join(dir, "worker-1.log"), append(workerEnv, "KOOFLOW_METRICS_ADDR="+metricsAddr), "worker")
 	waitHTTP(t, "http://"+webhookAddr+"/readyz", 60*time.Second)
-	waitHTTP(t, "http://"+metricsAddr+"/healthz", 60*time.Second)
+	waitHTTP(t, "http://"+metricsAddr+"/readyz", 60*time.Second)
 
 	for i := 0; i < n; i++ {
 		deliverAccepted(t, webhookAddr, fmt.Sprintf("inst-p%02d", i))

@@ -54,7 +54,7 @@ func TestProductionWiring(t *testing.T) {
 		"KOOFLOW_WEBHOOK_ADDR=127.0.0.1:0"), logs)
 
 	waitHTTP(t, webhook.WebhookURL+"/readyz", 30*time.Second)
-	waitHTTP(t, worker.MetricsURL+"/healthz", 30*time.Second)
+	waitHTTP(t, worker.MetricsURL+"/readyz", 30*time.Second)
 	st := webhook.Parts.Store
 	if _, err := st.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "inst-wired", CarrierUserID: "user-wired", PackageID: "pkg"}}); err != nil {
 		t.Fatal(err)

@@ -31,6 +31,13 @@ const (
 	DefaultDataDir     = "./kooflow-data"
 )
 
+// DefaultWorkerStopTimeout is how long `kooflow worker` lets the activities in flight
+// finish after SIGTERM or SIGINT before it stops them (KOOFLOW_WORKER_STOP_TIMEOUT): longer
+// than a KooDrive notification may take (its attempt's 20 s start-to-close timeout), so a
+// notification in flight is finished, not repeated. A longer activity (a reconciliation
+// step) is abandoned and retried by Temporal on another worker.
+const DefaultWorkerStopTimeout = 30 * time.Second
+
 // Config is what a kooflow process is built from. A part reads only the fields it uses.
 type Config struct {
 	// DB is kooflow's store: sqlite:PATH or a postgres:// URL.
@@ -85,7 +92,8 @@ const (
 // returns it: TEMPORAL_* (the SDK's standard client configuration; default
 // 127.0.0.1:7233, namespace default), KOOFLOW_DB, KOOFLOW_DATA_DIR, KOOFLOW_METRICS_ADDR;
 // for the worker the KooDrive settings (koodrive.ConfigFromEnv, which reads the app secret
-// from KOODRIVE_APP_SECRET or the file KOODRIVE_APP_SECRET_FILE names); for the webhook
+// from KOODRIVE_APP_SECRET or the file KOODRIVE_APP_SECRET_FILE names) and
+// KOOFLOW_WORKER_STOP_TIMEOUT (default DefaultWorkerStopTimeout); for the webhook
 // KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE, KOOFLOW_WEBHOOK_ADDR and
 // KOOFLOW_RECORD_RETENTION; for
 // both the payload keys (payloadcodec.FromEnv: KOOFLOW_PAYLOAD_KEYS or
@@ -105,6 +113,8 @@ func FromEnv(env []string, r Role) (Config, error) {
 		kd, err := koodrive.ConfigFromEnv(vars.get)
 		problems = append(problems, err)
 		cfg.KooDrive = kd
+		cfg.WorkerOptions.WorkerStopTimeout, err = vars.duration("KOOFLOW_WORKER_STOP_TIMEOUT", DefaultWorkerStopTimeout)
+		problems = append(problems, err)
 	case Webhook:
 		required = append(required, "KOOGALLERY_KEY")
 		cfg.KooGalleryKey = vars.get("KOOGALLERY_KEY")
@@ -176,6 +186,19 @@ func (m envMap) or(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// duration reads a positive duration such as 30s or 2m, or def when name is unset.
+func (m envMap) duration(name string, def time.Duration) (time.Duration, error) {
+	v := m[name]
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return def, fmt.Errorf("%s %q: want a positive duration such as 30s or 2m", name, v)
+	}
+	return d, nil
 }
 
 // Environ lists the environment as KEY=VALUE, for envconfig.

@@ -205,3 +205,30 @@ func TestRecordRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestFromEnvWorkerStopTimeout: KOOFLOW_WORKER_STOP_TIMEOUT defaults to
+// DefaultWorkerStopTimeout, takes a duration, and refuses anything else naming itself.
+func TestFromEnvWorkerStopTimeout(t *testing.T) {
+	base := []string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOODRIVE_BASE_URL=https://kd", "KOODRIVE_USER_ID=u",
+		"KOODRIVE_ACCESS_TOKEN=t", "KOOFLOW_PAYLOAD_ENCRYPTION=off"}
+	cfg, err := FromEnv(base, Worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.WorkerOptions.WorkerStopTimeout; got != DefaultWorkerStopTimeout {
+		t.Fatalf("stop timeout %s, want the default %s", got, DefaultWorkerStopTimeout)
+	}
+	cfg, err = FromEnv(append(base, "KOOFLOW_WORKER_STOP_TIMEOUT=2m"), Worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.WorkerOptions.WorkerStopTimeout; got != 2*time.Minute {
+		t.Fatalf("stop timeout %s, want 2m", got)
+	}
+	for _, bad := range []string{"30", "-5s", "0s"} {
+		_, err := FromEnv(append(base, "KOOFLOW_WORKER_STOP_TIMEOUT="+bad), Worker)
+		if err == nil || !strings.Contains(err.Error(), "KOOFLOW_WORKER_STOP_TIMEOUT") {
+			t.Errorf("KOOFLOW_WORKER_STOP_TIMEOUT=%s: error %v, want one naming the variable", bad, err)
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -91,30 +90,19 @@ func (p *Parts) Close() {
 	}
 }
 
-// Dial connects to Temporal with the process's client options, trying again for up to
-// patience (0: once) for long-running processes that may start before the cluster does.
-func (p *Parts) Dial(ctx context.Context, patience time.Duration) (client.Client, error) {
-	deadline := time.Now().Add(patience)
-	for {
-		c, err := client.DialContext(ctx, p.ClientOptions)
-		if err == nil {
-			return c, nil
-		}
-		err = fmt.Errorf("connect to Temporal at %s (namespace %s): %w", p.ClientOptions.HostPort, p.ClientOptions.Namespace, err)
-		if time.Now().After(deadline) {
-			return nil, err
-		}
-		p.logger.Warn("Temporal is not reachable yet; retrying", "address", p.ClientOptions.HostPort, "error", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
+// Dial connects to Temporal with the process's client options, once: for a process whose
+// Temporal is already up (kooflow dev's embedded one). Long-running processes that may
+// start before the cluster use LazyClient and AwaitTemporal.
+func (p *Parts) Dial(ctx context.Context) (client.Client, error) {
+	c, err := client.DialContext(ctx, p.ClientOptions)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", p.ClientOptions.HostPort, p.ClientOptions.Namespace, err)
 	}
+	return c, nil
 }
 
-// LazyClient returns a client that connects on first use, for the intake, which starts
-// and accepts deliveries even while Temporal is down.
+// LazyClient returns a client that connects on first use, for the long-running processes,
+// which start (and the intake accepts deliveries) even while Temporal is down.
 func (p *Parts) LazyClient() (client.Client, error) {
 	c, err := client.NewLazyClient(p.ClientOptions)
 	if err != nil {
@@ -159,8 +147,15 @@ func (p *Parts) StartWorker(c client.Client) (sdkworker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.startWorker(c, deps)
+}
+
+// startWorker starts a new worker with deps on c; a worker that failed to start is
+// stopped, so the next attempt starts a fresh one.
+func (p *Parts) startWorker(c client.Client, deps worker.Dependencies) (sdkworker.Worker, error) {
 	w := worker.New(c, deps, p.Config.WorkerOptions)
 	if err := w.Start(); err != nil {
+		w.Stop()
 		return nil, fmt.Errorf("start Temporal worker: %w", err)
 	}
 	return w, nil
@@ -182,9 +177,11 @@ type Intake struct {
 }
 
 // StartIntake serves the webhook on Config.WebhookAddr and, unless Config.NoRelay, runs
-// the relay until Stop; it prunes the delivery and audit logs past
-// Config.RecordRetention meanwhile. c may be lazy: the intake answers whether Temporal is up or not.
-func (p *Parts) StartIntake(ctx context.Context, c client.Client) (*Intake, error) {
+// the relay until Stop: once Temporal answers (AwaitTemporal, which ready follows; ready
+// may be nil), then on its own backoff. Meanwhile it prunes the delivery and audit logs
+// past Config.RecordRetention. c may be lazy: the intake answers whether Temporal is up
+// or not.
+func (p *Parts) StartIntake(ctx context.Context, c client.Client, ready *Readiness) (*Intake, error) {
 	cfg := p.Config
 	if cfg.SmartHubAPIKey == "" {
 		p.logger.Warn("SMARTHUB_API_KEY is not set: SmartHub pushes to /smarthub/events are refused with 401")
@@ -201,13 +198,21 @@ func (p *Parts) StartIntake(ctx context.Context, c client.Client) (*Intake, erro
 		return nil, err
 	}
 	in.server, in.URL = srv, srv.URL
+	if cfg.NoRelay {
+		ready.SetReady()
+	}
 	background, stop := context.WithCancel(context.WithoutCancel(ctx))
 	in.stopBackground, in.backgroundDone = stop, make(chan struct{})
 	go func() {
 		defer close(in.backgroundDone)
 		var wg sync.WaitGroup
 		if !cfg.NoRelay {
-			wg.Go(func() { in.Relay.Run(background) })
+			wg.Go(func() {
+				if p.AwaitTemporal(background, c, ready, nil) != nil {
+					return // stopped before Temporal answered
+				}
+				in.Relay.Run(background)
+			})
 		}
 		wg.Go(func() { pruneRecords(background, p.Store, cfg.RecordRetention, p.logger) })
 		wg.Wait()
@@ -222,10 +227,13 @@ func (in *Intake) Stop() {
 	<-in.backgroundDone
 }
 
-// ServeMetrics serves /metrics and /healthz on Config.MetricsAddr.
-func (p *Parts) ServeMetrics() (*httpserver.Server, error) {
+// ServeMetrics serves on Config.MetricsAddr /metrics, /healthz (200 while the process
+// runs) and /readyz (ready's answer: 503 with a plain reason until the process reaches
+// Temporal, 200 after; a nil ready is always ready).
+func (p *Parts) ServeMetrics(ready *Readiness) (*httpserver.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", p.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+	mux.Handle("GET /readyz", ready)
 	return httpserver.Start("metrics", p.Config.MetricsAddr, mux, p.logger)
 }

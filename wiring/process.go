@@ -3,25 +3,25 @@ package wiring
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 )
-
-// dialPatience is how long the worker waits for a Temporal cluster that is not up yet.
-const dialPatience = 2 * time.Minute
 
 // Process is a running `kooflow worker` or `kooflow webhook`: what the command runs
 // until it is told to stop.
 type Process struct {
 	// Parts are the process's store, metrics and client options; Client its Temporal
-	// client (lazy in the webhook).
+	// client (lazy: it connects when Temporal answers).
 	Parts  *Parts
 	Client client.Client
 	// WebhookURL is where the webhook listens (empty for the worker); MetricsURL serves
-	// /metrics and /healthz.
+	// /metrics, /healthz and /readyz.
 	WebhookURL string
 	MetricsURL string
+	// Ready is what MetricsURL/readyz answers: 503 "waiting for Temporal at host:port …"
+	// until the worker polls (the webhook: until its relay reaches Temporal), 200 after.
+	Ready *Readiness
 	// stops run in reverse order.
 	stops []func()
 }
@@ -38,48 +38,66 @@ func Start(ctx context.Context, r Role, cfg Config) (*Process, error) {
 	return nil, fmt.Errorf("wiring: unknown process %q", r)
 }
 
-// StartWorkerProcess runs kooflow's Temporal worker: it opens the parts, waits up to two
-// minutes for Temporal, registers the search attributes, serves the metrics and starts
-// the worker.
+// StartWorkerProcess runs kooflow's Temporal worker: it opens the parts, builds the
+// activities' dependencies and serves the metrics, health and readiness, and returns;
+// in the background it waits for Temporal as long as it takes (AwaitTemporal), registers
+// the search attributes and starts the worker. Only a configuration error returns one.
+// Stop lets the activities in flight finish for up to Config.WorkerOptions'
+// WorkerStopTimeout.
 func StartWorkerProcess(ctx context.Context, cfg Config) (_ *Process, err error) {
 	p, err := openProcess(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stopOnError(&err)
-	if p.Client, err = p.Parts.Dial(ctx, dialPatience); err != nil {
-		return nil, err
-	}
-	p.stops = append(p.stops, p.Client.Close)
-	p.Parts.EnsureSearchAttributes(ctx, p.Client)
-	if err := p.serveMetrics(); err != nil {
-		return nil, err
-	}
-	w, err := p.Parts.StartWorker(p.Client)
+	deps, err := p.Parts.WorkerDependencies()
 	if err != nil {
 		return nil, err
 	}
-	p.stops = append(p.stops, w.Stop)
-	p.Parts.logger.Info("worker running", "taskQueue", "kooflow", "metrics", p.MetricsURL+"/metrics", "store", p.Parts.Store.Dialect())
+	if err := p.lazyClient(); err != nil {
+		return nil, err
+	}
+	if err := p.serveMetrics(); err != nil {
+		return nil, err
+	}
+	var w sdkworker.Worker
+	stopWaiting := p.whenTemporal(ctx, func(ctx context.Context) error {
+		p.Parts.EnsureSearchAttributes(ctx, p.Client)
+		started, err := p.Parts.startWorker(p.Client, deps)
+		if err != nil {
+			return err
+		}
+		w = started
+		p.Parts.logger.Info("worker running", "taskQueue", "kooflow", "metrics", p.MetricsURL+"/metrics", "store", p.Parts.Store.Dialect())
+		return nil
+	})
+	p.stops = append(p.stops, func() {
+		stopWaiting()
+		if w != nil {
+			p.Ready.SetNotReady("stopping: finishing the activities in flight")
+			p.Parts.logger.Info("worker draining: activities in flight may finish", "stopTimeout", cfg.WorkerOptions.WorkerStopTimeout.String())
+			w.Stop()
+		}
+	})
 	return p, nil
 }
 
 // StartWebhookProcess runs the intake: the webhook and the relay on a lazy Temporal
-// client, so deliveries are accepted while Temporal is down, and the metrics.
+// client, so deliveries are accepted while Temporal is down (the relay waits for it), and
+// the metrics, health and readiness.
 func StartWebhookProcess(ctx context.Context, cfg Config) (_ *Process, err error) {
 	p, err := openProcess(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stopOnError(&err)
-	if p.Client, err = p.Parts.LazyClient(); err != nil {
+	if err := p.lazyClient(); err != nil {
 		return nil, err
 	}
-	p.stops = append(p.stops, p.Client.Close)
 	if err := p.serveMetrics(); err != nil {
 		return nil, err
 	}
-	in, err := p.Parts.StartIntake(ctx, p.Client)
+	in, err := p.Parts.StartIntake(ctx, p.Client, p.Ready)
 	if err != nil {
 		return nil, err
 	}
@@ -95,11 +113,38 @@ func openProcess(ctx context.Context, cfg Config) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Process{Parts: parts, stops: []func(){parts.Close}}, nil
+	p := &Process{Parts: parts, stops: []func(){parts.Close}}
+	w := TemporalWait{Address: parts.ClientOptions.HostPort, Namespace: parts.ClientOptions.Namespace}
+	p.Ready = NewReadiness(w.Reason())
+	return p, nil
+}
+
+func (p *Process) lazyClient() (err error) {
+	if p.Client, err = p.Parts.LazyClient(); err != nil {
+		return err
+	}
+	p.stops = append(p.stops, p.Client.Close)
+	return nil
+}
+
+// whenTemporal runs start in the background once Temporal answers (Parts.AwaitTemporal,
+// which p.Ready follows). The function it returns stops the wait, if it still runs, and
+// returns once it has ended.
+func (p *Process) whenTemporal(ctx context.Context, start func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = p.Parts.AwaitTemporal(ctx, p.Client, p.Ready, start)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func (p *Process) serveMetrics() error {
-	ms, err := p.Parts.ServeMetrics()
+	ms, err := p.Parts.ServeMetrics(p.Ready)
 	if err != nil {
 		return err
 	}
@@ -114,8 +159,8 @@ func (p *Process) stopOnError(err *error) {
 	}
 }
 
-// Stop stops what the process started, last started first: the worker or the webhook and
-// relay, the metrics server, the client, then the store.
+// Stop stops what the process started, last started first: the worker (or the wait for
+// Temporal) or the webhook and relay, the metrics server, the client, then the store.
 func (p *Process) Stop() {
 	for i := len(p.stops) - 1; i >= 0; i-- {
 		p.stops[i]()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/store/storetest"
+	"github.com/kooflow/kooflow/wiring"
 )
 
 func registryInstances(t *testing.T, st *store.Store) []string {
@@ -231,6 +232,22 @@ func TestDevHelpNamesItsEnvironment(t *testing.T) {
 		line, _, _ := strings.Cut(out[i:], "\n")
 		if !strings.Contains(line, "(env KOOFLOW_") {
 			t.Errorf("%s does not name its variable: %q", flag, line)
+		}
+	}
+}
+
+// TestWorkerHelpDocumentsWaitingAndStopping: kooflow worker --help says how it waits for
+// Temporal (the backoff cap), what /healthz and /readyz answer, and how long SIGTERM lets
+// activities finish (KOOFLOW_WORKER_STOP_TIMEOUT and its default).
+func TestWorkerHelpDocumentsWaitingAndStopping(t *testing.T) {
+	out, err := run(t, "worker", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"capped at " + wiring.TemporalRetryMax.String(), "/healthz", "/readyz", "waiting for Temporal at",
+		"KOOFLOW_WORKER_STOP_TIMEOUT", "default " + wiring.DefaultWorkerStopTimeout.String(), "SIGTERM"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kooflow worker --help does not say %q", want)
 		}
 	}
 }

@@ -16,15 +16,26 @@ func newWorkerCommand() *cobra.Command {
 		Short: "Run the Temporal worker (workflows and activities) as a long-running process",
 		Long: `Runs kooflow's Temporal worker against any Temporal cluster.
 
+It starts whether Temporal is up or not: it logs once that it waits and for which address,
+tries again with exponential backoff capped at ` + wiring.TemporalRetryMax.String() + `, logs when it is connected, and never
+exits for want of Temporal — only SIGTERM or SIGINT stop it, or a configuration error at
+start. On KOOFLOW_METRICS_ADDR it serves /metrics, /healthz (200 while the process runs) and
+/readyz (503 "waiting for Temporal at host:port …" until the worker polls, then 200).
+
+On SIGTERM or SIGINT it stops polling and lets the activities in flight finish for up to
+KOOFLOW_WORKER_STOP_TIMEOUT (default ` + wiring.DefaultWorkerStopTimeout.String() + `, longer than a KooDrive notification may take);
+an activity still running then is stopped and retried by Temporal on another worker. Give
+the process that long plus 15 s before killing it (compose's stop_grace_period).
+
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* (the SDK's
 standard client configuration); KOOFLOW_DB (required); KOODRIVE_BASE_URL, KOODRIVE_USER_ID
 (required) and KooDrive credentials chosen by KOODRIVE_AUTH — app: KOODRIVE_APP_ID and
 KOODRIVE_APP_SECRET or KOODRIVE_APP_SECRET_FILE (a file holding the secret, e.g. a mounted
 secret); token: KOODRIVE_ACCESS_TOKEN or KOODRIVE_ACCESS_TOKEN_FILE (unset: app when
-KOODRIVE_APP_ID is set); KOOFLOW_METRICS_ADDR (/metrics and /healthz, default
+KOODRIVE_APP_ID is set); KOOFLOW_METRICS_ADDR (/metrics, /healthz and /readyz, default
 ` + wiring.DefaultMetricsAddr + `, loopback only: set e.g. :9090 for a scraper on another host);
-KOOFLOW_DATA_DIR (statements and discrepancy reports are written under its reconciliation/
-folder; default ` + wiring.DefaultDataDir + `).`,
+KOOFLOW_WORKER_STOP_TIMEOUT (a duration such as 30s or 2m); KOOFLOW_DATA_DIR (statements and
+discrepancy reports are written under its reconciliation/ folder; default ` + wiring.DefaultDataDir + `).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProcess(cmd.Context(), wiring.Worker)
@@ -42,13 +53,19 @@ starts the queued workflows as soon as Temporal takes them. Only an unavailable 
 answered 000005 (SmartHub: 503). Run several replicas on PostgreSQL if you like: relays share
 the queue through leases and never start an intent twice.
 
+The intake's /healthz and /readyz (on KOOFLOW_WEBHOOK_ADDR) answer 200 while the store
+answers, whether Temporal is up or not. The relay waits for Temporal as the worker does
+(one log line while it waits, backoff capped at ` + wiring.TemporalRetryMax.String() + `); KOOFLOW_METRICS_ADDR serves /metrics,
+/healthz and the relay's /readyz (503 "waiting for Temporal at host:port …" until it
+reaches Temporal, then 200).
+
 Environment: TEMPORAL_* (the SDK's standard client configuration); KOOFLOW_DB and
 KOOGALLERY_KEY (required); SMARTHUB_API_KEY (SmartHub pushes are refused without it);
 SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR (intake,
 default ` + wiring.DefaultWebhookAddr + `, loopback only: set e.g. :8080 to take KooGallery's and SmartHub's
-calls); KOOFLOW_METRICS_ADDR (/metrics, default ` + wiring.DefaultMetricsAddr + ` — keep it off the public network);
-KOOFLOW_RECORD_RETENTION (how long the delivery log and the audit log keep a row, e.g. 400d — the
-default; older rows are pruned hourly).`,
+calls); KOOFLOW_METRICS_ADDR (/metrics, /healthz, /readyz, default ` + wiring.DefaultMetricsAddr + ` — keep it off the public
+network); KOOFLOW_RECORD_RETENTION (how long the delivery log and the audit log keep a row, e.g.
+400d — the default; older rows are pruned hourly).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProcess(cmd.Context(), wiring.Webhook)
@@ -70,5 +87,6 @@ func runProcess(ctx context.Context, name wiring.Role) error {
 	<-ctx.Done()
 	cfg.Logger.Info(string(name) + " stopping")
 	p.Stop()
+	cfg.Logger.Info(string(name) + " stopped")
 	return nil
 }
