@@ -39,6 +39,13 @@ const (
 	// StateSuperseded ends a conflict whose subject's expiry an operator ran for another
 	// period (after correcting the registry); its last error names that expiry.
 	StateSuperseded = "superseded"
+	// StateCancelled ends an expiration whose workflow was asked to cancel (the Temporal
+	// UI's "Request Cancellation"): nothing more is frozen or sent.
+	StateCancelled = "cancelled"
+	// StateTerminated is an expiration whose workflow was terminated outside kooflow (the
+	// Temporal UI's "Terminate", or a reset's old run): kooflow found it closed unfinished.
+	// An operator's retry or expire starts it again under the same workflow ID.
+	StateTerminated = "terminated"
 )
 
 // Reconciliation run states, as shown in `kooflow reconcile show`.

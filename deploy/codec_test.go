@@ -290,7 +290,7 @@ func temporalUIOrigin(t *testing.T, p *types.Project) string {
 // the file the image renders at start) with temporal-ui's environment, with the UI
 // server's own loader: the codec endpoint is kooflow-codec as the browser reaches it,
 // with credentials (the sign-in cookie), and the error shown without it links to the
-// sign-in page. The UI's origin, its CORS origins and the codec server's allowed origins
+// sign-in page; write actions are off. The UI's origin, its CORS origins and the codec server's allowed origins
 // are the same, and the codec server is on the UI's host: its SameSite=Strict cookie is
 // sent only within the same site.
 func TestTemporalUIUsesTheCodecServer(t *testing.T) {
@@ -328,6 +328,9 @@ func TestTemporalUIUsesTheCodecServer(t *testing.T) {
 	}
 	if !cfg.Codec.IncludeCredentials {
 		t.Error("the UI does not send credentials to the codec server: the sign-in cookie would never reach it")
+	}
+	if !cfg.DisableWriteActions {
+		t.Error("the UI's write actions are on: a click on Terminate or Cancel ends an expiry outside kooflow's rules (deploy/RUNBOOK.md)")
 	}
 	if cfg.Codec.PassAccessToken {
 		t.Error("the UI passes its access token to the codec server, which does not take it")

@@ -41,6 +41,9 @@ type Options struct {
 	// TemporalPort and UIPort: 0 picks free ports; UIPort -1 disables the UI.
 	TemporalPort int
 	UIPort       int
+	// UIWriteActions lets the embedded UI cancel, terminate and reset workflows
+	// (devstack.Options.UIWriteActions); off by default.
+	UIWriteActions bool
 	// WebhookAddr, MetricsAddr and SandboxAddr are listen addresses (":0" picks a port).
 	WebhookAddr string
 	MetricsAddr string
@@ -130,6 +133,7 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 
 	a.stackOpts = devstack.Options{
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UIPort: opts.UIPort, SearchAttributes: starter.SearchAttributes(),
+		UIWriteActions: opts.UIWriteActions,
 	}
 	if a.Codec = opts.PayloadCodec; a.Codec == nil && !opts.PlainPayloads {
 		if a.Codec, err = payloadcodec.ForDev(os.Getenv, opts.DataDir); err != nil {

@@ -64,6 +64,12 @@ type Options struct {
 	// UICodec points the embedded UI at a codec server so it shows decoded payloads;
 	// the zero value configures none. Ignored when the UI is disabled.
 	UICodec UICodec
+	// UIWriteActions lets the UI cancel, terminate, reset, signal and start workflows.
+	// Off by default: an expiry ended there is ended outside kooflow's rules (kooflow
+	// finds and shows it, deploy/RUNBOOK.md says what each action does), so operators
+	// act through kooflow, and the UI is for looking. The UI server refuses the writes
+	// too, not only hides their buttons.
+	UIWriteActions bool
 }
 
 // Stack is a running embedded Temporal service.
@@ -164,7 +170,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 				return nil, err
 			}
 		}
-		ui, err := startUI(opts.Host, opts.UIPort, s.hostPort, opts.Namespace, opts.UICodec)
+		ui, err := startUI(opts.Host, opts.UIPort, s.hostPort, opts.Namespace, opts.UICodec, opts.UIWriteActions)
 		if err != nil {
 			_ = srv.Stop()
 			return nil, err

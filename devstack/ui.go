@@ -73,7 +73,7 @@ type uiConfigProvider struct{ cfg *uiconfig.Config }
 func (p uiConfigProvider) GetConfig() (*uiconfig.Config, error) { return p.cfg, nil }
 
 // startUI serves the Temporal UI for the frontend at temporalAddr and waits until it answers.
-func startUI(host string, port int, temporalAddr, namespace string, codec UICodec) (*uiServer, error) {
+func startUI(host string, port int, temporalAddr, namespace string, codec UICodec, writeActions bool) (*uiServer, error) {
 	codecCfg, err := codec.config()
 	if err != nil {
 		return nil, err
@@ -92,6 +92,7 @@ func startUI(host string, port int, temporalAddr, namespace string, codec UICode
 		DisableNewsFetch:    true,
 		CORS:                uiconfig.CORS{CookieInsecure: true},
 		Codec:               codecCfg,
+		DisableWriteActions: !writeActions,
 	}}))
 	go func() { _ = srv.Start() }()
 	url := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/healthz"

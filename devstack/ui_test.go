@@ -19,7 +19,7 @@ func TestUICodecSettings(t *testing.T) {
 	ui, err := startUI("127.0.0.1", port, "127.0.0.1:1", "default", UICodec{
 		Endpoint: "http://127.0.0.1:8089/", IncludeCredentials: true,
 		DefaultErrorMessage: "Sign in at http://127.0.0.1:8089/login to see decoded payloads",
-	})
+	}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +43,34 @@ func TestUICodecSettings(t *testing.T) {
 	c := settings.Codec
 	if c.Endpoint != "http://127.0.0.1:8089" || !c.IncludeCredentials || c.PassAccessToken || !strings.Contains(c.DefaultErrorMessage, "/login") {
 		t.Errorf("UI codec settings: %+v", c)
+	}
+}
+
+// TestUIWriteActionsAreOffByDefault: the embedded UI's settings (what its pages read)
+// say write actions are off unless they were turned on. (The UI server then also refuses
+// every non-GET API call but queries.)
+func TestUIWriteActionsAreOffByDefault(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		port, err := freePort("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ui, err := startUI("127.0.0.1", port, "127.0.0.1:1", "default", UICodec{}, on)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := fmt.Sprintf("http://127.0.0.1:%d", port)
+		resp, err := http.Get(base + "/api/v1/settings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var settings struct{ DisableWriteActions bool }
+		err = json.NewDecoder(resp.Body).Decode(&settings)
+		resp.Body.Close()
+		if err != nil || settings.DisableWriteActions == on {
+			t.Errorf("write actions %v: settings say DisableWriteActions=%v (%v)", on, settings.DisableWriteActions, err)
+		}
+		ui.stop()
 	}
 }
 

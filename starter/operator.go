@@ -101,8 +101,24 @@ func (o *Operator) audited(ctx context.Context, action, args string, run func(r 
 // RetryResult is the outcome of one expiration's retry.
 type RetryResult struct {
 	WorkflowID string
+	// Restarted is true when the expiration had been terminated or cancelled outside
+	// kooflow and its workflow was started again, rather than retried.
+	Restarted bool
 	// Err is nil when the expiration took the retry.
 	Err error
+}
+
+// retryOrRestart first compares the expiration with Temporal (CheckExpiration): one
+// terminated or cancelled outside kooflow is started again (Restart); a stalled one is
+// retried.
+func (s *Starter) retryOrRestart(ctx context.Context, workflowID string) (restarted bool, err error) {
+	if _, err := CheckExpiration(ctx, s.Client, s.Store, workflowID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	if rec, err := s.Store.Expiration(ctx, workflowID); err == nil && (rec.State == store.StateTerminated || rec.State == store.StateCancelled) {
+		return true, Restart(ctx, s.Client, s.Store, workflowID)
+	}
+	return false, s.Retry(ctx, workflowID)
 }
 
 // RetryStalled gives stalled expirations another hour of KooDrive attempts: target as
@@ -128,8 +144,8 @@ func (o *Operator) RetryStalled(ctx context.Context, target string) ([]RetryResu
 		s := &Starter{Client: c, Store: o.Store}
 		var failed int
 		for _, id := range ids {
-			err := s.Retry(ctx, id)
-			results = append(results, RetryResult{WorkflowID: id, Err: err})
+			restarted, err := s.retryOrRestart(ctx, id)
+			results = append(results, RetryResult{WorkflowID: id, Restarted: restarted, Err: err})
 			if err != nil {
 				failed++
 			}
@@ -185,6 +201,19 @@ func (o *Operator) Expire(ctx context.Context, instanceID string, test bool) (Ve
 		acc, err = (&Intake{Store: o.Store}).AcceptExpiry(ctx, v, store.Delivery{}, "")
 		if err != nil {
 			return err
+		}
+		if acc.Existing && (acc.State == store.StateTerminated || acc.State == store.StateCancelled) {
+			// Ended outside kooflow before it finished: the operator's expire starts it again.
+			c, err := o.Dial(ctx)
+			if err != nil {
+				return err
+			}
+			if err := Restart(ctx, c, o.Store, acc.WorkflowID); err != nil {
+				return err
+			}
+			r.detail = fmt.Sprintf("started %s again (it was %s outside kooflow)", acc.WorkflowID, acc.State)
+			acc.State, acc.Existing = store.StateAccepted, false
+			return nil
 		}
 		switch {
 		case acc.Existing:

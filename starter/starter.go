@@ -71,6 +71,12 @@ type Starter struct {
 // It reports existing when Temporal already has (or had) the workflow. It returns only
 // after Temporal durably accepted the start or reported the workflow ID as taken.
 func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in contract.ExpirationInput) (existing bool, err error) {
+	return startExpirationWorkflowWith(ctx, c, id, in, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+}
+
+// startExpirationWorkflowWith is startExpirationWorkflow under the ID-reuse policy reuse
+// (Restart allows a new run after one that did not complete).
+func startExpirationWorkflowWith(ctx context.Context, c client.Client, id string, in contract.ExpirationInput, reuse enumspb.WorkflowIdReusePolicy) (existing bool, err error) {
 	// What Temporal shows in clear, or to anyone who can open the UI, names the expiry
 	// without personal data (no carrier user, package, ICCID or order): the input,
 	// encrypted by the payload codec, has the rest for whoever may decode it.
@@ -81,7 +87,7 @@ func startExpirationWorkflow(ctx context.Context, c client.Client, id string, in
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                workflows.TaskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy:                    reuse,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(

@@ -108,3 +108,36 @@ func TestRenewalOrNewExpiryEndsAHeldConflict(t *testing.T) {
 		}
 	})
 }
+
+// TestMarkClosedMovesOnlyOpenExpirations: a sweep records an unfinished workflow only
+// over an open row (never over a workflow's own last write), and only a terminated or
+// cancelled one reopens, once.
+func TestMarkClosedMovesOnlyOpenExpirations(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		f := newIntentFixture(t, s, "a", "b")
+		open := f.accept("a", "p1").WorkflowID
+		done := f.accept("b", "p1").WorkflowID
+		if err := s.SetExpirationState(ctx, done, store.StateReserved, ""); err != nil {
+			t.Fatal(err)
+		}
+		if moved, err := s.MarkExpirationClosed(ctx, done, store.StateTerminated, "terminated"); err != nil || moved {
+			t.Fatalf("a reserved expiration was marked terminated: %v, %v", moved, err)
+		}
+		if moved, err := s.MarkExpirationClosed(ctx, open, store.StateTerminated, "terminated in Temporal"); err != nil || !moved {
+			t.Fatalf("mark open = %v, %v", moved, err)
+		}
+		if e := f.state(open); e.State != store.StateTerminated || e.LastError != "terminated in Temporal" {
+			t.Fatalf("marked = %+v", e)
+		}
+		if moved, err := s.ReopenExpiration(ctx, open, ""); err != nil || !moved {
+			t.Fatalf("reopen = %v, %v", moved, err)
+		}
+		if moved, err := s.ReopenExpiration(ctx, open, ""); err != nil || moved {
+			t.Fatalf("reopened twice: %v, %v", moved, err)
+		}
+		if e := f.state(open); e.State != store.StateAccepted {
+			t.Fatalf("reopened = %+v", e)
+		}
+	})
+}

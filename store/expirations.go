@@ -13,7 +13,8 @@ var OpenStates = []string{StateAccepted, StateFreezing, StateNotifying, StateSta
 
 // States are all expiration states: a held conflict first, then in the order an
 // expiration passes through them, then the ends.
-var States = []string{StateConflict, StateAccepted, StateFreezing, StateNotifying, StateStalled, StateReserved, StateRenewed, StateReleased, StateSuperseded}
+var States = []string{StateConflict, StateAccepted, StateFreezing, StateNotifying, StateStalled, StateTerminated,
+	StateReserved, StateRenewed, StateReleased, StateSuperseded, StateCancelled}
 
 // RecordExpiration stores e if no expiry with its workflow ID is known yet, and reports
 // whether it was new. An existing row is left as it is.
@@ -231,4 +232,33 @@ func (s *Store) LatestPeriod(ctx context.Context, source, subject string) (strin
 		return "", fmt.Errorf("latest period of %s: %w", subject, err)
 	}
 	return latest.String, nil
+}
+
+// MarkExpirationClosed records that an expiration's workflow closed without finishing
+// (terminated, cancelled or timed out outside kooflow): state is StateTerminated or
+// StateCancelled and detail says what Temporal reported. Only an expiration still in one
+// of the OpenStates moves, so a sweep racing the workflow's own last write changes
+// nothing; it reports whether the row moved.
+func (s *Store) MarkExpirationClosed(ctx context.Context, workflowID, state, detail string) (bool, error) {
+	res, err := s.exec(ctx, s.db, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?
+ WHERE workflow_id = ? AND state IN (?, ?, ?, ?)`, state, detail, s.stamp(), workflowID,
+		OpenStates[0], OpenStates[1], OpenStates[2], OpenStates[3])
+	if err != nil {
+		return false, fmt.Errorf("mark expiration %s %s: %w", workflowID, state, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ReopenExpiration moves a terminated or cancelled expiration back to accepted, when an
+// operator starts its workflow again; it reports whether the row moved (false: it was
+// not terminated or cancelled, e.g. another operator restarted it first).
+func (s *Store) ReopenExpiration(ctx context.Context, workflowID, detail string) (bool, error) {
+	res, err := s.exec(ctx, s.db, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?
+ WHERE workflow_id = ? AND state IN (?, ?)`, StateAccepted, detail, s.stamp(), workflowID, StateTerminated, StateCancelled)
+	if err != nil {
+		return false, fmt.Errorf("reopen expiration %s: %w", workflowID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

@@ -40,6 +40,8 @@ const (
 	StateReleased   = contract.StateReleased
 	StateConflict   = contract.StateConflict
 	StateSuperseded = contract.StateSuperseded
+	StateCancelled  = contract.StateCancelled
+	StateTerminated = contract.StateTerminated
 )
 
 // Reconciliation run states (see package contract).

@@ -178,8 +178,9 @@ type Intake struct {
 
 // StartIntake serves the webhook on Config.WebhookAddr and, unless Config.NoRelay, runs
 // the relay until Stop: once Temporal answers (AwaitTemporal, which ready follows; ready
-// may be nil), then on its own backoff. Meanwhile it prunes the delivery and audit logs
-// past Config.RecordRetention. c may be lazy: the intake answers whether Temporal is up
+// may be nil), then on its own backoff, and with it the sweep that finds expirations
+// ended in Temporal outside kooflow (starter.RunDriftSweep). Meanwhile it prunes the
+// delivery and audit logs past Config.RecordRetention. c may be lazy: the intake answers whether Temporal is up
 // or not.
 func (p *Parts) StartIntake(ctx context.Context, c client.Client, ready *Readiness) (*Intake, error) {
 	cfg := p.Config
@@ -211,6 +212,7 @@ func (p *Parts) StartIntake(ctx context.Context, c client.Client, ready *Readine
 				if p.AwaitTemporal(background, c, ready, nil) != nil {
 					return // stopped before Temporal answered
 				}
+				wg.Go(func() { starter.RunDriftSweep(background, c, p.Store, p.logger) })
 				in.Relay.Run(background)
 			})
 		}

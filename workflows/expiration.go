@@ -75,7 +75,8 @@ var errStalled = errors.New("expiration stalled")
 // fail: it becomes "stalled" (search attribute, store row, current details) and waits
 // for an operator's "retry" signal, then runs another round. A "stop" signal (renewal or
 // release) ends it wherever it is, as renewed or released, without compensation: nothing
-// is undone, nothing more is sent. The "status" query reports state, attempts and the
+// is undone, nothing more is sent. A cancellation request (the Temporal UI's "Request
+// Cancellation") ends it the same way, as cancelled, with the store's row following. The "status" query reports state, attempts and the
 // last error. Every activity is idempotent, so a duplicate delivery or a worker crash
 // never freezes or notifies twice.
 func ExpirationWorkflow(ctx workflow.Context, in contract.ExpirationInput) (contract.ExpirationStatus, error) {
@@ -91,6 +92,9 @@ func (e *expiration) run() (contract.ExpirationStatus, error) {
 	err := e.steps()
 	if errors.Is(err, errOvertaken) {
 		return e.finishOvertaken()
+	}
+	if e.honourCancel && e.ctx.Err() != nil {
+		return e.finishCancelled()
 	}
 	return e.status, err
 }
@@ -150,6 +154,9 @@ type expiration struct {
 	retryUpdates workflow.Channel
 	// retryPending is true from an accepted retry Update until the wait takes it.
 	retryPending bool
+	// honourCancel ends the expiration as cancelled when its workflow is asked to cancel
+	// (version 1 of "cancellation"); executions that began before ignored the request.
+	honourCancel bool
 }
 
 // newExpiration sets up the query handler, the bookkeeping options and the stop
@@ -198,6 +205,7 @@ func newExpiration(ctx workflow.Context, in contract.ExpirationInput) (*expirati
 			return e, err
 		}
 	}
+	e.honourCancel = workflow.GetVersion(ctx, "cancellation", workflow.DefaultVersion, 1) == 1
 	return e, nil
 }
 
@@ -291,6 +299,9 @@ func (e *expiration) notifyRound() error {
 	if err := e.checkStop(); err != nil {
 		return err
 	}
+	if ctxErr := e.ctx.Err(); ctxErr != nil && e.honourCancel {
+		return ctxErr
+	}
 	e.status.Attempts += failedAttempts(err)
 	reason := stallReason(err, e.window)
 	e.logger.Warn("Expiration stalled; waiting for an operator's retry",
@@ -310,8 +321,14 @@ func (e *expiration) waitForOperator() error {
 		e.retryPending = false
 	})
 	wait.AddReceive(e.stopped, func(c workflow.ReceiveChannel, _ bool) { c.Receive(e.ctx, nil) })
+	if e.honourCancel {
+		wait.AddReceive(e.ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	}
 	wait.Select(e.ctx)
 	if err := e.checkStop(); err != nil {
+		return err
+	}
+	if err := e.ctx.Err(); err != nil && e.honourCancel {
 		return err
 	}
 	e.logger.Info("Operator retry received", "ref", e.in.Ref(), "round", e.status.Rounds+1)
@@ -337,6 +354,22 @@ func (e *expiration) finishOvertaken() (contract.ExpirationStatus, error) {
 		return e.status, err
 	}
 	return e.status, nil
+}
+
+// finishCancelled ends an expiration whose workflow was asked to cancel: the state is
+// written on a disconnected context (the workflow's own is cancelled), and the workflow
+// closes as cancelled. Nothing is undone; a KooDrive call already in flight may still
+// land, and the store's notified_at then says so.
+func (e *expiration) finishCancelled() (contract.ExpirationStatus, error) {
+	cancelled := e.ctx.Err()
+	e.logger.Info("Expiration cancelled by a cancellation request", "ref", e.in.Ref(), "state", e.status.State)
+	e.ctx, _ = workflow.NewDisconnectedContext(e.ctx)
+	e.localCtx = workflow.WithLocalActivityOptions(e.ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
+	e.bookkeepingCtx = workflow.WithActivityOptions(e.ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
+	if err := e.setState(contract.StateCancelled, ""); err != nil {
+		return e.status, err
+	}
+	return e.status, cancelled
 }
 
 // setState moves the expiration to state: the status query, the KooflowState search

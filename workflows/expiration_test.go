@@ -327,3 +327,51 @@ func TestRetryUpdateAnswersTruthfully(t *testing.T) {
 	}
 	f.assertNotifiedOnce(t)
 }
+
+// cancelledRun runs the workflow, cancelled after delay, and checks it closed as
+// cancelled with the store's row and the status query following.
+func (f *fixture) cancelledRun(t *testing.T, delay time.Duration) {
+	t.Helper()
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, delay)
+	f.env.ExecuteWorkflow(workflows.ExpirationWorkflow, f.input)
+	if !f.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := f.env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow ended with %v, want cancelled", err)
+	}
+	if status := f.query(t); status.State != store.StateCancelled {
+		t.Fatalf("status = %+v, want cancelled", status)
+	}
+	rec, err := f.store.Expiration(context.Background(), workflowID)
+	if err != nil || rec.State != store.StateCancelled {
+		t.Fatalf("store record = %+v, %v; want cancelled", rec, err)
+	}
+}
+
+// TestCancellationEndsAStalledExpiration: a cancellation request (the Temporal UI's
+// "Request Cancellation") on an expiration waiting for an operator ends it as
+// cancelled, and nothing is sent.
+func TestCancellationEndsAStalledExpiration(t *testing.T) {
+	f := newFixture(t)
+	f.kd.RejectWith("10020001", "carrier is not whitelisted")
+	f.cancelledRun(t, 2*time.Hour)
+	if n := len(f.kd.Notifications()); n != 0 {
+		t.Fatalf("%d notifications after a cancellation", n)
+	}
+}
+
+// TestCancellationStopsARoundInFlight: a cancellation during an hour of KooDrive attempts
+// ends the round at once, without waiting for the hour and without a stall.
+func TestCancellationStopsARoundInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.kd.FailWhile(func() bool { return true }, 503)
+	start := f.env.Now()
+	f.cancelledRun(t, 10*time.Minute)
+	if took := f.env.Now().Sub(start); took > 15*time.Minute {
+		t.Fatalf("the cancelled round went on for %s", took)
+	}
+	if n := len(f.kd.Notifications()); n != 0 {
+		t.Fatalf("%d notifications after a cancellation", n)
+	}
+}

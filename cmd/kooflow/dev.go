@@ -34,6 +34,8 @@ type devFlags struct {
 	metricsAddr  string
 	sandboxAddr  string
 	schedule     scheduleFlags
+	// uiWriteActions lets the embedded Temporal UI cancel, terminate and reset workflows.
+	uiWriteActions bool
 }
 
 func newDevCommand() *cobra.Command {
@@ -50,6 +52,7 @@ Every flag can also be set by an environment variable (a flag given wins):
   KOOFLOW_DATA_DIR            --data-dir
   KOOFLOW_TEMPORAL_PORT       --temporal-port
   KOOFLOW_UI_PORT             --ui-port
+  KOOFLOW_UI_WRITE_ACTIONS    --ui-write-actions (on or off)
   KOOFLOW_WEBHOOK_ADDR        --webhook-addr
   KOOFLOW_METRICS_ADDR        --metrics-addr
   KOOFLOW_SANDBOX_ADDR        --sandbox-addr
@@ -77,6 +80,9 @@ banner says where to sign in.`,
 			if err := checkIntEnv("KOOFLOW_TEMPORAL_PORT", "KOOFLOW_UI_PORT"); err != nil {
 				return err
 			}
+			if err := checkOnOffEnv("KOOFLOW_UI_WRITE_ACTIONS"); err != nil {
+				return err
+			}
 			return runDev(cmd.Context(), f, cmd.OutOrStdout())
 		},
 	}
@@ -84,6 +90,7 @@ banner says where to sign in.`,
 	fl.StringVar(&f.dataDir, "data-dir", envOr("KOOFLOW_DATA_DIR", "./kooflow-data"), "directory for the Temporal and kooflow databases (env KOOFLOW_DATA_DIR)")
 	fl.IntVar(&f.temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port (env KOOFLOW_TEMPORAL_PORT)")
 	fl.IntVar(&f.uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port, -1 disables the UI (env KOOFLOW_UI_PORT)")
+	registerUIWriteActions(cmd, &f.uiWriteActions)
 	fl.StringVar(&f.webhookAddr, "webhook-addr", envOr("KOOFLOW_WEBHOOK_ADDR", wiring.DefaultWebhookAddr), "webhook listen address (env KOOFLOW_WEBHOOK_ADDR)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", envOr("KOOFLOW_METRICS_ADDR", wiring.DefaultMetricsAddr), "metrics listen address (env KOOFLOW_METRICS_ADDR)")
 	f.schedule.register(cmd)
@@ -99,6 +106,22 @@ func checkIntEnv(names ...string) error {
 			if _, err := strconv.Atoi(v); err != nil {
 				return fmt.Errorf("%s=%q is not a port number; unset it or give a number (-1 disables the UI)", name, v)
 			}
+		}
+	}
+	return nil
+}
+
+// registerUIWriteActions adds --ui-write-actions, off unless KOOFLOW_UI_WRITE_ACTIONS=on.
+func registerUIWriteActions(cmd *cobra.Command, on *bool) {
+	cmd.Flags().BoolVar(on, "ui-write-actions", os.Getenv("KOOFLOW_UI_WRITE_ACTIONS") == "on",
+		"let the Temporal UI cancel, terminate, reset and signal workflows; off by default, as an expiry ended there is ended outside kooflow's rules — kooflow finds it and shows it terminated, see deploy/RUNBOOK.md (env KOOFLOW_UI_WRITE_ACTIONS=on)")
+}
+
+// checkOnOffEnv refuses a set variable that is neither on nor off.
+func checkOnOffEnv(names ...string) error {
+	for _, name := range names {
+		if v := os.Getenv(name); v != "" && v != "on" && v != "off" {
+			return fmt.Errorf("%s=%q: want on or off", name, v)
 		}
 	}
 	return nil
@@ -149,7 +172,7 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	}
 	logger.Info("starting kooflow dev", "dataDir", dataDir, "temporalPort", f.temporalPort)
 	app, err := devapp.Start(ctx, devapp.Options{
-		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort,
+		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort, UIWriteActions: f.uiWriteActions,
 		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
 		SmartHubAPIKey: smartHubKey, SmartHubSignatureMode: mode,
 		KooDriveURL: kd.url, KooDriveToken: kd.token, KooDriveUser: kd.user, KooDriveAuth: kd.auth, KooDriveApps: kd.apps,

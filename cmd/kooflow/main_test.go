@@ -343,14 +343,14 @@ func TestStatusCountsEveryStateAndRehearsalsApart(t *testing.T) {
 		}
 	}
 	out, err := run(t, "status", "--data-dir", dir)
-	if err != nil || !strings.Contains(out, "all expirations: conflict 0, accepted 0, freezing 0, notifying 0, stalled 0, reserved 1, renewed 1, released 1, superseded 0") ||
+	if err != nil || !strings.Contains(out, "all expirations: conflict 0, accepted 0, freezing 0, notifying 0, stalled 0, terminated 0, reserved 1, renewed 1, released 1, superseded 0, cancelled 0") ||
 		!strings.Contains(out, "not counted above): reserved 1") {
 		t.Fatalf("status totals: %q, %v", out, err)
 	}
 	if out, err := run(t, "status", "--state", "renewed", "--data-dir", dir); err != nil || !strings.Contains(out, "inst-a/p3") || strings.Contains(out, "inst-a/p1") {
 		t.Fatalf("status --state renewed: %q, %v", out, err)
 	}
-	if _, err := run(t, "status", "--state", "stuck", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), `unknown state "stuck": --state is one of conflict, accepted, freezing, notifying, stalled, reserved, renewed, released, superseded`) {
+	if _, err := run(t, "status", "--state", "stuck", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), `unknown state "stuck": --state is one of conflict, accepted, freezing, notifying, stalled, terminated, reserved, renewed, released, superseded, cancelled`) {
 		t.Fatalf("status --state stuck: %v", err)
 	}
 	if _, err := run(t, "status", "demo-9999", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "demo-9999 is not in the registry") {

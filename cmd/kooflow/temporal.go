@@ -18,6 +18,8 @@ func newTemporalCommand() *cobra.Command {
 		uiPort        int
 		db            string
 		historyShards int
+		// uiWriteActions lets the UI cancel, terminate and reset workflows.
+		uiWriteActions bool
 	)
 	cmd := &cobra.Command{
 		Use:   "temporal",
@@ -37,6 +39,9 @@ KOOFLOW_TEMPORAL_DB to the flag so the password stays off the command line. Run 
 ` + "`kooflow temporal`" + ` per database: to grow beyond one machine, run a Temporal cluster.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOnOffEnv("KOOFLOW_UI_WRITE_ACTIONS"); err != nil {
+				return err
+			}
 			dir, err := filepath.Abs(dataDir)
 			if err != nil {
 				return err
@@ -51,7 +56,7 @@ KOOFLOW_TEMPORAL_DB to the flag so the password stays off the command line. Run 
 			defer unlock()
 			stack, err := devstack.Start(cmd.Context(), devstack.Options{
 				DataDir: dir, FrontendPort: temporalPort, UIPort: uiPort, SearchAttributes: starter.SearchAttributes(),
-				DB: db, HistoryShards: int32(historyShards),
+				DB: db, HistoryShards: int32(historyShards), UIWriteActions: uiWriteActions,
 			})
 			if err != nil {
 				return err
@@ -69,6 +74,7 @@ KOOFLOW_TEMPORAL_DB to the flag so the password stays off the command line. Run 
 		"directory for the SQLite Temporal database, the server's log and its service ports")
 	cmd.Flags().IntVar(&temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port")
 	cmd.Flags().IntVar(&uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port (-1 disables the UI)")
+	registerUIWriteActions(cmd, &uiWriteActions)
 	cmd.Flags().StringVar(&db, "db", envOr("KOOFLOW_TEMPORAL_DB", ""),
 		"PostgreSQL URL for the Temporal server (postgres://user:password@host:port/database); empty: SQLite in --data-dir")
 	cmd.Flags().IntVar(&historyShards, "history-shards", envInt("KOOFLOW_TEMPORAL_HISTORY_SHARDS", 0),
