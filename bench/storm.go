@@ -252,7 +252,7 @@ func (s *storm) imports() error {
 		cli = s.psqlFloor()
 	}
 	goFloor := measure(nil, os.Args[0], "storm", "-floor-insert", s.floorArg(), s.csv)
-	first := measure(nil, s.bin, "registry", "import", s.csv, "--db", s.dsn)
+	first := measure(nil, s.bin, "registry", "import", s.csv, "--db", s.dsn, "--create")
 	if first.err != nil {
 		return first.err
 	}

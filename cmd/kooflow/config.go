@@ -65,19 +65,34 @@ func (f *storeFlags) dsn() string {
 // directory, which must exist unless create is set: an operator command pointed at the
 // wrong directory fails instead of answering from a new, empty database.
 func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
-	if f.db == "" && !f.create {
-		path := filepath.Join(f.dataDir, "kooflow.db")
+	if path, named := f.sqlitePath(); path != "" && !f.create {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			hint := ""
 			if f.offersCreate {
 				hint = "; for a new installation, add --create"
 			}
-			return nil, fmt.Errorf("no kooflow database at %s; is --data-dir right (the data directory of kooflow dev, env KOOFLOW_DATA_DIR), or set --db/KOOFLOW_DB%s", path, hint)
+			where := "is --data-dir right (the data directory of kooflow dev, env KOOFLOW_DATA_DIR), or set --db/KOOFLOW_DB"
+			if named {
+				where = "is --db/KOOFLOW_DB right (sqlite:PATH of the running kooflow's database, or its postgres:// URL)"
+			}
+			return nil, fmt.Errorf("no kooflow database at %s; %s%s", path, where, hint)
 		} else if err != nil {
 			return nil, fmt.Errorf("look for the kooflow database: %w", err)
 		}
 	}
 	return store.Open(ctx, f.dsn())
+}
+
+// sqlitePath is the SQLite file the flags name — from --db/KOOFLOW_DB (named) or the data
+// directory's kooflow.db — or "" for PostgreSQL, whose database is never created here.
+func (f *storeFlags) sqlitePath() (path string, named bool) {
+	if f.db == "" {
+		return filepath.Join(f.dataDir, "kooflow.db"), false
+	}
+	if p, ok := strings.CutPrefix(f.db, "sqlite:"); ok {
+		return p, true
+	}
+	return "", true
 }
 
 // temporalFlags locate the Temporal frontend for operator commands: --temporal-address,

@@ -218,6 +218,14 @@ func TestMissingDatabaseIsAnError(t *testing.T) {
 	if _, err := os.Stat("kooflow-data"); !os.IsNotExist(err) {
 		t.Fatalf("registry import created the data directory: %v", err)
 	}
+	// A database named by --db that does not exist is refused too, naming --db.
+	out, err = run(t, "status", "--db", "sqlite:elsewhere/kooflow.db")
+	if err == nil || !strings.Contains(err.Error(), "no kooflow database at elsewhere/kooflow.db") || !strings.Contains(err.Error(), "--db/KOOFLOW_DB right") {
+		t.Fatalf("status with a --db that does not exist: %q, %v", out, err)
+	}
+	if _, err := os.Stat("elsewhere"); !os.IsNotExist(err) {
+		t.Fatalf("status created the --db directory: %v", err)
+	}
 	// --create is how a fresh installation starts: the first import makes the database.
 	if out, err := run(t, "registry", "import", "reg.csv", "--create"); err != nil {
 		t.Fatalf("import into a new database: %q, %v", out, err)
