@@ -70,7 +70,8 @@ type Match struct {
 	Subscription Subscription
 }
 
-// SIMSubject names a SIM package as expirations and intents do: gIccid/packageCode.
+// SIMSubject names a SIM package as expirations and intents do: gIccid/packageCode, as
+// starter.SmartHubSubject writes it.
 func SIMSubject(gIccid, packageCode string) string { return gIccid + "/" + packageCode }
 
 // Subjects returns every subject kooflow may have recorded about sub: its instance ID

@@ -111,7 +111,8 @@ func (s *Store) SmartHubEvent(ctx context.Context, eventID string) (SmartHubEven
 	return e, nil
 }
 
-// SmartHubEvents lists pushes with status (all when empty), newest first.
+// SmartHubEvents lists pushes with status (all when empty), newest first, at most limit
+// (100 when not positive).
 func (s *Store) SmartHubEvents(ctx context.Context, status string, limit int) ([]SmartHubEvent, error) {
 	return s.SmartHubEventsWhere(ctx, SmartHubEventFilter{Status: status, Limit: limit})
 }

@@ -83,7 +83,7 @@ or <gIccid/packageCode>. A SIM only SmartHub's unmatched pushes know: those push
 	}
 	sf.register(cmd)
 	cmd.Flags().StringVar(&state, "state", "", "only this state: "+strings.Join(store.States, ", "))
-	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rows")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rows (expirations, or the subscriptions an identifier names)")
 	cmd.Flags().BoolVar(&unmatched, "unmatched", false, "list SmartHub expiries whose SIM/package is not in the registry")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(statusFormats, ", ")+" (json: every fact of the table, no error cut)")
 	cmd.Flags().BoolVar(&wide, "wide", false, "cut no column of the table (every last error shown whole)")
