@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -110,16 +111,30 @@ func (s *Store) SmartHubEvent(ctx context.Context, eventID string) (SmartHubEven
 	return e, nil
 }
 
-// SmartHubEvents lists pushes with status (all when empty), newest first.
+// SmartHubEvents lists pushes with status (all when empty), newest first, at most limit
+// (100 when not positive).
 func (s *Store) SmartHubEvents(ctx context.Context, status string, limit int) ([]SmartHubEvent, error) {
-	query := "SELECT " + smartHubColumns + " FROM smarthub_events"
-	var args []any
-	if status != "" {
-		query += " WHERE status = ?"
-		args = append(args, status)
+	return s.SmartHubEventsWhere(ctx, SmartHubEventFilter{Status: status, Limit: limit})
+}
+
+// SmartHubEventFilter selects SmartHub pushes; empty fields match everything.
+type SmartHubEventFilter struct {
+	Status string
+	// GIccid selects one SIM's pushes, and with PackageCode one package's. PackageCode
+	// without GIccid is refused.
+	GIccid      string
+	PackageCode string
+	// Limit is at most how many are listed (100 when not positive).
+	Limit int
+}
+
+// SmartHubEventsWhere lists the pushes f selects, newest first. A SIM's pushes are
+// found by index (smarthub_events_sim), as are all pushes of a status.
+func (s *Store) SmartHubEventsWhere(ctx context.Context, f SmartHubEventFilter) ([]SmartHubEvent, error) {
+	if f.PackageCode != "" && f.GIccid == "" {
+		return nil, fmt.Errorf("list SmartHub events of package %s: name its gIccid too", f.PackageCode)
 	}
-	query += " ORDER BY received_at DESC, event_id LIMIT ?"
-	args = append(args, limit)
+	query, args := smartHubEventsQuery(f)
 	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list SmartHub events: %w", err)
@@ -129,9 +144,25 @@ func (s *Store) SmartHubEvents(ctx context.Context, status string, limit int) ([
 	for rows.Next() {
 		e, err := scanSmartHubEvent(rows)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list SmartHub events: %w", err)
 		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// smartHubEventsQuery is SmartHubEventsWhere's query and arguments for f.
+func smartHubEventsQuery(f SmartHubEventFilter) (string, []any) {
+	var c conditions
+	c.equal("g_iccid", f.GIccid)
+	c.equal("package_code", f.PackageCode)
+	c.equal("status", f.Status)
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	query := "SELECT " + smartHubColumns + " FROM smarthub_events"
+	if len(c.clauses) > 0 {
+		query += " WHERE " + strings.Join(c.clauses, " AND ")
+	}
+	return query + " ORDER BY received_at DESC, event_id LIMIT ?", append(c.args, f.Limit)
 }

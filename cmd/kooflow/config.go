@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -174,11 +175,57 @@ func temporalOptionsFor(logger *slog.Logger, address, namespace, dataDir string)
 	}
 	// The processes encrypt payloads; the command decodes what they answer with the same
 	// keys (the environment's, or the dev stack's key file in dataDir).
-	codec, err := payloadcodec.ForOperator(os.Getenv, dataDir)
+	codec, err := operatorCodec(os.Getenv, dataDir)
 	if err != nil {
 		return client.Options{}, err
 	}
 	return wiring.ClientOptions(wiring.Config{Temporal: wiring.TemporalDefaults(opts), Codec: codec, Logger: logger}, nil), nil
+}
+
+// devDataFiles are the files kooflow dev keeps in its data directory that tell an
+// operator command it was pointed at one: the database, the Temporal ports, the payload
+// key file.
+var devDataFiles = []string{"kooflow.db", "temporal-ports.json", payloadcodec.DevKeyFile}
+
+// operatorCodec is payloadcodec.ForOperator for an operator command, which must never
+// guess: without payload keys in the environment (KOOFLOW_PAYLOAD_KEYS or _FILE, or an
+// explicit KOOFLOW_PAYLOAD_ENCRYPTION), the keys are dataDir's, and a dataDir with no
+// kooflow data at all is reported as the wrong directory — not as a missing key, whose
+// cure (a new key) would leave every payload the processes wrote unreadable. Only in a
+// data directory of kooflow dev is a missing key file reported as such, and never with
+// the advice to create one.
+func operatorCodec(getenv func(string) string, dataDir string) (*payloadcodec.Codec, error) {
+	for _, name := range []string{payloadcodec.EnvKeys, payloadcodec.EnvKeysFile, payloadcodec.EnvEncryption} {
+		if v := strings.TrimSpace(getenv(name)); v != "" && !(name == payloadcodec.EnvEncryption && strings.EqualFold(v, "on")) {
+			return payloadcodec.ForOperator(getenv, dataDir)
+		}
+	}
+	where := dataDir
+	if abs, err := filepath.Abs(dataDir); err == nil && abs != dataDir {
+		where = fmt.Sprintf("%s (%s)", dataDir, abs)
+	}
+	var found []string
+	for _, name := range devDataFiles {
+		_, err := os.Stat(filepath.Join(dataDir, name))
+		switch {
+		case err == nil:
+			found = append(found, name)
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("look for kooflow dev's data in --data-dir %s: %w", where, err)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return nil, fmt.Errorf("--data-dir %s holds no kooflow data (no %s): point --data-dir (env KOOFLOW_DATA_DIR) at kooflow dev's data directory, "+
+			"or, for an installation without one, set %s or %s to the payload keys its worker uses and TEMPORAL_ADDRESS to its Temporal frontend",
+			where, strings.Join(devDataFiles[:len(devDataFiles)-1], ", ")+" or "+devDataFiles[len(devDataFiles)-1], payloadcodec.EnvKeys, payloadcodec.EnvKeysFile)
+	case !slices.Contains(found, payloadcodec.DevKeyFile):
+		return nil, fmt.Errorf("no payload key: --data-dir %s is kooflow dev's data directory (it has %s) but holds no %s, and neither %s nor %s is set: "+
+			"set one of them to the keys the worker and webhook encrypt with (a key made now could not read what they wrote), "+
+			"or %s=off if they run without encryption",
+			where, strings.Join(found, ", "), payloadcodec.DevKeyFile, payloadcodec.EnvKeys, payloadcodec.EnvKeysFile, payloadcodec.EnvEncryption)
+	}
+	return payloadcodec.ForOperator(getenv, dataDir)
 }
 
 func dialWith(ctx context.Context, opts client.Options) (client.Client, error) {

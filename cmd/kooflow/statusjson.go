@@ -11,6 +11,16 @@ import (
 
 // statusJSON is status -o json: the table's facts for scripts, no error cut.
 type statusJSON struct {
+	// Query is the identifier status was asked about; Matches are the subscriptions it
+	// names, each with the kind of identifier that matched (moreMatches: it names more
+	// than are listed). With several matches, subject, registry, deliveries and
+	// operatorActions are absent and expirations and the queue are empty.
+	Query       string      `json:"query,omitempty"`
+	Matches     []matchJSON `json:"matches,omitempty"`
+	MoreMatches bool        `json:"moreMatches,omitempty"`
+	// UnmatchedPushes are the SmartHub pushes waiting, unmatched, for the matches' SIMs
+	// or the query read as a SIM (replay each with kooflow replay <eventId>).
+	UnmatchedPushes []unmatchedEventJSON `json:"unmatchedPushes,omitempty"`
 	// Subject and Registry are present when status was asked about one subscription.
 	Subject     string           `json:"subject,omitempty"`
 	Registry    *registryJSON    `json:"registry,omitempty"`
@@ -20,6 +30,34 @@ type statusJSON struct {
 	// Deliveries and OperatorActions are present when status was asked about one subject.
 	Deliveries      []deliveryJSON   `json:"deliveries,omitempty"`
 	OperatorActions []auditEntryJSON `json:"operatorActions,omitempty"`
+}
+
+// matchJSON is one subscription an identifier names: how it matched (kind, one of
+// store.MatchKinds: instanceId, workflowId, gIccid/packageCode, gIccid, orderId,
+// carrierOrderId, carrierUserId), the subject kooflow knows it by, its registry entry and
+// its newest expirations.
+type matchJSON struct {
+	Kind           string                `json:"kind"`
+	Subject        string                `json:"subject"`
+	InstanceID     string                `json:"instanceId,omitempty"`
+	GIccid         string                `json:"gIccid,omitempty"`
+	PackageCode    string                `json:"packageCode,omitempty"`
+	OrderID        string                `json:"orderId,omitempty"`
+	CarrierOrderID string                `json:"carrierOrderId,omitempty"`
+	Status         string                `json:"status"`
+	CarrierUserID  string                `json:"carrierUserId"`
+	PackageID      string                `json:"packageId"`
+	ExpireTime     *time.Time            `json:"expireTime,omitempty"`
+	Expirations    []matchExpirationJSON `json:"expirations"`
+	// MoreExpirations is set when the subscription has more expirations than listed.
+	MoreExpirations bool `json:"moreExpirations,omitempty"`
+}
+
+// matchExpirationJSON is one expiration of a match, and where it stands.
+type matchExpirationJSON struct {
+	WorkflowID string `json:"workflowId"`
+	State      string `json:"state"`
+	Test       bool   `json:"test"`
 }
 
 // registryJSON is a subject's registry entry; Known is false when the registry lacks it.
@@ -82,10 +120,18 @@ type queuedJSON struct {
 // json turns rep into status -o json's document.
 func (rep statusReport) json() statusJSON {
 	doc := statusJSON{
+		Query:       rep.Query,
+		MoreMatches: rep.MoreMatches,
 		Subject:     rep.Subject,
 		Expirations: make([]expirationJSON, 0, len(rep.Expirations)),
 		Counts:      countsJSON{Live: map[string]int{}, Test: map[string]int{}},
 		Queue:       queueJSON{Intents: make([]queuedJSON, 0, len(rep.Queued))},
+	}
+	for _, m := range rep.Matches {
+		doc.Matches = append(doc.Matches, matchOf(m))
+	}
+	for _, e := range rep.Unmatched {
+		doc.UnmatchedPushes = append(doc.UnmatchedPushes, unmatchedEventOf(e))
 	}
 	if rep.Subject != "" {
 		doc.Registry = registryOf(rep.Subscription, rep.History)
@@ -100,7 +146,7 @@ func (rep statusReport) json() statusJSON {
 	for _, s := range store.States {
 		doc.Counts.Live[s], doc.Counts.Test[s] = rep.Counts.Live[s], rep.Counts.Test[s]
 	}
-	if rep.Subject == "" {
+	if rep.Query == "" {
 		pending := rep.Backlog.Pending
 		doc.Queue.Pending = &pending
 		if !rep.Backlog.Oldest.IsZero() {
@@ -116,6 +162,22 @@ func (rep statusReport) json() statusJSON {
 		doc.Queue.Intents = append(doc.Queue.Intents, q)
 	}
 	return doc
+}
+
+// matchOf is one match for JSON.
+func matchOf(m subjectMatch) matchJSON {
+	sub := m.Subscription
+	j := matchJSON{Kind: string(m.Kind), Subject: m.Subject, InstanceID: sub.InstanceID, GIccid: sub.GIccid, PackageCode: sub.PackageCode,
+		OrderID: sub.OrderID, CarrierOrderID: sub.CarrierOrderID, Status: sub.Status, CarrierUserID: sub.CarrierUserID, PackageID: sub.PackageID,
+		Expirations: make([]matchExpirationJSON, 0, len(m.Expirations)), MoreExpirations: m.MoreExpirations}
+	if !sub.ExpireTime.IsZero() {
+		t := sub.ExpireTime
+		j.ExpireTime = &t
+	}
+	for _, e := range m.Expirations {
+		j.Expirations = append(j.Expirations, matchExpirationJSON{WorkflowID: e.WorkflowID, State: e.State, Test: e.Test})
+	}
+	return j
 }
 
 // registryOf is a subject's registry entry for JSON, or {"known": false} for none.
@@ -147,9 +209,14 @@ type unmatchedEventJSON struct {
 func unmatchedJSON(events []store.SmartHubEvent) map[string][]unmatchedEventJSON {
 	list := make([]unmatchedEventJSON, 0, len(events))
 	for _, e := range events {
-		list = append(list, unmatchedEventJSON{EventID: e.EventID, ReceivedAt: e.ReceivedAt, GIccid: e.GIccid, PackageCode: e.PackageCode, ValidThru: e.ValidThru})
+		list = append(list, unmatchedEventOf(e))
 	}
 	return map[string][]unmatchedEventJSON{"unmatched": list}
+}
+
+// unmatchedEventOf is one unmatched SmartHub push for JSON.
+func unmatchedEventOf(e store.SmartHubEvent) unmatchedEventJSON {
+	return unmatchedEventJSON{EventID: e.EventID, ReceivedAt: e.ReceivedAt, GIccid: e.GIccid, PackageCode: e.PackageCode, ValidThru: e.ValidThru}
 }
 
 // writeJSON writes v as indented JSON.

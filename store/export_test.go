@@ -1,0 +1,23 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+)
+
+// FindQueryForTest is FindSubscriptions' query for identifier, with '?' placeholders
+// rebound for the store's database, and its arguments.
+func (s *Store) FindQueryForTest(identifier string, limit int) (string, []any) {
+	query, args := s.findQuery(identifier, limit)
+	return s.rebind(query), args
+}
+
+// SmartHubEventsQueryForTest is SmartHubEventsWhere's query for f, rebound, and its
+// arguments.
+func (s *Store) SmartHubEventsQueryForTest(f SmartHubEventFilter) (string, []any) {
+	query, args := smartHubEventsQuery(f)
+	return s.rebind(query), args
+}
+
+// ConnForTest returns one connection of the store's pool, for session settings.
+func (s *Store) ConnForTest(ctx context.Context) (*sql.Conn, error) { return s.db.Conn(ctx) }

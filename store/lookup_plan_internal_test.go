@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sqlitePlan returns SQLite's EXPLAIN QUERY PLAN of query, one step a line.
+func sqlitePlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// searches reports whether plan searches table by index (SQLite's "SEARCH table USING
+// [COVERING] INDEX index (columns)").
+func searches(plan, table, index string) bool {
+	for _, line := range strings.Split(plan, "\n") {
+		if strings.HasPrefix(line, "SEARCH "+table+" USING ") && strings.Contains(line, "INDEX "+index) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLookupsUseIndexesOnSQLite: every kind FindSubscriptions tries, and the unmatched
+// pushes of a SIM, are searched by index — never a scan of the registry, the expirations
+// or the pushes — so a registry of a million rows answers in milliseconds.
+func TestLookupsUseIndexesOnSQLite(t *testing.T) {
+	ctx := context.Background()
+	s, err := openSQLite(filepath.Join(t.TempDir(), "kooflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.now = time.Now
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	query, args := s.findQuery("8986/PK1", 10)
+	plan := sqlitePlan(t, s, query, args...)
+	for _, scan := range []string{"SCAN subscriptions", "SCAN expirations"} {
+		if strings.Contains(plan, scan) {
+			t.Errorf("FindSubscriptions scans a table (%s):\n%s", scan, plan)
+		}
+	}
+	for _, index := range [][2]string{
+		{"subscriptions", "sqlite_autoindex_subscriptions_1 (instance_id=?)"},
+		{"expirations", "sqlite_autoindex_expirations_1 (workflow_id=?)"},
+		{"subscriptions", "subscriptions_sim (g_iccid=? AND package_code=?)"},
+		{"subscriptions", "subscriptions_sim (g_iccid=?)"},
+		{"subscriptions", "subscriptions_order (order_id=?)"},
+		{"subscriptions", "subscriptions_carrier_order (carrier_order_id=?)"},
+		{"subscriptions", "subscriptions_carrier_user (carrier_user_id=?)"},
+	} {
+		if !searches(plan, index[0], index[1]) {
+			t.Errorf("FindSubscriptions does not search %s by index %s:\n%s", index[0], index[1], plan)
+		}
+	}
+
+	for _, f := range []SmartHubEventFilter{
+		{Status: EventUnmatched, GIccid: "8986", PackageCode: "PK1"},
+		{Status: EventUnmatched, GIccid: "8986"},
+	} {
+		query, args := smartHubEventsQuery(f)
+		plan := sqlitePlan(t, s, query, args...)
+		if !searches(plan, "smarthub_events", "smarthub_events_sim (g_iccid=? AND status=?") {
+			t.Errorf("the unmatched pushes of %+v are not searched by SIM and status:\n%s", f, plan)
+		}
+	}
+}
