@@ -12,7 +12,7 @@ import (
 var ErrUnmatched = errors.New("SIM and package are not in the registry")
 
 // SmartHubSubject names a SIM package: gIccid/packageCode.
-func SmartHubSubject(gIccid, packageCode string) string { return gIccid + "/" + packageCode }
+func SmartHubSubject(gIccid, packageCode string) string { return store.SIMSubject(gIccid, packageCode) }
 
 // AcceptSmartHubExpiry judges a stored SmartHub package-expired push by the rule book
 // and durably accepts it (workflow ID expire/smarthub/sub<subscription ID>/<validThru>),

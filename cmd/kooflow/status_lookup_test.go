@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -87,9 +86,6 @@ func TestStatusFindsOneSubjectByEachIdentifier(t *testing.T) {
 			!strings.Contains(out, tc.subject+": status active, carrierUserId ") || !strings.Contains(out, "Deliveries about "+tc.subject) {
 			t.Errorf("status %s: %q, %v", tc.identifier, out, err)
 		}
-	}
-	if store.SIMSubject("8986", "PK2") != starter.SmartHubSubject("8986", "PK2") {
-		t.Fatalf("the store names a SIM package %q, SmartHub's intake %q", store.SIMSubject("8986", "PK2"), starter.SmartHubSubject("8986", "PK2"))
 	}
 	out, err := run(t, "status", "o-7", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, "expire/koogallery/inst-7/20261031160000  stalled") {
