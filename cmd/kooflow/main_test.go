@@ -329,9 +329,17 @@ func TestStatusShowsTheWholeStallReason(t *testing.T) {
 	if !utf8.ValidString(out) || !strings.Contains(out, strings.Repeat("é", 160)+"…") || strings.Contains(out, strings.Repeat("é", 161)) {
 		t.Fatalf("a long error was not cut at 160 characters: %q", out)
 	}
-	out, err = run(t, "status", "inst-s", "--data-dir", dir)
+	out, err = run(t, "status", "inst-s", "--data-dir", dir, "--temporal-address", "127.0.0.1:1")
 	if err != nil || !strings.Contains(out, reason) {
 		t.Fatalf("status of the instance cut the stall reason: %q, %v", out, err)
+	}
+	// Temporal does not answer: the stalled state is shown as kooflow's record, and said so.
+	if !strings.HasPrefix(out, "WARNING: Temporal could not be asked") || !strings.Contains(out, "not confirmed live by Temporal") {
+		t.Fatalf("status with Temporal unreachable does not warn: %q", out)
+	}
+	// Nothing of inst-r can still run: Temporal is not asked, nothing to warn about.
+	if out, err := run(t, "status", "inst-r", "--data-dir", dir, "--temporal-address", "127.0.0.1:1"); err != nil || strings.Contains(out, "WARNING") {
+		t.Fatalf("status of a reserved expiry: %q, %v", out, err)
 	}
 }
 

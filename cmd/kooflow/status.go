@@ -22,6 +22,7 @@ const queueListLimit = 20
 func newStatusCommand() *cobra.Command {
 	var (
 		sf        storeFlags
+		tf        temporalFlags
 		state     string
 		limit     int
 		unmatched bool
@@ -32,7 +33,9 @@ func newStatusCommand() *cobra.Command {
 		Use:   "status [identifier]",
 		Short: "List expirations and where each stands, or one subscription's by any of its identifiers (-o json for scripts)",
 		Long: `Without an argument, status lists the expirations (filter with --state), every state's count and
-the intake queue.
+the intake queue. Expirations that may still run are checked against Temporal (one subject:
+each workflow; a list: Temporal's health); one ended in Temporal outside kooflow is recorded as
+terminated, and a Temporal that does not answer within 3 s is said above the tables.
 
 With an identifier it finds the subscriptions it names, as any of: a KooGallery instance ID, a
 workflow ID (expire/koogallery/<instance>/<period>, expire/smarthub/sub<id>/<period>), a carrier user
@@ -75,6 +78,7 @@ or <gIccid/packageCode>. A SIM only SmartHub's unmatched pushes know: those push
 			if err != nil {
 				return err
 			}
+			rep.Live = checkAgainstTemporal(ctx, &tf, st, &rep)
 			if output == "json" {
 				return writeJSON(out, rep.json())
 			}
@@ -82,6 +86,7 @@ or <gIccid/packageCode>. A SIM only SmartHub's unmatched pushes know: those push
 		},
 	}
 	sf.register(cmd)
+	tf.register(cmd, &sf.dataDir)
 	cmd.Flags().StringVar(&state, "state", "", "only this state: "+strings.Join(store.States, ", "))
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rows (expirations, or the subscriptions an identifier names)")
 	cmd.Flags().BoolVar(&unmatched, "unmatched", false, "list SmartHub expiries whose SIM/package is not in the registry")
@@ -118,6 +123,8 @@ type statusReport struct {
 	// Unmatched are the SmartHub pushes waiting, unmatched, for the SIMs of the matches
 	// or for Query read as a SIM (gIccid/packageCode, or a bare gIccid), newest first.
 	Unmatched []store.SmartHubEvent
+	// Live is what Temporal said about the open expirations shown.
+	Live liveCheck
 }
 
 // listsMatches reports whether status lists several subscriptions instead of showing one.

@@ -30,6 +30,24 @@ type statusJSON struct {
 	// Deliveries and OperatorActions are present when status was asked about one subject.
 	Deliveries      []deliveryJSON   `json:"deliveries,omitempty"`
 	OperatorActions []auditEntryJSON `json:"operatorActions,omitempty"`
+	// Temporal says whether the open expirations shown were checked against Temporal.
+	Temporal temporalCheckJSON `json:"temporal"`
+}
+
+// temporalCheckJSON is what status learned from Temporal: checked is false when nothing
+// shown could still run; unconfirmed says why Temporal could not be asked (the states
+// are then kooflow's record); drift lists the expirations found ended outside kooflow.
+type temporalCheckJSON struct {
+	Checked     bool        `json:"checked"`
+	Unconfirmed string      `json:"unconfirmed,omitempty"`
+	Drift       []driftJSON `json:"drift,omitempty"`
+}
+
+// driftJSON is an expiration found ended in Temporal outside kooflow.
+type driftJSON struct {
+	WorkflowID     string `json:"workflowId"`
+	TemporalStatus string `json:"temporalStatus"`
+	State          string `json:"state"`
 }
 
 // matchJSON is one subscription an identifier names: how it matched (kind, one of
@@ -126,6 +144,10 @@ func (rep statusReport) json() statusJSON {
 		Expirations: make([]expirationJSON, 0, len(rep.Expirations)),
 		Counts:      countsJSON{Live: map[string]int{}, Test: map[string]int{}},
 		Queue:       queueJSON{Intents: make([]queuedJSON, 0, len(rep.Queued))},
+		Temporal:    temporalCheckJSON{Checked: rep.Live.Asked && rep.Live.Unconfirmed == "", Unconfirmed: rep.Live.Unconfirmed},
+	}
+	for _, d := range rep.Live.Drift {
+		doc.Temporal.Drift = append(doc.Temporal.Drift, driftJSON{WorkflowID: d.WorkflowID, TemporalStatus: d.Status, State: d.State})
 	}
 	for _, m := range rep.Matches {
 		doc.Matches = append(doc.Matches, matchOf(m))

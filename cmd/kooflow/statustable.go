@@ -19,6 +19,9 @@ const historyErrorWidth = 160
 // and the intake queue; or, when the identifier names several subscriptions, one line
 // each. With wide, no column is cut.
 func printStatus(out io.Writer, rep statusReport, wide bool) error {
+	for _, line := range rep.Live.notes() {
+		fmt.Fprintln(out, line)
+	}
 	if rep.listsMatches() {
 		return printMatches(out, rep)
 	}
