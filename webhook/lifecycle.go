@@ -136,7 +136,8 @@ func (h *kooGalleryHandler) expire(ctx context.Context, c call, out outcome) out
 	msg := "success."
 	if v.Held() {
 		// KooGallery must not retry: the expiry is kept, held for an operator.
-		msg = "success. (held for an operator: " + v.Conflict + ")"
+		msg = fmt.Sprintf("success. (held for an operator: the registry has this instance running until %s and no renewal was reported)",
+			sub.ExpireTime.UTC().Format(time.RFC3339))
 	}
 	acc, err := h.cfg.Intake.AcceptExpiry(ctx, v, h.delivery(c, out.set(koogallery.Success, msg)), "")
 	if err != nil {
