@@ -194,3 +194,22 @@ func anys(ss []string) []any {
 	}
 	return out
 }
+
+// CountDeliveries counts the deliveries received since since, by outcome.
+func (s *Store) CountDeliveries(ctx context.Context, since time.Time) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind("SELECT outcome, COUNT(*) FROM deliveries WHERE received_at >= ? GROUP BY outcome"), formatTime(since))
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var outcome string
+		var n int
+		if err := rows.Scan(&outcome, &n); err != nil {
+			return nil, fmt.Errorf("count deliveries: %w", err)
+		}
+		out[outcome] = n
+	}
+	return out, rows.Err()
+}

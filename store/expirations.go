@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // OpenStates are the states of an expiration whose workflow may run (a held conflict
@@ -261,4 +262,67 @@ func (s *Store) ReopenExpiration(ctx context.Context, workflowID, detail string)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// ExpirationQuery selects a page of expirations for a list; a zero field does not filter.
+type ExpirationQuery struct {
+	// States keeps expirations in any of these states.
+	States []string
+	Source string
+	// Subjects keeps expirations of any of these subjects (instance IDs, SIM packages).
+	Subjects []string
+	// Test keeps test rehearsals too; without it they are left out.
+	Test bool
+	// OldestFirst orders by last change, oldest first (the longest waiting on top);
+	// otherwise newest first.
+	OldestFirst bool
+	// Limit and Offset page the list; Limit defaults to 50.
+	Limit, Offset int
+}
+
+// ListExpirations returns a page of the expirations q selects and whether more follow.
+func (s *Store) ListExpirations(ctx context.Context, q ExpirationQuery) ([]Expiration, bool, error) {
+	var c conditions
+	if len(q.States) > 0 {
+		c.add("state IN ("+placeholders(len(q.States))+")", anys(q.States)...)
+	}
+	c.equal("source", q.Source)
+	if len(q.Subjects) > 0 {
+		c.add("subject IN ("+placeholders(len(q.Subjects))+")", anys(q.Subjects)...)
+	}
+	if !q.Test {
+		c.add("test = 0")
+	}
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	query := "SELECT " + expirationColumns + " FROM expirations"
+	if len(c.clauses) > 0 {
+		query += " WHERE " + strings.Join(c.clauses, " AND ")
+	}
+	order := "DESC"
+	if q.OldestFirst {
+		order = "ASC"
+	}
+	query += " ORDER BY updated_at " + order + ", workflow_id LIMIT ? OFFSET ?"
+	rows, err := s.db.QueryContext(ctx, s.rebind(query), append(c.args, q.Limit+1, q.Offset)...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list expirations: %w", err)
+	}
+	defer rows.Close()
+	var out []Expiration
+	for rows.Next() {
+		e, err := scanExpiration(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("list expirations: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list expirations: %w", err)
+	}
+	if len(out) > q.Limit {
+		return out[:q.Limit], true, nil
+	}
+	return out, false, nil
 }

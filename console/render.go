@@ -1,0 +1,128 @@
+package console
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/kooflow/kooflow/store"
+)
+
+// stateWords says each expiration state in plain words, for operators who do not know
+// Temporal's: the state name is always shown with them.
+var stateWords = map[string]string{
+	store.StateConflict:   "held — KooGallery and the registry disagree; an operator decides",
+	store.StateAccepted:   "accepted — queued for Temporal",
+	store.StateFreezing:   "freezing the subscription",
+	store.StateNotifying:  "telling KooDrive (within the hour)",
+	store.StateStalled:    "stalled — waiting for an operator",
+	store.StateTerminated: "ended outside kooflow before it finished — retry runs it again",
+	store.StateReserved:   "done — KooDrive was told",
+	store.StateRenewed:    "ended — renewed before KooDrive was told",
+	store.StateReleased:   "ended — released before KooDrive was told",
+	store.StateSuperseded: "ended — an expiry of another period ran instead",
+	store.StateCancelled:  "ended — cancelled",
+}
+
+// attention are the states an operator must act on, shown first and marked.
+var attention = map[string]bool{store.StateConflict: true, store.StateStalled: true, store.StateTerminated: true}
+
+var funcs = template.FuncMap{
+	"words":     func(state string) string { return stateWords[state] },
+	"attention": func(state string) bool { return attention[state] },
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return time.Since(t).Round(time.Second).String() + " ago"
+	},
+	"cut": func(n int, s string) string {
+		r := []rune(s)
+		if len(r) <= n {
+			return s
+		}
+		return string(r[:n]) + "…"
+	},
+	"query": func(kv ...string) string {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] != "" {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v.Encode()
+	},
+	"join": strings.Join,
+}
+
+// parsePages parses each page template with the layout.
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range names {
+		page := strings.TrimSuffix(path.Base(name), ".html")
+		if page == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", name)
+		if err != nil {
+			return nil, fmt.Errorf("console: parse %s: %w", name, err)
+		}
+		pages[page] = t
+	}
+	return pages, nil
+}
+
+// view is what every page's template gets: who is signed in, what they may do, the
+// CSRF token for forms, and the page's own data.
+type view struct {
+	Actor    string
+	Role     Role
+	CanAct   bool
+	CSRF     string
+	SignedIn bool
+	Data     map[string]any
+}
+
+// render writes page with data for sess (nil: signed out), with status.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, sess *session, data map[string]any) {
+	t, ok := c.pages[page]
+	if !ok {
+		http.Error(w, "no such page", http.StatusInternalServerError)
+		return
+	}
+	v := view{Data: data}
+	if sess != nil {
+		v.Actor, v.Role, v.SignedIn = sess.Actor, sess.Role, true
+		v.CanAct, v.CSRF = sess.Role.may(RoleOperator), c.sessions.csrfToken(*sess)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, v); err != nil {
+		c.cfg.Logger.Error("console page failed", "page", page, "error", err)
+		http.Error(w, "the page could not be shown: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// fail shows an error page for a request the console could not answer.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, sess session, status int, msg string) {
+	c.render(w, r, status, "error", &sess, map[string]any{"Title": http.StatusText(status), "Message": msg})
+}
