@@ -8,6 +8,7 @@ package devapp
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/kooflow/kooflow/console"
 	"github.com/kooflow/kooflow/devstack"
 	"github.com/kooflow/kooflow/httpserver"
 	"github.com/kooflow/kooflow/koodrive"
@@ -81,7 +83,10 @@ type Options struct {
 	// CodecAddr is where the codec server the embedded UI decodes payloads with listens
 	// (default 127.0.0.1:0); it runs when payloads are encrypted and the UI is on.
 	CodecAddr string
-	Logger    *slog.Logger
+	// ConsoleAddr is where the operators' console listens (default 127.0.0.1:0); "-"
+	// serves none.
+	ConsoleAddr string
+	Logger      *slog.Logger
 }
 
 // App is a running dev process.
@@ -105,6 +110,12 @@ type App struct {
 	Codec          *payloadcodec.Codec
 	CodecURL       string
 	CodecTokenPath string
+	// ConsoleURL is the operators' console, ConsoleSignIn a one-time link that signs the
+	// person at the terminal in as an admin; both empty without a console.
+	ConsoleURL    string
+	ConsoleSignIn string
+	// Console serves ConsoleURL; it mints further sign-in links.
+	Console *console.Console
 
 	parts     *wiring.Parts
 	worker    sdkworker.Worker
@@ -204,11 +215,47 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 	}
 	a.servers = append(a.servers, ms)
 	a.MetricsURL = ms.URL
+	if opts.ConsoleAddr != "-" {
+		if err := a.serveConsole(cmp.Or(opts.ConsoleAddr, "127.0.0.1:0")); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := starter.ApplySchedule(ctx, a.Client, opts.Schedule); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
+
+// serveConsole serves the operators' console on addr, over the dev process's store and
+// Temporal client, with a session key made for this run (sessions end with it) and a
+// one-time admin sign-in link for the banner.
+func (a *App) serveConsole(addr string) error {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("console session key: %w", err)
+	}
+	c, err := console.New(console.Config{
+		Store: a.Store, SessionKey: key, TemporalUIURL: a.Stack.UIURL(), Namespace: a.Stack.Namespace(), Logger: a.logger,
+		Operator: func(actor starter.Actor) console.Operator {
+			return &starter.Operator{Store: a.Store, Actor: actor, Dial: func(context.Context) (client.Client, error) { return a.Client, nil }}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := httpserver.Start("console", addr, c, a.logger)
+	if err != nil {
+		return err
+	}
+	a.servers = append(a.servers, srv)
+	a.Console, a.ConsoleURL = c, srv.URL
+	a.ConsoleSignIn = srv.URL + c.SignInLink(devActor(), console.RoleAdmin)
+	return nil
+}
+
+// devActor names the person at kooflow dev's terminal in the audit log: their
+// operating-system user, signed in with the banner's link.
+func devActor() string { return starter.CLIActor().Name + " (kooflow dev link)" }
 
 // serveCodec serves the UI's codec server on l: the payload codec behind the dev token
 // (kept in dataDir, created once), for the embedded UI's origin only.

@@ -36,6 +36,7 @@ type devFlags struct {
 	schedule     scheduleFlags
 	// uiWriteActions lets the embedded Temporal UI cancel, terminate and reset workflows.
 	uiWriteActions bool
+	consoleAddr    string
 }
 
 func newDevCommand() *cobra.Command {
@@ -53,6 +54,7 @@ Every flag can also be set by an environment variable (a flag given wins):
   KOOFLOW_TEMPORAL_PORT       --temporal-port
   KOOFLOW_UI_PORT             --ui-port
   KOOFLOW_UI_WRITE_ACTIONS    --ui-write-actions (on or off)
+  KOOFLOW_CONSOLE_ADDR        --console-addr
   KOOFLOW_WEBHOOK_ADDR        --webhook-addr
   KOOFLOW_METRICS_ADDR        --metrics-addr
   KOOFLOW_SANDBOX_ADDR        --sandbox-addr
@@ -91,6 +93,7 @@ banner says where to sign in.`,
 	fl.IntVar(&f.temporalPort, "temporal-port", envInt("KOOFLOW_TEMPORAL_PORT", 7233), "Temporal frontend gRPC port (env KOOFLOW_TEMPORAL_PORT)")
 	fl.IntVar(&f.uiPort, "ui-port", envInt("KOOFLOW_UI_PORT", 8233), "Temporal UI port, -1 disables the UI (env KOOFLOW_UI_PORT)")
 	registerUIWriteActions(cmd, &f.uiWriteActions)
+	fl.StringVar(&f.consoleAddr, "console-addr", envOr("KOOFLOW_CONSOLE_ADDR", "127.0.0.1:8280"), "operators' console listen address, - for none (env KOOFLOW_CONSOLE_ADDR)")
 	fl.StringVar(&f.webhookAddr, "webhook-addr", envOr("KOOFLOW_WEBHOOK_ADDR", wiring.DefaultWebhookAddr), "webhook listen address (env KOOFLOW_WEBHOOK_ADDR)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", envOr("KOOFLOW_METRICS_ADDR", wiring.DefaultMetricsAddr), "metrics listen address (env KOOFLOW_METRICS_ADDR)")
 	f.schedule.register(cmd)
@@ -176,7 +179,7 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
 		SmartHubAPIKey: smartHubKey, SmartHubSignatureMode: mode,
 		KooDriveURL: kd.url, KooDriveToken: kd.token, KooDriveUser: kd.user, KooDriveAuth: kd.auth, KooDriveApps: kd.apps,
-		Logger: logger, Schedule: f.schedule.config(),
+		Logger: logger, Schedule: f.schedule.config(), ConsoleAddr: f.consoleAddr,
 	})
 	if err != nil {
 		return err
@@ -200,6 +203,7 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	printBanner(out, banner{
 		temporal: app.Stack.HostPort(), namespace: app.Stack.Namespace(), ui: ui, webhook: app.WebhookURL, metrics: app.MetricsURL,
 		koodrive: kdLine, dataDir: f.dataDir, demo: demo, sandbox: app.Sandbox != nil, payloads: payloadsLine(app, f.dataDir, os.Getenv),
+		console: consoleLine(app),
 		keys: []bannerKey{
 			{label: "KooGallery key", env: "KOOGALLERY_KEY", value: key, file: "koogallery.key"},
 			{label: "SmartHub API key", env: "SMARTHUB_API_KEY", value: smartHubKey, file: "smarthub.key"},
@@ -208,6 +212,15 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	<-ctx.Done()
 	logger.Info("stopping: webhook, worker, Temporal (unfinished workflows resume on the next start)")
 	return nil
+}
+
+// consoleLine is the banner's console line: where it is, and the link that signs the
+// person at this terminal in (once; restart kooflow dev for a new one).
+func consoleLine(app *devapp.App) string {
+	if app.ConsoleURL == "" {
+		return "(disabled)"
+	}
+	return app.ConsoleURL + "\n                     sign in once, as admin: " + app.ConsoleSignIn
 }
 
 // devKooDrive is how kooflow dev talks to KooDrive.
@@ -326,7 +339,9 @@ func payloadsLine(app *devapp.App, dataDir string, getenv func(string) string) s
 // banner is what kooflow dev prints once everything runs.
 type banner struct {
 	temporal, namespace, ui, webhook, metrics, koodrive, dataDir, payloads string
-	keys                                                                   []bannerKey
+	// console is the console's line: its address and the one-time sign-in link.
+	console string
+	keys    []bannerKey
 	// demo says the demo subscriptions are in the registry; sandbox, that KooDrive is the sandbox.
 	demo, sandbox bool
 }
@@ -354,6 +369,7 @@ func printBanner(out io.Writer, b banner, getenv func(string) string) {
 kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
 
   Temporal frontend  %s (namespace %s)
+  Console            %s
   Temporal UI        %s
   Webhook            %s/koogallery/produce   (health %s/healthz, readiness %s/readyz)
   Metrics            %s/metrics
@@ -361,7 +377,7 @@ kooflow dev is running. Ctrl-C stops it; workflows resume on the next start.
   Data directory     %s
   Payloads           %s
 %s
-`, b.temporal, b.namespace, b.ui, b.webhook, b.webhook, b.webhook, b.metrics, b.koodrive, b.dataDir, b.payloads, keys.String())
+`, b.temporal, b.namespace, b.console, b.ui, b.webhook, b.webhook, b.webhook, b.metrics, b.koodrive, b.dataDir, b.payloads, keys.String())
 	instance, sim, pkg := "demo-0001", "8986000000000000001", "PKG-DEMO"
 	switch {
 	case b.demo:
@@ -387,7 +403,7 @@ or a SmartHub "Prepaid Service Package Expired" push:
 
   go run ./cmd/kooflow send smarthub-expired --iccid %s --package %s --webhook %s --data-dir %s
 
-then watch it in the Temporal UI (%s) or with:
+then watch it in the console (sign in with the link above), in the Temporal UI (%s) or with:
 
   go run ./cmd/kooflow status --data-dir %s
 
