@@ -52,7 +52,11 @@ var _ Store = (*store.Store)(nil)
 // Operator is what the console's actions need of starter.Operator.
 type Operator interface {
 	RetryStalled(ctx context.Context, target string) ([]starter.RetryResult, error)
+	RetryEach(ctx context.Context, workflowIDs []string, asked string) ([]starter.RetryResult, error)
+	Expire(ctx context.Context, instanceID string, test bool) (starter.Verdict, store.Acceptance, error)
 }
+
+var _ Operator = (*starter.Operator)(nil)
 
 // Config is what a console is built from.
 type Config struct {
@@ -146,6 +150,10 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /expiration", c.withSession(RoleViewer, c.expiration))
 	mux.HandleFunc("GET /expiration/retry", c.withSession(RoleOperator, c.confirmRetry))
 	mux.HandleFunc("POST /expiration/retry", c.withSession(RoleOperator, c.retry))
+	mux.HandleFunc("GET /expiration/run", c.withSession(RoleOperator, c.confirmRun))
+	mux.HandleFunc("POST /expiration/run", c.withSession(RoleOperator, c.run))
+	mux.HandleFunc("GET /expirations/retry", c.withSession(RoleOperator, c.confirmBulkRetry))
+	mux.HandleFunc("POST /expirations/retry", c.withSession(RoleOperator, c.bulkRetry))
 	mux.HandleFunc("GET /deliveries", c.withSession(RoleViewer, c.deliveries))
 	mux.HandleFunc("GET /audit", c.withSession(RoleViewer, c.audit))
 	protect := http.NewCrossOriginProtection()

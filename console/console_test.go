@@ -313,3 +313,73 @@ func TestActionsNeedTheRightRoleAndToken(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkRetryShowsTheCountFirst: a filter of stalled expirations offers to retry them
+// all; the confirmation lists how many and which; the retry goes through one audited
+// action naming each, and its result is shown (here: refused, Temporal is down).
+func TestBulkRetryShowsTheCountFirst(t *testing.T) {
+	w := newWorld(t)
+	op := w.signIn(t, "olga", console.RoleOperator)
+	if _, body := w.do(t, http.MethodGet, "/expirations?state=stalled", nil, op); !strings.Contains(body, "Retry every stalled expiration matching this filter") {
+		t.Fatalf("no bulk retry offered: %s", body)
+	}
+	viewer := w.signIn(t, "victor", console.RoleViewer)
+	if _, body := w.do(t, http.MethodGet, "/expirations?state=stalled", nil, viewer); strings.Contains(body, "Retry every stalled") {
+		t.Error("a viewer is offered the bulk retry")
+	}
+	resp, page := w.do(t, http.MethodGet, "/expirations/retry?source=koogallery", nil, op)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Retry 1 stalled expirations?") || !strings.Contains(page, "expire/koogallery/inst-1/current") ||
+		strings.Contains(page, "inst-2/current") {
+		t.Fatalf("confirmation: %d %s", resp.StatusCode, page)
+	}
+	resp, body := w.do(t, http.MethodPost, "/expirations/retry", url.Values{"source": {"koogallery"}, "csrf": {csrf(t, page)}}, op)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "connection refused") {
+		t.Fatalf("bulk retry with Temporal down: %d %s", resp.StatusCode, body)
+	}
+	entries := w.auditEntries(t)
+	if len(entries) != 1 || entries[0].Action != "retry" || entries[0].Args != "every stalled expiration from koogallery" ||
+		strings.Join(entries[0].Subjects, " ") != "expire/koogallery/inst-1/current" || entries[0].Via != starter.ViaConsole {
+		t.Fatalf("audit = %+v", entries)
+	}
+	if resp, body := w.do(t, http.MethodPost, "/expirations/retry", url.Values{"q": {"user-2"}, "csrf": {csrf(t, page)}}, op); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "Nothing to retry") {
+		t.Fatalf("bulk retry of nothing: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestRunAHeldConflict: an expiry held as a conflict is offered to operators, confirmed,
+// and run through starter.Operator.Expire: it is accepted and queued, and audited.
+func TestRunAHeldConflict(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.store.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "inst-3", CarrierUserID: "user-3", PackageID: "pkg-3",
+		ExpireTime: time.Now().AddDate(4, 0, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := w.store.SubscriptionByInstance(ctx, "inst-3")
+	v := starter.KooGalleryExpiry(sub, false, time.Now())
+	if _, err := (&starter.Intake{Store: w.store}).AcceptExpiry(ctx, v, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: "inst-3", Answer: "000000"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	op := w.signIn(t, "olga", console.RoleOperator)
+	_, detail := w.do(t, http.MethodGet, "/expiration?id="+url.QueryEscape(v.WorkflowID), nil, op)
+	if !strings.Contains(detail, "Run this expiry…") || !strings.Contains(detail, "held — KooGallery and the registry disagree") {
+		t.Fatalf("detail of a conflict: %s", detail)
+	}
+	resp, page := w.do(t, http.MethodGet, "/expiration/run?id="+url.QueryEscape(v.WorkflowID), nil, op)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Yes, run the expiry") {
+		t.Fatalf("confirmation: %d", resp.StatusCode)
+	}
+	resp, _ = w.do(t, http.MethodPost, "/expiration/run", url.Values{"id": {v.WorkflowID}, "csrf": {csrf(t, page)}}, op)
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "msg=ran") {
+		t.Fatalf("run answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if e, err := w.store.Expiration(ctx, v.WorkflowID); err != nil || e.State != store.StateAccepted {
+		t.Fatalf("after the run: %+v, %v", e, err)
+	}
+	if resp, body := w.do(t, http.MethodPost, "/expiration/run", url.Values{"id": {v.WorkflowID}, "csrf": {csrf(t, page)}}, op); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "only an expiry held as a conflict") {
+		t.Fatalf("running it twice: %d %s", resp.StatusCode, body)
+	}
+	if entries := w.auditEntries(t); len(entries) != 1 || entries[0].Action != "expire" || entries[0].Actor != "olga" || entries[0].Result != store.AuditOK {
+		t.Fatalf("audit = %+v", entries)
+	}
+}

@@ -287,7 +287,8 @@ func (c *Console) expiration(w http.ResponseWriter, r *http.Request, sess sessio
 	sort.SliceStable(timeline, func(i, j int) bool { return timeline[i].At.After(timeline[j].At) })
 	c.render(w, r, http.StatusOK, "expiration", &sess, map[string]any{
 		"E": e, "Sub": sub, "Timeline": timeline, "Retryable": retryable(e.State), "TemporalURL": c.temporalURL(e.WorkflowID),
-		"Message": messages[r.URL.Query().Get("msg")],
+		"Runnable": e.State == store.StateConflict && e.Source == starter.SourceKooGallery,
+		"Message":  messages[r.URL.Query().Get("msg")],
 	})
 }
 
@@ -300,6 +301,7 @@ func retryable(state string) bool {
 var messages = map[string]string{
 	"retried":   "Retried: it is trying KooDrive for another hour.",
 	"restarted": "Started again: it had been ended in Temporal before it finished.",
+	"ran":       "Run: the expiry held as a conflict is accepted and queued; it freezes the subscription and tells KooDrive.",
 }
 
 // temporalURL links workflowID's page in the Temporal UI, or "" without one.

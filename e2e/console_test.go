@@ -101,3 +101,36 @@ func TestConsoleRetryOfAStalledExpiry(t *testing.T) {
 		t.Fatalf("audit = %+v, %v", entries, err)
 	}
 }
+
+// TestConsoleBulkRetryOfThreeStalled: three expiries stalled on the same KooDrive
+// rejection are retried from the console in one action once the cause is fixed; each
+// shows its result, all become reserved, and KooDrive is told once for each.
+func TestConsoleBulkRetryOfThreeStalled(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for _, inst := range []string{"bulk-1", "bulk-2", "bulk-3"} {
+		ids = append(ids, e.stalled(inst))
+	}
+	c := e.consoleAs("olga", console.RoleOperator)
+	_, confirm := c.get("/expirations/retry?q=")
+	if !strings.Contains(confirm, "Retry 3 stalled expirations?") {
+		t.Fatalf("confirmation: %s", confirm)
+	}
+	m := consoleCSRF.FindStringSubmatch(confirm)
+	if m == nil {
+		t.Fatal("no CSRF token on the confirmation")
+	}
+	e.kd.ClearFaults()
+	resp, body := c.post("/expirations/retry", url.Values{"csrf": {m[1]}})
+	if resp.StatusCode != http.StatusOK || strings.Count(body, "retrying for another hour") != 3 {
+		t.Fatalf("bulk retry answered %d: %s", resp.StatusCode, body)
+	}
+	for _, id := range ids {
+		e.waitState(id, store.StateReserved, 60*time.Second)
+	}
+	for _, inst := range []string{"bulk-1", "bulk-2", "bulk-3"} {
+		if n := len(e.notificationsFor("user-" + inst)); n != 1 {
+			t.Errorf("%s: KooDrive told %d times, want 1", inst, n)
+		}
+	}
+}

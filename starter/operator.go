@@ -126,13 +126,30 @@ func (s *Starter) retryOrRestart(ctx context.Context, workflowID string) (restar
 // stalled expiration). It returns each expiration's result; the error says how many
 // failed. One audit entry names every expiration it tried.
 func (o *Operator) RetryStalled(ctx context.Context, target string) ([]RetryResult, error) {
-	var results []RetryResult
 	args := "--all-stalled"
 	if target != "" {
 		args = target
 	}
+	return o.retry(ctx, args, func() ([]string, error) { return StalledWorkflowIDs(ctx, o.Store, target) })
+}
+
+// RetryEach retries the expirations named by workflowIDs — the ones an operator chose from
+// a filtered list (asked describes the filter, for the audit log) — each as RetryStalled
+// would. One audit entry names them all.
+func (o *Operator) RetryEach(ctx context.Context, workflowIDs []string, asked string) ([]RetryResult, error) {
+	return o.retry(ctx, asked, func() ([]string, error) {
+		if len(workflowIDs) == 0 {
+			return nil, fmt.Errorf("%w matches %s", ErrNothingStalled, asked)
+		}
+		return workflowIDs, nil
+	})
+}
+
+// retry retries the expirations targets finds, under one audit entry.
+func (o *Operator) retry(ctx context.Context, args string, targets func() ([]string, error)) ([]RetryResult, error) {
+	var results []RetryResult
 	err := o.audited(ctx, "retry", args, func(r *auditRecord) error {
-		ids, err := StalledWorkflowIDs(ctx, o.Store, target)
+		ids, err := targets()
 		if err != nil {
 			return err
 		}
