@@ -45,6 +45,7 @@ type Store interface {
 	AuditEntries(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
 	FindSubscriptions(ctx context.Context, identifier string, limit int) ([]store.Match, error)
+	SmartHubEventsWhere(ctx context.Context, f store.SmartHubEventFilter) ([]store.SmartHubEvent, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -54,6 +55,8 @@ type Operator interface {
 	RetryStalled(ctx context.Context, target string) ([]starter.RetryResult, error)
 	RetryEach(ctx context.Context, workflowIDs []string, asked string) ([]starter.RetryResult, error)
 	Expire(ctx context.Context, instanceID string, test bool) (starter.Verdict, store.Acceptance, error)
+	Replay(ctx context.Context, eventID string, isExpiry func(store.SmartHubEvent) bool) (starter.Verdict, store.Acceptance, error)
+	ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string) (store.ImportStats, error)) (store.ImportStats, error)
 }
 
 var _ Operator = (*starter.Operator)(nil)
@@ -155,6 +158,9 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /expirations/retry", c.withSession(RoleOperator, c.confirmBulkRetry))
 	mux.HandleFunc("POST /expirations/retry", c.withSession(RoleOperator, c.bulkRetry))
 	mux.HandleFunc("GET /deliveries", c.withSession(RoleViewer, c.deliveries))
+	mux.HandleFunc("POST /smarthub/replay", c.withSession(RoleOperator, c.replay))
+	mux.HandleFunc("GET /registry", c.withSession(RoleViewer, c.registry))
+	mux.Handle("POST /registry/import", http.MaxBytesHandler(c.withSession(RoleAdmin, c.importRegistry), MaxUpload))
 	mux.HandleFunc("GET /audit", c.withSession(RoleViewer, c.audit))
 	protect := http.NewCrossOriginProtection()
 	protect.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

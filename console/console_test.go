@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -381,5 +382,94 @@ func TestRunAHeldConflict(t *testing.T) {
 	}
 	if entries := w.auditEntries(t); len(entries) != 1 || entries[0].Action != "expire" || entries[0].Actor != "olga" || entries[0].Result != store.AuditOK {
 		t.Fatalf("audit = %+v", entries)
+	}
+}
+
+// upload posts a registry file to the console as a browser's multipart form does.
+func (w *world) upload(t *testing.T, cookie *http.Cookie, csrfToken, name, content string) (*http.Response, string) {
+	t.Helper()
+	var body strings.Builder
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("csrf", csrfToken)
+	part, _ := mw.CreateFormFile("file", name)
+	_, _ = io.WriteString(part, content)
+	_ = mw.Close()
+	req := httptest.NewRequest(http.MethodPost, "/registry/import", strings.NewReader(body.String()))
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.AddCookie(cookie)
+	rec := httptest.NewRecorder()
+	w.console.ServeHTTP(rec, req)
+	return rec.Result(), rec.Body.String()
+}
+
+// TestRegistryUploadAllOrNothing: an admin uploads a registry file; a file with a bad row
+// shows that row's error in a table and changes nothing; a good one shows what changed;
+// both are audited; an operator may not upload.
+func TestRegistryUploadAllOrNothing(t *testing.T) {
+	w := newWorld(t)
+	admin := w.signIn(t, "ada", console.RoleAdmin)
+	_, page := w.do(t, http.MethodGet, "/registry?q=user-1", nil, admin)
+	if !strings.Contains(page, "inst-1") || !strings.Contains(page, "Import a registry file") {
+		t.Fatalf("registry page: %s", page)
+	}
+	token := csrf(t, page)
+	resp, body := w.upload(t, admin, token, "bad.csv", "instanceId,carrierUserId,packageId\ninst-9,user-9,pkg-9\ninst-10,,pkg-10\n")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Refused: 1 invalid row(s)") || !strings.Contains(body, "<td>3</td>") ||
+		!strings.Contains(body, "carrierUserId is required") {
+		t.Fatalf("bad file: %d %s", resp.StatusCode, body)
+	}
+	if _, err := w.store.SubscriptionByInstance(context.Background(), "inst-9"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused file half-imported inst-9: %v", err)
+	}
+	resp, body = w.upload(t, admin, token, "good.csv", "instanceId,carrierUserId,packageId\ninst-9,user-9,pkg-9\n")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Imported: 1 inserted, 0 updated, 0 unchanged") {
+		t.Fatalf("good file: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := w.upload(t, admin, token, "registry.txt", "x"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "neither a .csv nor an .xlsx") {
+		t.Fatalf("a .txt upload: %d %s", resp.StatusCode, body)
+	}
+	entries := w.auditEntries(t)
+	if len(entries) != 2 || entries[0].Result != store.AuditOK || entries[1].Result != store.AuditFailed ||
+		!strings.HasPrefix(entries[1].Args, "bad.csv (uploaded") || entries[0].Actor != "ada" {
+		t.Fatalf("audit = %+v", entries)
+	}
+	op := w.signIn(t, "olga", console.RoleOperator)
+	_, opPage := w.do(t, http.MethodGet, "/registry", nil, op)
+	if strings.Contains(opPage, "Import a registry file") {
+		t.Error("an operator is offered the import")
+	}
+	if resp, _ := w.upload(t, op, csrf(t, opPage), "good.csv", "instanceId,carrierUserId,packageId\ninst-11,u,p\n"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an operator's upload answered %d", resp.StatusCode)
+	}
+}
+
+// TestReplayAWaitingSmartHubPush: a SmartHub push whose SIM was not in the registry is
+// listed on the deliveries page; once the SIM is imported, an operator's replay accepts
+// it as an expiry.
+func TestReplayAWaitingSmartHubPush(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	ev, _, err := w.store.RecordSmartHubEvent(ctx, store.SmartHubEvent{EventID: "evt-9", EventType: "RULE_TRIGGERED", TriggerType: "SERVICE_PACKAGE_EXPIRED",
+		GIccid: "8986009", PackageCode: "PK9", ValidThru: time.Now().Add(-time.Hour), Raw: "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := (&starter.Intake{Store: w.store}).AcceptSmartHubExpiry(ctx, ev, store.Delivery{}); !errors.Is(err, starter.ErrUnmatched) {
+		t.Fatalf("unmatched push: %v", err)
+	}
+	op := w.signIn(t, "olga", console.RoleOperator)
+	_, page := w.do(t, http.MethodGet, "/deliveries", nil, op)
+	if !strings.Contains(page, "SmartHub pushes waiting for the registry") || !strings.Contains(page, "evt-9") {
+		t.Fatalf("deliveries page: %s", page)
+	}
+	if resp, body := w.do(t, http.MethodPost, "/smarthub/replay", url.Values{"event": {"evt-9"}, "csrf": {csrf(t, page)}}, op); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "not in the registry") {
+		t.Fatalf("replay before the import: %d %s", resp.StatusCode, body)
+	}
+	if _, err := w.store.UpsertSubscriptions(ctx, []store.Subscription{{GIccid: "8986009", PackageCode: "PK9", CarrierUserID: "user-9", PackageID: "pkg-9"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := w.do(t, http.MethodPost, "/smarthub/replay", url.Values{"event": {"evt-9"}, "csrf": {csrf(t, page)}}, op)
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "msg=replayed") {
+		t.Fatalf("replay after the import answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

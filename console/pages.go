@@ -301,6 +301,7 @@ func retryable(state string) bool {
 var messages = map[string]string{
 	"retried":   "Retried: it is trying KooDrive for another hour.",
 	"restarted": "Started again: it had been ended in Temporal before it finished.",
+	"replayed":  "Replayed: the SmartHub push is accepted as this expiry.",
 	"ran":       "Run: the expiry held as a conflict is accepted and queued; it freezes the subscription and tells KooDrive.",
 }
 
@@ -379,7 +380,12 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request, sess sessio
 		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
 		return
 	}
-	c.render(w, r, http.StatusOK, "deliveries", &sess, map[string]any{"Rows": rows, "Outcomes": store.DeliveryOutcomes,
+	waiting, err := c.cfg.Store.SmartHubEventsWhere(r.Context(), store.SmartHubEventFilter{Status: store.EventUnmatched, Limit: 100})
+	if err != nil {
+		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		return
+	}
+	c.render(w, r, http.StatusOK, "deliveries", &sess, map[string]any{"Rows": rows, "Outcomes": store.DeliveryOutcomes, "Waiting": waiting,
 		"Source": f.Source, "Outcome": f.Outcome, "Subject": q.Get("subject"), "Since": q.Get("since")})
 }
 
