@@ -213,3 +213,32 @@ func TestCancellationRequestEndsAnExpiry(t *testing.T) {
 		t.Fatalf("the embedded UI's write actions are on (DisableWriteActions=%v, %v)", settings.DisableWriteActions, err)
 	}
 }
+
+// TestSchedulePauseKeepsTheNote: an operator pauses the monthly schedule with a note and
+// unpauses it; Temporal keeps the note with the operator's name, the audit log both actions.
+func TestSchedulePauseKeepsTheNote(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op := e.operator()
+	if err := op.SetSchedulePaused(ctx, true, "KooDrive maintenance until the 3rd"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := starter.DescribeSchedule(ctx, e.app.Client)
+	if err != nil || !d.Schedule.State.Paused || !strings.Contains(d.Schedule.State.Note, "KooDrive maintenance until the 3rd (e2e-operator via cli)") {
+		t.Fatalf("paused schedule = %+v, %v", d.Schedule.State, err)
+	}
+	if err := op.SetSchedulePaused(ctx, false, ""); err == nil {
+		t.Fatal("an unpause without a note was accepted")
+	}
+	if err := op.SetSchedulePaused(ctx, false, "maintenance over"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := starter.DescribeSchedule(ctx, e.app.Client); err != nil || d.Schedule.State.Paused {
+		t.Fatalf("unpaused schedule = %+v, %v", d.Schedule.State, err)
+	}
+	entries, err := e.app.Store.AuditEntries(ctx, store.AuditFilter{Subjects: []string{starter.ScheduleID}})
+	if err != nil || len(entries) != 3 || entries[0].Action != "schedule unpause" || entries[0].Result != store.AuditOK ||
+		entries[1].Result != store.AuditFailed || entries[2].Action != "schedule pause" {
+		t.Fatalf("audit = %+v, %v", entries, err)
+	}
+}

@@ -331,6 +331,39 @@ func (o *Operator) ApplySchedule(ctx context.Context, cfg ScheduleConfig) (bool,
 	return created, err
 }
 
+// SetSchedulePaused pauses the monthly reconciliation schedule (no cycle starts until it
+// is unpaused) or unpauses it, with the operator's note, which Temporal keeps on the
+// schedule and the audit log keeps with the action. A note is required: whoever looks
+// at a paused schedule must learn why.
+func (o *Operator) SetSchedulePaused(ctx context.Context, paused bool, note string) error {
+	action := "schedule unpause"
+	if paused {
+		action = "schedule pause"
+	}
+	return o.audited(ctx, action, fmt.Sprintf("--note %q", note), func(r *auditRecord) error {
+		r.subject(ScheduleID)
+		if strings.TrimSpace(note) == "" {
+			return errors.New("say why in a note (--note): whoever finds the schedule paused must learn why")
+		}
+		c, err := o.Dial(ctx)
+		if err != nil {
+			return err
+		}
+		handle := c.ScheduleClient().GetHandle(ctx, ScheduleID)
+		note := note + " (" + o.Actor.Name + " via " + o.Actor.Via + ")"
+		if paused {
+			err = handle.Pause(ctx, client.SchedulePauseOptions{Note: note})
+		} else {
+			err = handle.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", action, ScheduleID, err)
+		}
+		r.detail = action + "d"
+		return nil
+	})
+}
+
 // ImportRegistry imports a registry file through importFile (registry.Import, all rows
 // or none) and records it: the file, and what changed or why it was refused.
 func (o *Operator) ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string) (store.ImportStats, error)) (store.ImportStats, error) {

@@ -57,6 +57,7 @@ func TestEveryOperatorCommandWritesOneAuditEntry(t *testing.T) {
 		{[]string{"replay", "evt-404"}, true, "replay", "evt-404", "evt-404"},
 		{[]string{"reconcile", "--cycle", lastMonth}, true, "reconcile", "reconcile/" + lastMonth, "127.0.0.1:1"},
 		{[]string{"schedule", "apply"}, true, "schedule apply", "kooflow-monthly-reconciliation", "127.0.0.1:1"},
+		{[]string{"schedule", "pause", "--note", "KooDrive maintenance"}, true, "schedule pause", "kooflow-monthly-reconciliation", "127.0.0.1:1"},
 	}
 	for i, s := range steps {
 		out, err := run(t, append(s.args, "--data-dir", dir)...)
@@ -90,7 +91,7 @@ func TestEveryOperatorCommandWritesOneAuditEntry(t *testing.T) {
 		t.Fatalf("audit --subject inst-1 = %+v", listed)
 	}
 	out, err = run(t, "audit", "--result", "failed", "--data-dir", dir)
-	if err != nil || strings.Count(out, " failed ") != 6 || !strings.Contains(out, "WHO") {
+	if err != nil || strings.Count(out, " failed ") != 7 || !strings.Contains(out, "WHO") {
 		t.Fatalf("audit --result failed: %q, %v", out, err)
 	}
 	if _, err := run(t, "audit", "--result", "maybe", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "ok, failed") {

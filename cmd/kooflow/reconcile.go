@@ -88,7 +88,44 @@ func newScheduleCommand() *cobra.Command {
 		},
 	}
 	descTF.register(describe, nil)
-	cmd.AddCommand(apply, describe)
+	cmd.AddCommand(apply, describe, newSchedulePauseCommand(true), newSchedulePauseCommand(false))
+	return cmd
+}
+
+// newSchedulePauseCommand is kooflow schedule pause (paused) or unpause, with the note that
+// says why: Temporal keeps it on the schedule, the audit log with the action.
+func newSchedulePauseCommand(paused bool) *cobra.Command {
+	var (
+		sf   stackFlags
+		note string
+	)
+	use, short := "unpause", "Let the monthly reconciliation schedule start cycles again"
+	if paused {
+		use, short = "pause", "Stop the monthly reconciliation schedule from starting cycles until it is unpaused"
+	}
+	cmd := &cobra.Command{
+		Use:     use + ` --note "why"`,
+		Short:   short,
+		Example: `  kooflow schedule ` + use + ` --note "KooDrive maintenance until the 3rd (ticket 4711)"`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.TrimSpace(note) == "" {
+				return errors.New("--note is required: say why, for whoever finds the schedule " + use + "d")
+			}
+			stack, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer stack.Close()
+			if err := stack.operator().SetSchedulePaused(cmd.Context(), paused, note); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "schedule %s %sd: %s\n", starter.ScheduleID, use, note)
+			return nil
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&note, "note", "", "why (kept on the schedule and in the audit log)")
 	return cmd
 }
 
