@@ -112,6 +112,38 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, sess session) {
 	http.Redirect(w, r, "/expiration?"+url.Values{"id": {e.WorkflowID}, "msg": {"ran"}}.Encode(), http.StatusSeeOther)
 }
 
+// confirmExpire asks before an operator accepts a KooGallery instance's expiry by hand.
+func (c *Console) confirmExpire(w http.ResponseWriter, r *http.Request, sess session) {
+	instance := r.URL.Query().Get("instance")
+	matches, err := c.cfg.Store.FindSubscriptions(r.Context(), instance, 1)
+	if err != nil {
+		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		return
+	}
+	if len(matches) == 0 || matches[0].Subscription.InstanceID != instance {
+		c.fail(w, r, sess, http.StatusNotFound, fmt.Sprintf("no KooGallery instance %q in the registry", instance))
+		return
+	}
+	c.render(w, r, http.StatusOK, "expireconfirm", &sess, map[string]any{"Sub": matches[0].Subscription})
+}
+
+// expireByHand accepts an instance's expiry through starter.Operator.Expire — the same
+// rule book as a delivery, as `kooflow expire` — and shows the expiration.
+func (c *Console) expireByHand(w http.ResponseWriter, r *http.Request, sess session) {
+	instance := r.PostFormValue("instance")
+	op := c.cfg.Operator(starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr})
+	_, acc, err := op.Expire(r.Context(), instance, false)
+	if err != nil {
+		c.fail(w, r, sess, http.StatusConflict, "The expiry was not accepted: "+err.Error())
+		return
+	}
+	msg := "expired"
+	if acc.Existing {
+		msg = "known"
+	}
+	http.Redirect(w, r, "/expiration?"+url.Values{"id": {acc.WorkflowID}, "msg": {msg}}.Encode(), http.StatusSeeOther)
+}
+
 // heldConflict reads the expiration id, answering for the caller when it is not a
 // KooGallery expiry held as a conflict.
 func (c *Console) heldConflict(w http.ResponseWriter, r *http.Request, sess session, id string) (store.Expiration, bool) {

@@ -160,6 +160,8 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /deliveries", c.withSession(RoleViewer, c.deliveries))
 	mux.HandleFunc("POST /smarthub/replay", c.withSession(RoleOperator, c.replay))
 	mux.HandleFunc("GET /registry", c.withSession(RoleViewer, c.registry))
+	mux.HandleFunc("GET /registry/expire", c.withSession(RoleOperator, c.confirmExpire))
+	mux.HandleFunc("POST /registry/expire", c.withSession(RoleOperator, c.expireByHand))
 	mux.Handle("POST /registry/import", http.MaxBytesHandler(c.withSession(RoleAdmin, c.importRegistry), MaxUpload))
 	mux.HandleFunc("GET /audit", c.withSession(RoleViewer, c.audit))
 	protect := http.NewCrossOriginProtection()

@@ -473,3 +473,37 @@ func TestReplayAWaitingSmartHubPush(t *testing.T) {
 		t.Fatalf("replay after the import answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestExpireByHandFollowsTheRuleBook: an operator expires a registered instance from the
+// registry page after a confirmation, through starter.Operator.Expire; a second time
+// finds it known.
+func TestExpireByHandFollowsTheRuleBook(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.store.UpsertSubscriptions(ctx, []store.Subscription{{InstanceID: "inst-4", CarrierUserID: "user-4", PackageID: "pkg-4",
+		ExpireTime: time.Now().Add(-time.Hour).UTC().Truncate(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	op := w.signIn(t, "olga", console.RoleOperator)
+	_, page := w.do(t, http.MethodGet, "/registry?q=user-4", nil, op)
+	if !strings.Contains(page, "Expire by hand…") {
+		t.Fatalf("registry page offers no expiry by hand: %s", page)
+	}
+	if resp, body := w.do(t, http.MethodGet, "/registry/expire?instance=inst-4", nil, op); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Yes, expire it") {
+		t.Fatalf("confirmation: %d", resp.StatusCode)
+	}
+	if resp, _ := w.do(t, http.MethodGet, "/registry/expire?instance=nobody", nil, op); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("confirmation for an unknown instance answered %d", resp.StatusCode)
+	}
+	resp, _ := w.do(t, http.MethodPost, "/registry/expire", url.Values{"instance": {"inst-4"}, "csrf": {csrf(t, page)}}, op)
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "msg=expired") {
+		t.Fatalf("expire answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = w.do(t, http.MethodPost, "/registry/expire", url.Values{"instance": {"inst-4"}, "csrf": {csrf(t, page)}}, op)
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "msg=known") {
+		t.Fatalf("second expire answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if entries := w.auditEntries(t); len(entries) != 2 || entries[0].Action != "expire" || entries[0].Via != starter.ViaConsole {
+		t.Fatalf("audit = %+v", entries)
+	}
+}

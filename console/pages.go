@@ -302,6 +302,8 @@ var messages = map[string]string{
 	"retried":   "Retried: it is trying KooDrive for another hour.",
 	"restarted": "Started again: it had been ended in Temporal before it finished.",
 	"replayed":  "Replayed: the SmartHub push is accepted as this expiry.",
+	"expired":   "Accepted by hand and queued: it freezes the subscription and tells KooDrive.",
+	"known":     "This expiry was accepted before: nothing new was queued.",
 	"ran":       "Run: the expiry held as a conflict is accepted and queued; it freezes the subscription and tells KooDrive.",
 }
 
