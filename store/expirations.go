@@ -282,30 +282,11 @@ type ExpirationQuery struct {
 
 // ListExpirations returns a page of the expirations q selects and whether more follow.
 func (s *Store) ListExpirations(ctx context.Context, q ExpirationQuery) ([]Expiration, bool, error) {
-	var c conditions
-	if len(q.States) > 0 {
-		c.add("state IN ("+placeholders(len(q.States))+")", anys(q.States)...)
-	}
-	c.equal("source", q.Source)
-	if len(q.Subjects) > 0 {
-		c.add("subject IN ("+placeholders(len(q.Subjects))+")", anys(q.Subjects)...)
-	}
-	if !q.Test {
-		c.add("test = 0")
-	}
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	query := "SELECT " + expirationColumns + " FROM expirations"
-	if len(c.clauses) > 0 {
-		query += " WHERE " + strings.Join(c.clauses, " AND ")
-	}
-	order := "DESC"
-	if q.OldestFirst {
-		order = "ASC"
-	}
-	query += " ORDER BY updated_at " + order + ", workflow_id LIMIT ? OFFSET ?"
-	rows, err := s.db.QueryContext(ctx, s.rebind(query), append(c.args, q.Limit+1, q.Offset)...)
+	query, args := listExpirationsQuery(q)
+	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("list expirations: %w", err)
 	}
@@ -325,4 +306,31 @@ func (s *Store) ListExpirations(ctx context.Context, q ExpirationQuery) ([]Expir
 		return out[:q.Limit], true, nil
 	}
 	return out, false, nil
+}
+
+// listExpirationsQuery is ListExpirations' SQL for q (one row more than the page, to
+// tell whether more follow): a page in the order of an index on (state, test,
+// updated_at, workflow_id) or (test, updated_at, workflow_id).
+func listExpirationsQuery(q ExpirationQuery) (string, []any) {
+	var c conditions
+	if len(q.States) > 0 {
+		c.add("state IN ("+placeholders(len(q.States))+")", anys(q.States)...)
+	}
+	c.equal("source", q.Source)
+	if len(q.Subjects) > 0 {
+		c.add("subject IN ("+placeholders(len(q.Subjects))+")", anys(q.Subjects)...)
+	}
+	if !q.Test {
+		c.add("test = 0")
+	}
+	query := "SELECT " + expirationColumns + " FROM expirations"
+	if len(c.clauses) > 0 {
+		query += " WHERE " + strings.Join(c.clauses, " AND ")
+	}
+	order := "DESC"
+	if q.OldestFirst {
+		order = "ASC"
+	}
+	query += " ORDER BY updated_at " + order + ", workflow_id " + order + " LIMIT ? OFFSET ?"
+	return query, append(c.args, q.Limit+1, q.Offset)
 }

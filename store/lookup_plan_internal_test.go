@@ -88,3 +88,34 @@ func TestLookupsUseIndexesOnSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleListsReadInIndexOrderOnSQLite: a page of the console's expirations list —
+// across all states or in one, newest or oldest first — is read in the order of an index,
+// without sorting every expiration.
+func TestConsoleListsReadInIndexOrderOnSQLite(t *testing.T) {
+	ctx := context.Background()
+	s, err := openSQLite(filepath.Join(t.TempDir(), "kooflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.now = time.Now
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q     ExpirationQuery
+		index string
+	}{
+		{ExpirationQuery{Limit: 50}, "expirations_list"},
+		{ExpirationQuery{Limit: 50, OldestFirst: true, Offset: 500}, "expirations_list"},
+		{ExpirationQuery{States: []string{StateReserved}, Limit: 50}, "expirations_state_list"},
+		{ExpirationQuery{States: []string{StateStalled}, OldestFirst: true, Limit: 50}, "expirations_state_list"},
+	} {
+		query, args := listExpirationsQuery(c.q)
+		plan := sqlitePlan(t, s, query, args...)
+		if !strings.Contains(plan, "INDEX "+c.index) || strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("%+v: plan\n%s\nwant index %s and no sort", c.q, plan, c.index)
+		}
+	}
+}
