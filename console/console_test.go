@@ -195,7 +195,7 @@ func TestLinksLeadToTheirPages(t *testing.T) {
 	op := w.signIn(t, "olga", console.RoleOperator)
 	href := regexp.MustCompile(`href="(/[^"]*)"`)
 	for _, page := range []string{"/", "/expirations?state=stalled", "/expirations?q=user-1",
-		"/expiration?id=" + url.QueryEscape("expire/koogallery/inst-1/current"), "/deliveries", "/expirations/retry?q="} {
+		"/expiration?id=" + url.QueryEscape("expire/koogallery/inst-1/current"), "/deliveries", "/expirations/retry?q=", "/registry?q=user-1", "/audit"} {
 		_, body := w.do(t, http.MethodGet, page, nil, op)
 		for _, m := range href.FindAllStringSubmatch(body, -1) {
 			link := html.UnescapeString(m[1])
