@@ -11,6 +11,7 @@
 //	go run ./bench kill-worker SIGKILL the worker process during a burst, restart it
 //	go run ./bench outage      KooDrive down for 20 and for 70 simulated minutes during a burst
 //	go run ./bench restart     stop and start the embedded Temporal mid-burst
+//	go run ./bench console     the console's pages on a 1,000,000-row registry with 100,000 expirations, vs the store queries alone
 package main
 
 import (
@@ -44,6 +45,7 @@ var subcommands = map[string]func(args []string) error{
 	"restart":       runRestart,
 	"temporal-down": runTemporalDown,
 	"storm":         runStorm,
+	"console":       runConsole,
 }
 
 func main() {
