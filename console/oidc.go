@@ -199,12 +199,14 @@ type oidcSignIn struct {
 	seal   cipher.AEAD
 	now    func() time.Time
 
+	// mu guards the provider, discovered once.
 	mu       sync.Mutex
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	// spent are the states of completed sign-ins, until their flow would have expired:
-	// a replayed callback is refused even with its cookie.
-	spent map[string]time.Time
+	// a replayed callback is refused even with its cookie. spentMu guards it.
+	spentMu sync.Mutex
+	spent   map[string]time.Time
 }
 
 func newOIDCSignIn(cfg OIDC, sessionKey []byte, now func() time.Time) (*oidcSignIn, error) {
@@ -255,8 +257,8 @@ func (o *oidcSignIn) provider(ctx context.Context) (*oauth2.Config, *oidc.IDToke
 // spend records state as used and reports whether it was unused; it forgets the states
 // whose flows have expired.
 func (o *oidcSignIn) spend(state string, expires time.Time) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.spentMu.Lock()
+	defer o.spentMu.Unlock()
 	now := o.now()
 	for s, until := range o.spent {
 		if now.After(until) {
@@ -268,6 +270,14 @@ func (o *oidcSignIn) spend(state string, expires time.Time) bool {
 	}
 	o.spent[state] = expires
 	return true
+}
+
+// used reports whether state belongs to a completed sign-in.
+func (o *oidcSignIn) used(state string) bool {
+	o.spentMu.Lock()
+	defer o.spentMu.Unlock()
+	_, used := o.spent[state]
+	return used
 }
 
 // oidcFlow is a sign-in in progress, kept in the browser's sealed flow cookie.
@@ -393,10 +403,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "no code in the callback", "The identity provider sent no sign-in code back. Sign in again.")
 		return
 	}
-	o.mu.Lock()
-	_, used := o.spent[f.State]
-	o.mu.Unlock()
-	if used {
+	if o.used(f.State) {
 		refuse(http.StatusBadRequest, "a completed sign-in was replayed", "This sign-in was already used. Sign in again.")
 		return
 	}
