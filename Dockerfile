@@ -20,6 +20,6 @@ COPY --from=build --chown=65532:65532 /out/kooflow-data /home/nonroot/kooflow-da
 USER 65532:65532
 WORKDIR /home/nonroot
 ENV KOOFLOW_DATA_DIR=/home/nonroot/kooflow-data
-EXPOSE 8080 9090
+EXPOSE 8080 8280 9090
 ENTRYPOINT ["/usr/local/bin/kooflow"]
 CMD ["--help"]

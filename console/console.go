@@ -81,6 +81,9 @@ type Config struct {
 	Logger        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OIDC, when set, signs operators in through the carrier's identity provider
+	// (oidc.go); the sign-in page then offers its button.
+	OIDC *OIDC
 }
 
 // Console is the console's HTTP handler and its one-time sign-in links.
@@ -88,6 +91,7 @@ type Console struct {
 	cfg      Config
 	sessions *sessions
 	links    *oneTimeLinks
+	oidc     *oidcSignIn
 	pages    map[string]*template.Template
 	handler  http.Handler
 }
@@ -125,6 +129,11 @@ func New(cfg Config) (*Console, error) {
 		links:    &oneTimeLinks{now: cfg.Now},
 		pages:    pages,
 	}
+	if cfg.OIDC != nil {
+		if c.oidc, err = newOIDCSignIn(*cfg.OIDC, cfg.SessionKey, cfg.Now); err != nil {
+			return nil, err
+		}
+	}
 	c.handler = c.routes()
 	return c, nil
 }
@@ -144,7 +153,11 @@ func (c *Console) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /signin", c.signInPage)
+	if c.oidc != nil {
+		c.oidcRoutes(mux)
+	} else {
+		mux.HandleFunc("GET /signin", c.signInPage)
+	}
 	mux.HandleFunc("GET /signin/link", c.signInWithLink)
 	mux.HandleFunc("POST /signout", c.withSession(RoleViewer, c.signOut))
 	mux.HandleFunc("GET /{$}", c.withSession(RoleViewer, c.overview))

@@ -22,7 +22,7 @@ import (
 
 // The kooflow services that read the payload keys: the worker and the webhook encrypt,
 // the codec server decrypts for the UI.
-var payloadKeyServices = []string{"kooflow-worker", "kooflow-webhook", "kooflow-codec"}
+var payloadKeyServices = []string{"kooflow-worker", "kooflow-webhook", "kooflow-codec", "kooflow-console"}
 
 // withEnv writes .env.example with the given variables replaced (or, for a nil value,
 // removed) as the .env of a test and loads the stack with it.

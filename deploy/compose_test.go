@@ -62,7 +62,7 @@ func readFile(t *testing.T, path string) string {
 
 func TestComposeServices(t *testing.T) {
 	p := load(t)
-	want := []string{"alertmanager", "grafana", "kooflow-codec", "kooflow-webhook", "kooflow-worker", "postgresql", "prometheus", "temporal", "temporal-schema", "temporal-setup", "temporal-ui"}
+	want := []string{"alertmanager", "grafana", "kooflow-codec", "kooflow-console", "kooflow-webhook", "kooflow-worker", "postgresql", "prometheus", "temporal", "temporal-schema", "temporal-setup", "temporal-ui"}
 	got := p.ServiceNames()
 	sort.Strings(got)
 	if !reflect.DeepEqual(got, want) {
@@ -132,6 +132,8 @@ func TestKooflowServicesHaveTheirConfiguration(t *testing.T) {
 	required := map[string][]string{
 		"kooflow-worker":  {"TEMPORAL_ADDRESS", "KOOFLOW_DB", "PGUSER", "PGPASSWORD", "KOODRIVE_BASE_URL", "KOODRIVE_USER_ID", "KOODRIVE_AUTH", "KOODRIVE_APP_SECRET_FILE", "KOOFLOW_METRICS_ADDR"},
 		"kooflow-webhook": {"TEMPORAL_ADDRESS", "KOOFLOW_DB", "PGUSER", "PGPASSWORD", "KOOGALLERY_KEY", "SMARTHUB_API_KEY", "KOOFLOW_WEBHOOK_ADDR", "KOOFLOW_METRICS_ADDR"},
+		"kooflow-console": {"TEMPORAL_ADDRESS", "KOOFLOW_DB", "PGUSER", "PGPASSWORD", "KOOFLOW_CONSOLE_ADDR", "KOOFLOW_CONSOLE_URL",
+			"KOOFLOW_CONSOLE_SESSION_KEY_FILE", "KOOFLOW_CONSOLE_OIDC_CLIENT_SECRET_FILE", "KOOFLOW_CONSOLE_OIDC_ROLE_CLAIM", "KOOFLOW_TEMPORAL_UI_URL"},
 	}
 	for name, vars := range required {
 		s := p.Services[name]
@@ -142,7 +144,7 @@ func TestKooflowServicesHaveTheirConfiguration(t *testing.T) {
 		}
 		// The processes listen on 127.0.0.1 unless told otherwise; in a container, Prometheus
 		// and the published intake port reach them only on every interface.
-		for _, v := range []string{"KOOFLOW_WEBHOOK_ADDR", "KOOFLOW_METRICS_ADDR"} {
+		for _, v := range []string{"KOOFLOW_WEBHOOK_ADDR", "KOOFLOW_METRICS_ADDR", "KOOFLOW_CONSOLE_ADDR"} {
 			if val := s.Environment[v]; val != nil && *val != "" {
 				if host, _, err := net.SplitHostPort(*val); err != nil || (host != "" && host != "0.0.0.0") {
 					t.Errorf("%s: %s=%q, want every interface (e.g. \":9090\") inside the container", name, v, *val)
@@ -295,13 +297,13 @@ func TestDatabasePasswordNeedsNoEscaping(t *testing.T) {
 
 	for service, variable := range map[string]string{
 		"postgresql": "POSTGRES_PASSWORD", "temporal": "POSTGRES_PWD", "temporal-schema": "SQL_PASSWORD",
-		"kooflow-worker": "PGPASSWORD", "kooflow-webhook": "PGPASSWORD",
+		"kooflow-worker": "PGPASSWORD", "kooflow-webhook": "PGPASSWORD", "kooflow-console": "PGPASSWORD",
 	} {
 		if got := p.Services[service].Environment[variable]; got == nil || *got != password {
 			t.Errorf("%s: %s = %v, want the password unchanged", service, variable, got)
 		}
 	}
-	for _, name := range []string{"kooflow-worker", "kooflow-webhook"} {
+	for _, name := range []string{"kooflow-worker", "kooflow-webhook", "kooflow-console"} {
 		s := p.Services[name]
 		dsn := *s.Environment["KOOFLOW_DB"]
 		if u, err := url.Parse(dsn); err != nil || u.User != nil {

@@ -77,6 +77,8 @@ type Config struct {
 	WorkerOptions sdkworker.Options
 	// Logger receives the process's log; nil means slog.Default().
 	Logger *slog.Logger
+	// Console configures `kooflow console` (console.go).
+	Console ConsoleConfig
 }
 
 // Role names a production process, for FromEnv.
@@ -95,8 +97,9 @@ const (
 // from KOODRIVE_APP_SECRET or the file KOODRIVE_APP_SECRET_FILE names) and
 // KOOFLOW_WORKER_STOP_TIMEOUT (default DefaultWorkerStopTimeout); for the webhook
 // KOOGALLERY_KEY, SMARTHUB_API_KEY, SMARTHUB_SIGNATURE_MODE, KOOFLOW_WEBHOOK_ADDR and
-// KOOFLOW_RECORD_RETENTION; for
-// both the payload keys (payloadcodec.FromEnv: KOOFLOW_PAYLOAD_KEYS or
+// KOOFLOW_RECORD_RETENTION; for the console its listener, public URL, session key and
+// OIDC sign-in (consoleFromEnv); for
+// every process the payload keys (payloadcodec.FromEnv: KOOFLOW_PAYLOAD_KEYS or
 // KOOFLOW_PAYLOAD_KEYS_FILE, or KOOFLOW_PAYLOAD_ENCRYPTION=off). It
 // names every missing or malformed variable at once. The Logger is left to the caller.
 func FromEnv(env []string, r Role) (Config, error) {
@@ -128,6 +131,10 @@ func FromEnv(env []string, r Role) (Config, error) {
 		retention, err := ParseRetention(vars.get("KOOFLOW_RECORD_RETENTION"))
 		problems = append(problems, err)
 		cfg.RecordRetention = retention
+	case Console:
+		cc, errs := consoleFromEnv(vars)
+		problems = append(problems, errs...)
+		cfg.Console = cc
 	default:
 		return Config{}, fmt.Errorf("wiring: unknown process %q", r)
 	}

@@ -19,6 +19,8 @@ type Process struct {
 	// /metrics, /healthz and /readyz.
 	WebhookURL string
 	MetricsURL string
+	// ConsoleURL is where the console listens (`kooflow console` only).
+	ConsoleURL string
 	// Ready is what MetricsURL/readyz answers: 503 "waiting for Temporal at host:port …"
 	// until the worker polls (the webhook: until its relay reaches Temporal), 200 after.
 	Ready *Readiness
@@ -26,14 +28,16 @@ type Process struct {
 	stops []func()
 }
 
-// Start runs the process r — StartWorkerProcess or StartWebhookProcess — as its command
-// does.
+// Start runs the process r — StartWorkerProcess, StartWebhookProcess or
+// StartConsoleProcess — as its command does.
 func Start(ctx context.Context, r Role, cfg Config) (*Process, error) {
 	switch r {
 	case Worker:
 		return StartWorkerProcess(ctx, cfg)
 	case Webhook:
 		return StartWebhookProcess(ctx, cfg)
+	case Console:
+		return StartConsoleProcess(ctx, cfg)
 	}
 	return nil, fmt.Errorf("wiring: unknown process %q", r)
 }

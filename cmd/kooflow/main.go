@@ -1,5 +1,6 @@
 // Command kooflow is the single kooflow binary: `dev` runs everything in one process,
-// `worker` and `webhook` run the production processes, and the rest are operator tools.
+// `worker`, `webhook` and `console` run the production processes, and the rest are
+// operator tools.
 package main
 
 import (
@@ -35,7 +36,7 @@ the reservation period, and gives operators the tools to see and steer every exp
 			slog.SetDefault(newLogger(os.Stderr))
 		},
 	}
-	root.AddCommand(newDevCommand(), newWorkerCommand(), newWebhookCommand(), newRegistryCommand(),
+	root.AddCommand(newDevCommand(), newWorkerCommand(), newWebhookCommand(), newConsoleCommand(), newRegistryCommand(),
 		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand(),
 		newReconcileCommand(), newScheduleCommand(), newReplayCommand(), newHealthcheckCommand(), newDeliveriesCommand(), newAuditCommand())
 	root.AddCommand(newCodecServerCommand())
