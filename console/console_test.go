@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"errors"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -182,6 +183,35 @@ func TestSignInWithAOneTimeLink(t *testing.T) {
 	w.advance(31 * time.Minute)
 	if resp, _ := w.do(t, http.MethodGet, "/", nil, cookie); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("a session idle for 31 minutes answered %d", resp.StatusCode)
+	}
+}
+
+// TestLinksLeadToTheirPages: every link on the pages an operator goes through carries
+// its query as written (an expiration's ID, a state filter), so following it answers the
+// page it names; a link whose query was escaped twice loses its parameters.
+func TestLinksLeadToTheirPages(t *testing.T) {
+	w := newWorld(t)
+	op := w.signIn(t, "olga", console.RoleOperator)
+	href := regexp.MustCompile(`href="(/[^"]*)"`)
+	for _, page := range []string{"/", "/expirations?state=stalled", "/expirations?q=user-1",
+		"/expiration?id=" + url.QueryEscape("expire/koogallery/inst-1/current"), "/deliveries", "/expirations/retry?q="} {
+		_, body := w.do(t, http.MethodGet, page, nil, op)
+		for _, m := range href.FindAllStringSubmatch(body, -1) {
+			link := html.UnescapeString(m[1])
+			if strings.Contains(link, "%3d") || strings.Contains(link, "%25") {
+				t.Errorf("%s links %q: its query is escaped twice", page, link)
+				continue
+			}
+			if resp, got := w.do(t, http.MethodGet, link, nil, op); resp.StatusCode != http.StatusOK {
+				t.Errorf("%s links %q, which answers %d: %s", page, link, resp.StatusCode, got)
+			}
+		}
+	}
+	_, list := w.do(t, http.MethodGet, "/expirations?state=stalled", nil, op)
+	for _, want := range []string{`href="/expiration?id=expire%2Fkoogallery%2Finst-1%2Fcurrent"`, `href="/expirations/retry?"`} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the stalled list lacks %s", want)
+		}
 	}
 }
 

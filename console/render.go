@@ -55,14 +55,18 @@ var funcs = template.FuncMap{
 		}
 		return string(r[:n]) + "…"
 	},
-	"query": func(kv ...string) string {
+	// query builds a link's query string from key, value pairs (empty values left out).
+	// It is a template.URL: written after a link's "?", a plain string would be escaped
+	// once more as one query value (= to %3d, % to %25), so the link would lose its
+	// parameters. Encode has escaped every key and value already.
+	"query": func(kv ...string) template.URL {
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] != "" {
 				v.Set(kv[i], kv[i+1])
 			}
 		}
-		return v.Encode()
+		return template.URL(v.Encode())
 	},
 	"join": strings.Join,
 }
