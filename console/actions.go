@@ -156,7 +156,7 @@ func (c *Console) heldConflict(w http.ResponseWriter, r *http.Request, sess sess
 		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
 		return e, false
 	case e.State != store.StateConflict || e.Source != starter.SourceKooGallery:
-		c.fail(w, r, sess, http.StatusConflict, fmt.Sprintf("%s is %s (%s): only an expiry held as a conflict is run by hand here", e.WorkflowID, e.State, stateWords[e.State]))
+		c.fail(w, r, sess, http.StatusConflict, fmt.Sprintf("%s is %s: only an expiry held as a conflict is run by hand here", e.WorkflowID, said(e.State)))
 		return e, false
 	}
 	return e, true

@@ -393,7 +393,7 @@ func TestRunAHeldConflict(t *testing.T) {
 	}
 	op := w.signIn(t, "olga", console.RoleOperator)
 	_, detail := w.do(t, http.MethodGet, "/expiration?id="+url.QueryEscape(v.WorkflowID), nil, op)
-	if !strings.Contains(detail, "Run this expiry…") || !strings.Contains(detail, "held — KooGallery and the registry disagree") {
+	if !strings.Contains(detail, "Run this expiry…") || !strings.Contains(detail, "conflict — held: KooGallery and the registry disagree") {
 		t.Fatalf("detail of a conflict: %s", detail)
 	}
 	resp, page := w.do(t, http.MethodGet, "/expiration/run?id="+url.QueryEscape(v.WorkflowID), nil, op)

@@ -207,7 +207,7 @@ func (c *Console) expirationsCSV(w http.ResponseWriter, r *http.Request, sess se
 	out := csv.NewWriter(w)
 	_ = out.Write([]string{"workflowId", "state", "meaning", "source", "subject", "period", "carrierUserId", "packageId", "test", "attempts", "updatedAt", "lastError"})
 	for _, e := range rows {
-		_ = out.Write([]string{e.WorkflowID, e.State, stateWords[e.State], e.Source, spreadsheetSafe(e.Subject), e.Period, spreadsheetSafe(e.CarrierUserID),
+		_ = out.Write([]string{e.WorkflowID, e.State, said(e.State), e.Source, spreadsheetSafe(e.Subject), e.Period, spreadsheetSafe(e.CarrierUserID),
 			spreadsheetSafe(e.PackageID), strconv.FormatBool(e.Test), strconv.Itoa(e.Attempts), e.UpdatedAt.UTC().Format(time.RFC3339), spreadsheetSafe(e.LastError)})
 	}
 	out.Flush()
@@ -328,7 +328,7 @@ func (c *Console) confirmRetry(w http.ResponseWriter, r *http.Request, sess sess
 		return
 	}
 	if !retryable(e.State) {
-		c.fail(w, r, sess, http.StatusConflict, fmt.Sprintf("%s is %s (%s): there is nothing to retry", e.WorkflowID, e.State, stateWords[e.State]))
+		c.fail(w, r, sess, http.StatusConflict, fmt.Sprintf("%s is %s: there is nothing to retry", e.WorkflowID, said(e.State)))
 		return
 	}
 	c.render(w, r, http.StatusOK, "confirm", &sess, map[string]any{"E": e})

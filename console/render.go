@@ -14,27 +14,32 @@ import (
 	"github.com/kooflow/kooflow/store"
 )
 
-// stateWords says each expiration state in plain words, for operators who do not know
-// Temporal's: the state name is always shown with them.
+// stateWords says what each expiration state means in plain words, for operators who do
+// not know Temporal's; pages show them after the state's name ("stalled — waiting for an
+// operator"), never the name alone.
 var stateWords = map[string]string{
-	store.StateConflict:   "held — KooGallery and the registry disagree; an operator decides",
-	store.StateAccepted:   "accepted — queued for Temporal",
+	store.StateConflict:   "held: KooGallery and the registry disagree; an operator decides",
+	store.StateAccepted:   "queued for Temporal",
 	store.StateFreezing:   "freezing the subscription",
 	store.StateNotifying:  "telling KooDrive (within the hour)",
-	store.StateStalled:    "stalled — waiting for an operator",
-	store.StateTerminated: "ended outside kooflow before it finished — retry runs it again",
-	store.StateReserved:   "done — KooDrive was told",
-	store.StateRenewed:    "ended — renewed before KooDrive was told",
-	store.StateReleased:   "ended — released before KooDrive was told",
-	store.StateSuperseded: "ended — an expiry of another period ran instead",
-	store.StateCancelled:  "ended — cancelled",
+	store.StateStalled:    "waiting for an operator",
+	store.StateTerminated: "ended outside kooflow before it finished; a retry runs it again",
+	store.StateReserved:   "done, KooDrive was told",
+	store.StateRenewed:    "ended: renewed before KooDrive was told",
+	store.StateReleased:   "ended: released before KooDrive was told",
+	store.StateSuperseded: "ended: an expiry of another period ran instead",
+	store.StateCancelled:  "ended: cancelled",
 }
+
+// said is a state with its meaning: "stalled — waiting for an operator".
+func said(state string) string { return state + " — " + stateWords[state] }
 
 // attention are the states an operator must act on, shown first and marked.
 var attention = map[string]bool{store.StateConflict: true, store.StateStalled: true, store.StateTerminated: true}
 
 var funcs = template.FuncMap{
 	"words":     func(state string) string { return stateWords[state] },
+	"said":      said,
 	"attention": func(state string) bool { return attention[state] },
 	"when": func(t time.Time) string {
 		if t.IsZero() {

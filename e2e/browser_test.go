@@ -332,7 +332,7 @@ func TestBrowserOperatorRetriesAStalledExpiry(t *testing.T) {
 	if notice := b.text("main p.ok"); !strings.Contains(notice, "Retried") {
 		t.Fatalf("after the retry the page says %q", notice)
 	}
-	b.waitText("p.state", "done — KooDrive was told", 90*time.Second)
+	b.waitText("p.state", "reserved — done, KooDrive was told", 90*time.Second)
 	if timeline := b.text("main table"); !strings.Contains(timeline, "operator olga (console)") {
 		t.Errorf("the timeline does not show olga's retry: %q", timeline)
 	}

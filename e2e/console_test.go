@@ -90,7 +90,7 @@ func TestConsoleRetryOfAStalledExpiry(t *testing.T) {
 	}
 	e.waitState(workflowID, store.StateReserved, 60*time.Second)
 	_, after := c.get(resp.Header.Get("Location"))
-	if !strings.Contains(after, "Retried") || !strings.Contains(after, "done — KooDrive was told") {
+	if !strings.Contains(after, "Retried") || !strings.Contains(after, "reserved — done, KooDrive was told") {
 		t.Fatalf("after the retry: %s", after)
 	}
 	if n := len(e.notificationsFor("user-inst-console")); n != 1 {
