@@ -177,15 +177,23 @@ func (s *Store) knownExpiry(ctx context.Context, tx *sql.Tx, in ExpiryIntent, ac
 
 // supersedeConflicts ends the held conflicts of e's subject other than e itself: a new
 // expiry of the subject was accepted (an operator corrected the registry and ran it).
+//
+// It runs in every intake commit, so the common case — no conflict held — costs one
+// indexed UPDATE that changes nothing; the held intents are touched only when a conflict
+// was superseded.
 func (s *Store) supersedeConflicts(ctx context.Context, tx *sql.Tx, e Expiration, now string) error {
-	if _, err := s.exec(ctx, tx, `UPDATE intake_intents SET state = ?, outcome = ?, updated_at = ?
- WHERE kind = ? AND subject = ? AND source = ? AND state = ? AND workflow_id <> ?`,
-		IntentCancelled, OutcomeSuperseded, now, IntentStart, e.Subject, e.Source, IntentHeld, e.WorkflowID); err != nil {
-		return err
-	}
-	_, err := s.exec(ctx, tx, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?
+	res, err := s.exec(ctx, tx, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?
  WHERE subject = ? AND source = ? AND test = ? AND state = ? AND workflow_id <> ?`,
 		StateSuperseded, "superseded by "+e.WorkflowID, now, e.Subject, e.Source, boolInt(e.Test), StateConflict, e.WorkflowID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	_, err = s.exec(ctx, tx, `UPDATE intake_intents SET state = ?, outcome = ?, updated_at = ?
+ WHERE kind = ? AND subject = ? AND source = ? AND state = ? AND workflow_id <> ?`,
+		IntentCancelled, OutcomeSuperseded, now, IntentStart, e.Subject, e.Source, IntentHeld, e.WorkflowID)
 	return err
 }
 
