@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,8 +105,15 @@ func TestBadRequestsGetSpecificCodes(t *testing.T) {
 		if c.name == "V2 without signature" {
 			continue
 		}
+		before := e.deliveryCount()
 		if a := e.get(c.path); a.Result.ResultCode != c.want || a.HTTPStatus != 200 {
 			t.Errorf("%s: %+v, want %s", c.name, a, c.want)
+		}
+		// Every refusal leaves exactly one row in the delivery log, saying so.
+		if after := e.deliveryCount(); after != before+1 {
+			t.Errorf("%s: %d delivery rows written, want 1", c.name, after-before)
+		} else if d := e.newestDelivery(); d.Outcome != store.DeliveryRefused || d.Reason == "" || d.Answer != string(c.want) {
+			t.Errorf("%s: delivery = %+v, want refused with its kind and answer %s", c.name, d, c.want)
 		}
 	}
 	// V2 requests whose timestamp is far in the past or future, or unsigned, or oversized.
@@ -134,6 +142,50 @@ func TestBadRequestsGetSpecificCodes(t *testing.T) {
 	exps, _ := e.app.Store.Expirations(context.Background(), store.ExpirationFilter{})
 	if len(exps) != 0 || e.kd.Calls() != 0 {
 		t.Fatalf("bad requests started %d expirations and %d KooDrive calls", len(exps), e.kd.Calls())
+	}
+	e.assertNoCredentialStored(testKey)
+}
+
+// deliveryCount is how many rows the delivery log holds.
+func (e *env) deliveryCount() int {
+	e.t.Helper()
+	ds, err := e.app.Store.Deliveries(context.Background(), store.DeliveryFilter{Limit: 1_000_000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(ds)
+}
+
+// newestDelivery is the delivery log's newest row.
+func (e *env) newestDelivery() store.Delivery {
+	e.t.Helper()
+	ds, err := e.app.Store.Deliveries(context.Background(), store.DeliveryFilter{Limit: 1})
+	if err != nil || len(ds) != 1 {
+		e.t.Fatalf("newest delivery: %+v, %v", ds, err)
+	}
+	return ds[0]
+}
+
+// assertNoCredentialStored checks that no stored delivery keeps a credential: neither the
+// key nor an authToken or signature parameter; on SQLite the database file itself is
+// searched for the key.
+func (e *env) assertNoCredentialStored(key string) {
+	e.t.Helper()
+	ds, err := e.app.Store.Deliveries(context.Background(), store.DeliveryFilter{Limit: 1_000_000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, d := range ds {
+		if strings.Contains(d.Request, key) || strings.Contains(d.Request, "authToken=") || strings.Contains(d.Request, "signature=") {
+			e.t.Errorf("a stored delivery keeps a credential: %+v", d)
+		}
+	}
+	if path, ok := strings.CutPrefix(e.db, "sqlite:"); ok {
+		for _, f := range []string{path, path + "-wal"} {
+			if data, err := os.ReadFile(f); err == nil && bytes.Contains(data, []byte(key)) {
+				e.t.Errorf("%s holds the seller key", f)
+			}
+		}
 	}
 }
 

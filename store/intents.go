@@ -109,16 +109,13 @@ func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, 
 	acc := Acceptance{WorkflowID: e.WorkflowID, State: StateAccepted}
 	err := s.durableTx(ctx, func(tx *sql.Tx) error {
 		now := s.stamp()
-		var known string
-		err := tx.QueryRowContext(ctx, s.rebind(`SELECT workflow_id, state FROM expirations
- WHERE source = ? AND subject = ? AND period = ? AND test = ? AND workflow_id <> ?`),
-			e.Source, e.Subject, e.Period, boolInt(e.Test), e.WorkflowID).Scan(&known, &acc.State)
-		switch {
-		case err == nil:
+		known, heldConflict, err := s.subjectExpiries(ctx, tx, e, &acc.State)
+		if err != nil {
+			return err
+		}
+		if known != "" {
 			acc.WorkflowID, acc.Existing = known, true
 			return s.knownExpiry(ctx, tx, in, &acc, now)
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
 		}
 		state, intentState := StateAccepted, IntentPending
 		if in.Hold != "" {
@@ -144,7 +141,7 @@ func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, 
  created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, IntentStart, e.Source, e.Subject, e.WorkflowID, string(in.Input), intentState, now, now, now); err != nil {
 			return err
 		}
-		if in.Hold == "" {
+		if in.Hold == "" && heldConflict {
 			if err := s.supersedeConflicts(ctx, tx, e, now); err != nil {
 				return err
 			}
@@ -155,6 +152,32 @@ func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, 
 		return Acceptance{}, fmt.Errorf("accept expiry %s: %w", e.WorkflowID, err)
 	}
 	return acc, nil
+}
+
+// subjectExpiries reads, in one statement, what accepting e must know of its subject's
+// other expirations: known, the workflow ID of the same expiry accepted under another
+// (an earlier scheme's) workflow ID, with its state in *state; and heldConflict, whether a
+// conflict of the subject is held. The intake commits one of these per delivery: a
+// statement fewer matters at month end.
+func (s *Store) subjectExpiries(ctx context.Context, tx *sql.Tx, e Expiration, state *string) (known string, heldConflict bool, err error) {
+	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT workflow_id, state, period FROM expirations
+ WHERE source = ? AND subject = ? AND test = ? AND workflow_id <> ? AND (period = ? OR state = ?)`),
+		e.Source, e.Subject, boolInt(e.Test), e.WorkflowID, e.Period, StateConflict)
+	if err != nil {
+		return "", false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, st, period string
+		if err := rows.Scan(&id, &st, &period); err != nil {
+			return "", false, err
+		}
+		if period == e.Period && known == "" {
+			known, *state = id, st
+		}
+		heldConflict = heldConflict || st == StateConflict
+	}
+	return known, heldConflict, rows.Err()
 }
 
 // knownExpiry records the delivery of an expiry accepted before (acc names it) and, when
@@ -177,10 +200,7 @@ func (s *Store) knownExpiry(ctx context.Context, tx *sql.Tx, in ExpiryIntent, ac
 
 // supersedeConflicts ends the held conflicts of e's subject other than e itself: a new
 // expiry of the subject was accepted (an operator corrected the registry and ran it).
-//
-// It runs in every intake commit, so the common case — no conflict held — costs one
-// indexed UPDATE that changes nothing; the held intents are touched only when a conflict
-// was superseded.
+// It runs only when subjectExpiries found a held conflict.
 func (s *Store) supersedeConflicts(ctx context.Context, tx *sql.Tx, e Expiration, now string) error {
 	res, err := s.exec(ctx, tx, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?
  WHERE subject = ? AND source = ? AND test = ? AND state = ? AND workflow_id <> ?`,
