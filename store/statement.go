@@ -6,17 +6,51 @@ import (
 	"time"
 )
 
+// statusAtCycleEnd is the statement's status column: a subscription's status at the end
+// of the billing cycle, not today's, so that a subscription frozen or released after the
+// cycle is listed as it stood during it. This is the one place the rule is written:
+//
+//   - A subscription's status changes only with an event in its history
+//     (subscription_events): frozen makes it frozen, unfrozen (an unfreeze, or a renewal
+//     that unfroze it) active, released released. Every subscription starts active
+//     (registry import, KooGallery purchase); imports, updates and renewals that unfreeze
+//     nothing leave the status as it was.
+//   - Its status at the cycle's end is therefore what its last such event before the end
+//     made it, or active when it had none.
+//   - A subscription without such an event at or after the end still has that status,
+//     and its status column is used as it is. Only those that changed since (a month or
+//     so of freezes and releases, found through the partial index
+//     subscription_events_status of migration 0009) are looked up in their history, so
+//     the registry is still read in one pass.
+//
+// Its arguments are the cycle's end, twice.
+const statusAtCycleEnd = `CASE WHEN s.id IN (SELECT e.subscription_id FROM subscription_events e
+  WHERE e.event IN ('frozen', 'unfrozen', 'released') AND e.at >= ?)
+ THEN COALESCE((SELECT CASE e.event WHEN 'frozen' THEN 'frozen' WHEN 'released' THEN 'released' ELSE 'active' END
+  FROM subscription_events e WHERE e.subscription_id = s.id AND e.event IN ('frozen', 'unfrozen', 'released') AND e.at < ?
+  ORDER BY e.id DESC LIMIT 1), 'active')
+ ELSE s.status END`
+
+// statementQuery selects the statement's candidates (EachStatementCandidate) with the
+// arguments statementArgs gives.
+const statementQuery = `SELECT s.carrier_order_id, s.carrier_user_id, s.carrier_order_time, s.package_id,
+ ` + statusAtCycleEnd + `, s.expire_time, s.created_at FROM subscriptions s
+ WHERE (s.expire_time = '' OR s.expire_time >= ?) AND NOT (s.status = 'released' AND s.updated_at < ?)
+ ORDER BY s.id`
+
+func statementArgs(start, end time.Time) []any {
+	from, until := formatTime(start), formatTime(end)
+	return []any{until, until, from, from}
+}
+
 // EachStatementCandidate streams, in registry order from one database cursor, the
-// subscriptions that may have been active during a cycle starting at start: not expired
-// before it and not released before it. Whether each was ordered before the cycle ended
-// is for the caller to decide (carrierOrderTime is free text in several layouts). Rows
-// are read as fn consumes them, so memory does not grow with the registry.
-func (s *Store) EachStatementCandidate(ctx context.Context, start time.Time, fn func(StatementCandidate) error) error {
-	from := formatTime(start)
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT carrier_order_id, carrier_user_id, carrier_order_time, package_id, status,
- expire_time, created_at FROM subscriptions
- WHERE (expire_time = '' OR expire_time >= ?) AND NOT (status = 'released' AND updated_at < ?)
- ORDER BY id`), from, from)
+// subscriptions that may have been active during the cycle [start, end): not expired
+// before it and not released before it, each with its status at the cycle's end
+// (statusAtCycleEnd). Whether each was ordered before the cycle ended is for the caller
+// to decide (carrierOrderTime is free text in several layouts). Rows are read as fn
+// consumes them, so memory does not grow with the registry.
+func (s *Store) EachStatementCandidate(ctx context.Context, start, end time.Time, fn func(StatementCandidate) error) error {
+	rows, err := s.db.QueryContext(ctx, s.rebind(statementQuery), statementArgs(start, end)...)
 	if err != nil {
 		return fmt.Errorf("read the registry for the statement: %w", err)
 	}

@@ -95,6 +95,6 @@ func BenchmarkStatementCandidates(b *testing.B) {
 }
 
 // eachStatementCandidate is the read the statement makes for the cycle [start, end).
-func eachStatementCandidate(ctx context.Context, s *store.Store, start, _ time.Time, fn func(store.StatementCandidate) error) error {
-	return s.EachStatementCandidate(ctx, start, fn)
+func eachStatementCandidate(ctx context.Context, s *store.Store, start, end time.Time, fn func(store.StatementCandidate) error) error {
+	return s.EachStatementCandidate(ctx, start, end, fn)
 }
