@@ -110,7 +110,7 @@ func TestStatementAndReportUseIndexesOnSQLite(t *testing.T) {
 	if strings.Contains(plan, "SCAN e") {
 		t.Errorf("the statement scans the subscription history:\n%s", plan)
 	}
-	for _, index := range []string{"subscription_events_status (at>?)", "subscription_events_subscription (subscription_id=?)"} {
+	for _, index := range []string{"subscription_events_status (at>?)", "subscription_events_status_history (subscription_id=?)"} {
 		if !searches(plan, "e", index) {
 			t.Errorf("the statement does not search the history by index %s:\n%s", index, plan)
 		}

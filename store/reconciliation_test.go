@@ -178,7 +178,7 @@ func TestStatementStatusIsTheStatusAtTheCycleEnd(t *testing.T) {
 		s.SetNowForTest(func() time.Time { return clock })
 		expire := end.AddDate(0, 3, 0)
 		names := []string{"active", "frozen-during", "frozen-after", "released-after", "frozen-during-renewed-after",
-			"frozen-during-released-after", "frozen-before-unfrozen-during", "released-during", "frozen-at-the-end", "refrozen-after"}
+			"frozen-during-released-after", "frozen-before-unfrozen-during", "released-during", "frozen-at-the-end", "refrozen-after", "frozen-across-the-end"}
 		subs := make([]store.Subscription, len(names))
 		for i, n := range names {
 			subs[i] = store.Subscription{InstanceID: n, CarrierUserID: "u-" + n, PackageID: "p", CarrierOrderID: "CO-" + n, ExpireTime: expire}
@@ -221,6 +221,18 @@ func TestStatementStatusIsTheStatusAtTheCycleEnd(t *testing.T) {
 		set("released-during", store.StatusReleased)
 		clock = end.Add(-time.Millisecond)
 		freeze("frozen-at-the-end", "p1")
+		// A freeze whose row is stamped a moment before the end and whose event at it:
+		// the event says when it happened.
+		stamps := []time.Time{end.Add(-time.Millisecond), end} // the row's, then the event's
+		s.SetNowForTest(func() time.Time {
+			t := stamps[0]
+			if len(stamps) > 1 {
+				stamps = stamps[1:]
+			}
+			return t
+		})
+		freeze("frozen-across-the-end", "p1")
+		s.SetNowForTest(func() time.Time { return clock })
 		clock = end // from here on, after the cycle
 		freeze("frozen-after", "p1")
 		clock = after
@@ -241,7 +253,7 @@ func TestStatementStatusIsTheStatusAtTheCycleEnd(t *testing.T) {
 		want := map[string]string{
 			"active": "active", "frozen-during": "frozen", "frozen-after": "active", "released-after": "active",
 			"frozen-during-renewed-after": "frozen", "frozen-during-released-after": "frozen", "frozen-before-unfrozen-during": "active",
-			"released-during": "released", "frozen-at-the-end": "frozen", "refrozen-after": "frozen",
+			"released-during": "released", "frozen-at-the-end": "frozen", "refrozen-after": "frozen", "frozen-across-the-end": "active",
 		}
 		for n, status := range want {
 			if got[n] != status {

@@ -34,7 +34,9 @@ ALTER TABLE reconciliation_runs_0009 RENAME TO reconciliation_runs;
 CREATE UNIQUE INDEX reconciliation_runs_run ON reconciliation_runs (cycle, run_id);
 
 -- The statement's status column is a subscription's status at the end of the cycle
--- (store.EachStatementCandidate), found from the status changes made after it: this
--- index holds only those changes, so finding them reads a month's freezes, not the
--- registry's whole history (a million imported events).
-CREATE INDEX subscription_events_status ON subscription_events (at) WHERE event IN ('frozen', 'unfrozen', 'released');
+-- (store.statusAtCycleEnd). Two small indexes hold only the status changes (frozen,
+-- unfrozen, released), not the registry's whole history (a million imported events):
+-- by time, to find the subscriptions changed after a cycle ended, and by subscription,
+-- to read the last change of one of them before the end. Both cover their query.
+CREATE INDEX subscription_events_status ON subscription_events (at, subscription_id, event) WHERE event IN ('frozen', 'unfrozen', 'released');
+CREATE INDEX subscription_events_status_history ON subscription_events (subscription_id, id, at, event) WHERE event IN ('frozen', 'unfrozen', 'released');
