@@ -20,9 +20,14 @@ import (
 	"github.com/kooflow/kooflow/store/storetest"
 )
 
-// testWorkflowID is the workflow ID the SDK's test activity environment gives every
-// activity it runs: the expiration activities key their store rows by it.
-const testWorkflowID = "default-test-workflow-id"
+const (
+	// testWorkflowID is the workflow ID the SDK's test activity environment gives every
+	// activity it runs: the expiration activities key their store rows by it.
+	testWorkflowID = "default-test-workflow-id"
+	// testRunID is the run ID it gives them: the reconciliation's files and run rows
+	// are the run's.
+	testRunID = "default-test-run-id"
+)
 
 // expirationWorld is a real store holding one subscription and its accepted expiry, and
 // the KooDrive sandbox over HTTP, wired into the real expiration activities.

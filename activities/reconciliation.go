@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -30,7 +31,7 @@ type ReconciliationAPI interface {
 // *store.Store implements it.
 type ReconciliationStore interface {
 	SaveRun(ctx context.Context, r records.ReconciliationRun) error
-	EachStatementCandidate(ctx context.Context, start time.Time, fn func(records.StatementCandidate) error) error
+	EachStatementCandidate(ctx context.Context, start, end time.Time, fn func(records.StatementCandidate) error) error
 	BatchFor(ctx context.Context, cycle, sha string) (string, error)
 	RecordBatch(ctx context.Context, cycle, sha, batchNo string) error
 	SaveDiscrepancies(ctx context.Context, ds []records.Discrepancy) error
@@ -51,7 +52,8 @@ type ReconciliationObserver interface {
 type Reconciliation struct {
 	Store    ReconciliationStore
 	KooDrive ReconciliationAPI
-	// Dir is where statements and reports are written, one folder per cycle.
+	// Dir is where statements and reports are written: one folder per cycle and in it
+	// one per run (runDir).
 	Dir    string
 	Logger *slog.Logger
 	// Metrics records runs and statements; nil records nothing.
@@ -84,11 +86,13 @@ func (a *Reconciliation) CheckKooDriveService(ctx context.Context) error {
 	return nil
 }
 
-// SaveReconciliationRun mirrors the workflow's progress into the store's run row, for
-// `kooflow reconcile show` and the metrics.
+// SaveReconciliationRun mirrors the workflow's progress into the store's row of this run
+// (the cycle and Temporal's run ID: every run of a cycle keeps its own), for
+// `kooflow reconcile list` and `show` and the metrics.
 func (a *Reconciliation) SaveReconciliationRun(ctx context.Context, p contract.RunProgress) error {
+	execution := activity.GetInfo(ctx).WorkflowExecution
 	run := records.ReconciliationRun{
-		Cycle: p.Cycle, WorkflowID: activity.GetInfo(ctx).WorkflowExecution.ID, State: p.State,
+		Cycle: p.Cycle, WorkflowID: execution.ID, RunID: execution.RunID, State: p.State,
 		StatementPath: p.StatementPath, StatementRows: p.StatementRows, StatementSHA256: p.StatementSHA256,
 		BatchNo: p.BatchNo, ReportPath: p.ReportPath, Counts: p.Counts, Error: p.Error,
 	}
@@ -101,12 +105,32 @@ func (a *Reconciliation) SaveReconciliationRun(ctx context.Context, p contract.R
 	return nil
 }
 
+// runDir is the folder of one run's files, <Dir>/<cycle>/<run ID>/, named by Temporal's
+// run ID of the workflow: a retried activity belongs to the same run and rewrites its
+// own files, while another run of the cycle (`kooflow reconcile --force`, a reset, the
+// schedule after a failure) writes beside them and never over them. Releases before
+// this wrote <Dir>/<cycle>/statement-<cycle>.xlsx and discrepancies-<cycle>.xlsx; those
+// files stay where they are, and their runs' rows in the store still name them.
+func (a *Reconciliation) runDir(ctx context.Context, cycle string) string {
+	run := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, activity.GetInfo(ctx).WorkflowExecution.RunID)
+	if run == "" {
+		run = "no-run-id"
+	}
+	return filepath.Join(a.Dir, cycle, run)
+}
+
 // statementBatch is how many rows travel together from the database reader to the
 // statement writer.
 const statementBatch = 1024
 
 // BuildStatement writes the cycle's statement: one row per subscription active during
-// the cycle, streamed from one registry cursor into an xlsx file under Dir. Reading the
+// the cycle, with its status at the cycle's end, streamed from one registry cursor into
+// statement-<cycle>.xlsx in the run's folder (runDir). Reading the
 // database and encoding the workbook run side by side (in batches, through a short
 // channel), so a million-row statement takes about as long as the slower of the two, in
 // memory that does not grow with the registry.
@@ -116,7 +140,7 @@ func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (cont
 		return contract.StatementInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidCycle", err)
 	}
 	began := time.Now()
-	path := filepath.Join(a.Dir, cycle, "statement-"+cycle+".xlsx")
+	path := filepath.Join(a.runDir(ctx, cycle), "statement-"+cycle+".xlsx")
 	w, err := statement.Create(path)
 	if err != nil {
 		return contract.StatementInfo{}, err
@@ -129,7 +153,7 @@ func (a *Reconciliation) BuildStatement(ctx context.Context, cycle string) (cont
 	go func() {
 		defer close(batches)
 		batch := make([]statement.Row, 0, statementBatch)
-		err := a.Store.EachStatementCandidate(ctx, start, func(c records.StatementCandidate) error {
+		err := a.Store.EachStatementCandidate(ctx, start, end, func(c records.StatementCandidate) error {
 			if !ordered(c, end) {
 				return nil
 			}
@@ -301,16 +325,19 @@ func (a *Reconciliation) FetchDiscrepancies(ctx context.Context, cycle, batchNo 
 	}
 }
 
-// WriteDiscrepancyReport writes the discrepancy report next to the statement.
+// WriteDiscrepancyReport writes the discrepancy report, discrepancies-<cycle>.xlsx, next to
+// the statement in the run's folder (runDir), each discrepancy with the package the
+// registry has for its carrier order.
 func (a *Reconciliation) WriteDiscrepancyReport(ctx context.Context, cycle, batchNo string) (contract.ReportInfo, error) {
-	path := filepath.Join(a.Dir, cycle, "discrepancies-"+cycle+".xlsx")
+	path := filepath.Join(a.runDir(ctx, cycle), "discrepancies-"+cycle+".xlsx")
 	r, err := statement.CreateReport(path)
 	if err != nil {
 		return contract.ReportInfo{}, err
 	}
 	err = a.Store.EachDiscrepancy(ctx, batchNo, func(d records.Discrepancy) error {
 		return r.Add(statement.Discrepancy{DiffType: d.DiffType, CarrierOrderID: d.CarrierOrderID, KdOrderID: d.KdOrderID,
-			CarrierUserID: d.CarrierUserID, CarrierOrderTime: d.CarrierOrderTime, KdUserID: d.KdUserID, UserStatus: d.UserStatus, Raw: d.Raw})
+			CarrierUserID: d.CarrierUserID, CarrierOrderTime: d.CarrierOrderTime, KdUserID: d.KdUserID, UserStatus: d.UserStatus,
+			PackageID: d.PackageID, Raw: d.Raw})
 	})
 	if err != nil {
 		return contract.ReportInfo{}, err

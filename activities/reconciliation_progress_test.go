@@ -117,10 +117,13 @@ func TestSaveReconciliationRunMapsProgressToTheRunRow(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := progress[1]
-			if run.WorkflowID != testWorkflowID || run.State != want.State || run.StatementPath != want.StatementPath ||
+			if run.WorkflowID != testWorkflowID || run.RunID != testRunID || run.State != want.State || run.StatementPath != want.StatementPath ||
 				run.StatementRows != want.StatementRows || run.StatementSHA256 != want.StatementSHA256 || run.BatchNo != want.BatchNo ||
 				run.ReportPath != want.ReportPath || run.Error != want.Error || len(run.Counts) != 2 || run.Counts["1"] != 2 || run.Counts["3"] != 1 {
-				t.Fatalf("run row = %+v, want %+v under workflow %s", run, want, testWorkflowID)
+				t.Fatalf("run row = %+v, want %+v under workflow %s, run %s", run, want, testWorkflowID, testRunID)
+			}
+			if runs, err := st.Runs(context.Background(), store.RunFilter{}); err != nil || len(runs) != 1 {
+				t.Fatalf("the run's saves made %d rows, %v; want one", len(runs), err)
 			}
 			if got := testutil.ToFloat64(m.ReconciliationRuns.WithLabelValues("completed")); got != 1 {
 				t.Fatalf(`reconciliation runs{state="completed"} = %v, want 1`, got)

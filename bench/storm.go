@@ -500,13 +500,13 @@ func (s *storm) statement() error {
 	if buildErr != nil {
 		return buildErr
 	}
-	start, _, err := contract.CycleBounds(s.cycle)
+	start, end, err := contract.CycleBounds(s.cycle)
 	if err != nil {
 		return err
 	}
 	var csvRows int
 	csvTime, csvHeap := timedHeap(func() {
-		csvRows, buildErr = csvStatement(st, start, filepath.Join(s.dir, "statement.csv"))
+		csvRows, buildErr = csvStatement(st, start, end, filepath.Join(s.dir, "statement.csv"))
 	})
 	if buildErr != nil {
 		return buildErr
@@ -523,7 +523,7 @@ func (s *storm) statement() error {
 }
 
 // csvStatement writes every statement candidate of the cycle with encoding/csv.
-func csvStatement(st *store.Store, start time.Time, path string) (int, error) {
+func csvStatement(st *store.Store, start, end time.Time, path string) (int, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -532,7 +532,7 @@ func csvStatement(st *store.Store, start time.Time, path string) (int, error) {
 	bw := bufio.NewWriterSize(f, 1<<16)
 	w := csv.NewWriter(bw)
 	rows := 0
-	err = st.EachStatementCandidate(context.Background(), start, func(c store.StatementCandidate) error {
+	err = st.EachStatementCandidate(context.Background(), start, end, func(c store.StatementCandidate) error {
 		rows++
 		return w.Write([]string{c.CarrierOrderID, c.CarrierUserID, c.CarrierOrderTime, c.PackageID, c.Status, c.ExpireTime.UTC().Format(time.RFC3339)})
 	})

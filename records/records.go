@@ -68,10 +68,17 @@ type Expiration struct {
 	UpdatedAt      time.Time
 }
 
-// ReconciliationRun is one billing cycle's reconciliation.
+// ReconciliationRun is one run of a billing cycle's reconciliation. A cycle has a run
+// for every time its workflow ran (a --force re-run, a reset, the schedule after a
+// failure): each is kept, with the files it wrote.
 type ReconciliationRun struct {
-	Cycle           string
-	WorkflowID      string
+	// ID is the store's number of the run, in the order runs started.
+	ID         int64
+	Cycle      string
+	WorkflowID string
+	// RunID is Temporal's run ID of the workflow; empty for runs recorded by releases
+	// that kept one row per cycle.
+	RunID           string
 	State           string
 	StatementPath   string
 	StatementRows   int
@@ -80,8 +87,11 @@ type ReconciliationRun struct {
 	ReportPath      string
 	Counts          map[string]int
 	Error           string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// CreatedAt is when the run started (its first save), UpdatedAt its last save.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// FinishedAt is when the run completed or failed; zero while it runs.
+	FinishedAt time.Time
 }
 
 // Discrepancy is one stored DiffBill.
@@ -98,6 +108,10 @@ type Discrepancy struct {
 	UserStatus       string
 	// Raw is the record exactly as KooDrive sent it.
 	Raw string
+	// PackageID is the package the registry has for CarrierOrderID, read with the
+	// discrepancy (KooDrive's DiffBill has no package): not stored with it, and empty
+	// when the registry has no subscription with that order.
+	PackageID string
 }
 
 // StatementCandidate is the part of a subscription the monthly statement needs.

@@ -26,11 +26,16 @@ type Discrepancy struct {
 	CarrierOrderTime string
 	KdUserID         string
 	UserStatus       string
+	// PackageID is the package kooflow's registry has for CarrierOrderID (KooDrive's
+	// DiffBill carries none); empty when the registry does not know the order.
+	PackageID string
 	// Raw is KooDrive's record as received, unknown fields included.
 	Raw string
 }
 
-var reportColumns = []any{"diffType", "carrierOrderId", "kdOrderId", "carrierUserId", "carrierOrderTime", "kdUserId", "userStatus", "raw"}
+// ReportColumns are the columns of the report's Discrepancies sheet, in order: KooDrive's
+// DiffBill fields as documented, then packageId from the registry, then the raw record.
+var ReportColumns = []string{"diffType", "carrierOrderId", "kdOrderId", "carrierUserId", "carrierOrderTime", "kdUserId", "userStatus", "packageId", "raw"}
 
 // ReportWriter streams discrepancies into a report workbook with a summary sheet.
 type ReportWriter struct {
@@ -56,7 +61,11 @@ func CreateReport(path string) (*ReportWriter, error) {
 		book.Close()
 		return nil, err
 	}
-	if err := sw.SetRow("A1", reportColumns); err != nil {
+	header := make([]any, len(ReportColumns))
+	for i, c := range ReportColumns {
+		header[i] = c
+	}
+	if err := sw.SetRow("A1", header); err != nil {
 		book.Close()
 		return nil, err
 	}
@@ -68,7 +77,7 @@ func (r *ReportWriter) Add(d Discrepancy) error {
 	r.rows++
 	cell, _ := excelize.CoordinatesToCellName(1, r.rows)
 	r.counts[d.DiffType]++
-	return r.sw.SetRow(cell, []any{d.DiffType, d.CarrierOrderID, d.KdOrderID, d.CarrierUserID, d.CarrierOrderTime, d.KdUserID, d.UserStatus, d.Raw})
+	return r.sw.SetRow(cell, []any{d.DiffType, d.CarrierOrderID, d.KdOrderID, d.CarrierUserID, d.CarrierOrderTime, d.KdUserID, d.UserStatus, d.PackageID, d.Raw})
 }
 
 // Close writes the summary sheet (count and meaning per diffType) and saves the file.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 )
 
 // FindQueryForTest is FindSubscriptions' query for identifier, with '?' placeholders
@@ -21,3 +22,7 @@ func (s *Store) SmartHubEventsQueryForTest(f SmartHubEventFilter) (string, []any
 
 // ConnForTest returns one connection of the store's pool, for session settings.
 func (s *Store) ConnForTest(ctx context.Context) (*sql.Conn, error) { return s.db.Conn(ctx) }
+
+// SetNowForTest makes the store stamp what it records (history events, runs) with now's
+// times instead of the clock's.
+func (s *Store) SetNowForTest(now func() time.Time) { s.now = now }

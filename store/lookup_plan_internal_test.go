@@ -119,3 +119,36 @@ func TestConsoleListsReadInIndexOrderOnSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestStatementAndReportUseIndexesOnSQLite: the statement reads the registry in one pass
+// and looks up the history only of the subscriptions whose status changed after the
+// cycle, found by the partial index of status changes (not a scan of every event); the
+// discrepancy report finds each package by carrier order with an index.
+func TestStatementAndReportUseIndexesOnSQLite(t *testing.T) {
+	ctx := context.Background()
+	s, err := openSQLite(filepath.Join(t.TempDir(), "kooflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.now = time.Now
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	plan := sqlitePlan(t, s, statementQuery, statementArgs(start, start.AddDate(0, 1, 0))...)
+	t.Logf("statement:\n%s", plan)
+	if strings.Contains(plan, "SCAN e") {
+		t.Errorf("the statement scans the subscription history:\n%s", plan)
+	}
+	for _, index := range []string{"subscription_events_status (at>?)", "subscription_events_status_history (subscription_id=?)"} {
+		if !searches(plan, "e", index) {
+			t.Errorf("the statement does not search the history by index %s:\n%s", index, plan)
+		}
+	}
+	plan = sqlitePlan(t, s, discrepancyQuery, "B1")
+	t.Logf("report:\n%s", plan)
+	if !searches(plan, "s", "subscriptions_carrier_order (carrier_order_id=?)") {
+		t.Errorf("the report does not find packages by carrier order with an index:\n%s", plan)
+	}
+}

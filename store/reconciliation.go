@@ -10,7 +10,17 @@ import (
 	"fmt"
 )
 
-// SaveRun creates or replaces the run of r.Cycle.
+// runColumns are the columns scanRun reads, in order.
+const runColumns = `id, cycle, workflow_id, run_id, state, statement_path, statement_rows, statement_sha256, batch_no,
+ report_path, counts, error, created_at, updated_at, finished_at`
+
+// SaveRun records where run r stands: the run of r.Cycle with Temporal's run ID r.RunID
+// is created at its first save and updated at every later one, so each run of a cycle
+// (a --force re-run, a reset) keeps a row of its own with the files it wrote. When it
+// first completes or fails, its finishing time is kept.
+//
+// A run that was in flight when migration 0009 replaced the one row per cycle takes
+// that row (the cycle's row without a run ID, same workflow, not finished) over.
 func (s *Store) SaveRun(ctx context.Context, r ReconciliationRun) error {
 	counts := ""
 	if r.Counts != nil {
@@ -18,54 +28,129 @@ func (s *Store) SaveRun(ctx context.Context, r ReconciliationRun) error {
 		counts = string(b)
 	}
 	now := s.stamp()
-	_, err := s.exec(ctx, s.db, `INSERT INTO reconciliation_runs (cycle, workflow_id, state, statement_path, statement_rows, statement_sha256,
- batch_no, report_path, counts, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
- ON CONFLICT (cycle) DO UPDATE SET workflow_id = excluded.workflow_id, state = excluded.state, statement_path = excluded.statement_path,
+	finished := ""
+	if r.State == RunCompleted || r.State == RunFailed {
+		finished = now
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if r.RunID != "" {
+			if _, err := s.exec(ctx, tx, `UPDATE reconciliation_runs SET run_id = ? WHERE cycle = ? AND run_id = '' AND workflow_id = ?
+ AND state NOT IN ('completed', 'failed') AND NOT EXISTS (SELECT 1 FROM reconciliation_runs r WHERE r.cycle = ? AND r.run_id = ?)`,
+				r.RunID, r.Cycle, r.WorkflowID, r.Cycle, r.RunID); err != nil {
+				return err
+			}
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO reconciliation_runs (cycle, workflow_id, run_id, state, statement_path, statement_rows,
+ statement_sha256, batch_no, report_path, counts, error, created_at, updated_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ ON CONFLICT (cycle, run_id) DO UPDATE SET workflow_id = excluded.workflow_id, state = excluded.state, statement_path = excluded.statement_path,
  statement_rows = excluded.statement_rows, statement_sha256 = excluded.statement_sha256, batch_no = excluded.batch_no,
- report_path = excluded.report_path, counts = excluded.counts, error = excluded.error, updated_at = excluded.updated_at`,
-		r.Cycle, r.WorkflowID, r.State, r.StatementPath, r.StatementRows, r.StatementSHA256, r.BatchNo, r.ReportPath, counts, r.Error, now, now)
+ report_path = excluded.report_path, counts = excluded.counts, error = excluded.error, updated_at = excluded.updated_at,
+ finished_at = CASE WHEN reconciliation_runs.finished_at <> '' THEN reconciliation_runs.finished_at ELSE excluded.finished_at END`,
+			r.Cycle, r.WorkflowID, r.RunID, r.State, r.StatementPath, r.StatementRows, r.StatementSHA256, r.BatchNo, r.ReportPath, counts, r.Error,
+			now, now, finished)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("save reconciliation run %s: %w", r.Cycle, err)
+		return fmt.Errorf("save reconciliation run %s (run %s): %w", r.Cycle, orNoRunID(r.RunID), err)
 	}
 	return nil
 }
 
-// Run returns the reconciliation run of cycle.
-func (s *Store) Run(ctx context.Context, cycle string) (ReconciliationRun, error) {
+func orNoRunID(runID string) string {
+	if runID == "" {
+		return "without run ID"
+	}
+	return runID
+}
+
+func scanRun(row interface{ Scan(...any) error }) (ReconciliationRun, error) {
 	var (
-		r                        ReconciliationRun
-		counts, created, updated string
+		r                                  ReconciliationRun
+		counts, created, updated, finished string
 	)
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT cycle, workflow_id, state, statement_path, statement_rows, statement_sha256, batch_no,
- report_path, counts, error, created_at, updated_at FROM reconciliation_runs WHERE cycle = ?`), cycle).Scan(
-		&r.Cycle, &r.WorkflowID, &r.State, &r.StatementPath, &r.StatementRows, &r.StatementSHA256, &r.BatchNo, &r.ReportPath, &counts, &r.Error, &created, &updated)
+	if err := row.Scan(&r.ID, &r.Cycle, &r.WorkflowID, &r.RunID, &r.State, &r.StatementPath, &r.StatementRows, &r.StatementSHA256, &r.BatchNo,
+		&r.ReportPath, &counts, &r.Error, &created, &updated, &finished); err != nil {
+		return r, err
+	}
+	if counts != "" {
+		_ = json.Unmarshal([]byte(counts), &r.Counts)
+	}
+	r.CreatedAt, r.UpdatedAt, r.FinishedAt = parseTime(created), parseTime(updated), parseTime(finished)
+	return r, nil
+}
+
+// Run returns the latest run of cycle's reconciliation (the one started last); Runs
+// lists them all.
+func (s *Store) Run(ctx context.Context, cycle string) (ReconciliationRun, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, s.rebind("SELECT "+runColumns+" FROM reconciliation_runs WHERE cycle = ? ORDER BY id DESC LIMIT 1"), cycle))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("reconciliation run %s: %w", cycle, ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("reconciliation run %s: %w", cycle, err)
 	}
-	if counts != "" {
-		_ = json.Unmarshal([]byte(counts), &r.Counts)
-	}
-	r.CreatedAt, r.UpdatedAt = parseTime(created), parseTime(updated)
 	return r, nil
+}
+
+// LatestRun returns the latest run of the latest billing cycle that has one (cycles
+// compare as yyyy-MM), or ErrNotFound when no cycle was ever reconciled.
+func (s *Store) LatestRun(ctx context.Context) (ReconciliationRun, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, "SELECT "+runColumns+" FROM reconciliation_runs ORDER BY cycle DESC, id DESC LIMIT 1"))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("latest reconciliation run: %w", ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("latest reconciliation run: %w", err)
+	}
+	return r, nil
+}
+
+// RunFilter selects reconciliation runs.
+type RunFilter struct {
+	// Cycle is only this billing cycle's runs; empty is every cycle's.
+	Cycle string
+	// Limit is at most this many runs, newest first; zero means 100.
+	Limit int
+}
+
+// Runs lists reconciliation runs, newest first (by when they started), each with its
+// state, batch, counts per diffType and the paths of its statement and report.
+func (s *Store) Runs(ctx context.Context, f RunFilter) ([]ReconciliationRun, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	query, args := "SELECT "+runColumns+" FROM reconciliation_runs", []any{}
+	if f.Cycle != "" {
+		query, args = query+" WHERE cycle = ?", append(args, f.Cycle)
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(query+" ORDER BY created_at DESC, id DESC LIMIT ?"), append(args, f.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list reconciliation runs: %w", err)
+	}
+	defer rows.Close()
+	var runs []ReconciliationRun
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list reconciliation runs: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list reconciliation runs: %w", err)
+	}
+	return runs, nil
 }
 
 // LastCompletedRun returns the reconciliation run that completed last (by the time it
 // reached the completed state), and false when no run ever completed. It reads the store,
 // so the answer survives worker restarts and is the same in every process.
 func (s *Store) LastCompletedRun(ctx context.Context) (ReconciliationRun, bool, error) {
-	var cycle string
-	err := s.db.QueryRowContext(ctx, s.rebind("SELECT cycle FROM reconciliation_runs WHERE state = ? ORDER BY updated_at DESC, cycle DESC LIMIT 1"),
-		RunCompleted).Scan(&cycle)
+	r, err := scanRun(s.db.QueryRowContext(ctx, s.rebind("SELECT "+runColumns+" FROM reconciliation_runs WHERE state = ? ORDER BY updated_at DESC, cycle DESC, id DESC LIMIT 1"),
+		RunCompleted))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ReconciliationRun{}, false, nil
 	}
-	if err != nil {
-		return ReconciliationRun{}, false, fmt.Errorf("last completed reconciliation: %w", err)
-	}
-	r, err := s.Run(ctx, cycle)
 	if err != nil {
 		return ReconciliationRun{}, false, fmt.Errorf("last completed reconciliation: %w", err)
 	}
@@ -127,10 +212,25 @@ func (s *Store) SaveDiscrepancies(ctx context.Context, ds []Discrepancy) error {
 	return nil
 }
 
+// discrepancyQuery reads a batch's discrepancies, each with its package from the
+// registry (EachDiscrepancy). The registry is searched by carrier order with the partial
+// index subscriptions_carrier_order, which its condition on a non-empty carrier order
+// selects.
+const discrepancyQuery = `SELECT d.batch_no, d.cycle, d.seq, d.diff_type, d.carrier_order_id, d.kd_order_id,
+ d.carrier_user_id, d.carrier_order_time, d.kd_user_id, d.user_status, d.raw,
+ COALESCE((SELECT s.package_id FROM subscriptions s WHERE s.carrier_order_id = d.carrier_order_id AND s.carrier_order_id <> ''
+  ORDER BY CASE WHEN s.carrier_user_id = d.carrier_user_id THEN 0 ELSE 1 END, s.id DESC LIMIT 1), '')
+ FROM discrepancies d WHERE d.batch_no = ? ORDER BY d.seq, d.record_key`
+
 // EachDiscrepancy streams a batch's discrepancies in the order KooDrive listed them.
+//
+// Each comes with the package the registry has for its carrierOrderId (PackageID), which
+// KooDrive's DiffBill does not carry (spec koodrive-carrier.md §4): the subscription with
+// that carrier order, the one of the same carrier user first and then the newest, should
+// several share it. A discrepancy whose order the registry does not know (typically a
+// diffType 1, a subscription only KooDrive has) has none.
 func (s *Store) EachDiscrepancy(ctx context.Context, batchNo string, fn func(Discrepancy) error) error {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT batch_no, cycle, seq, diff_type, carrier_order_id, kd_order_id, carrier_user_id,
- carrier_order_time, kd_user_id, user_status, raw FROM discrepancies WHERE batch_no = ? ORDER BY seq, record_key`), batchNo)
+	rows, err := s.db.QueryContext(ctx, s.rebind(discrepancyQuery), batchNo)
 	if err != nil {
 		return fmt.Errorf("read discrepancies of batch %s: %w", batchNo, err)
 	}
@@ -138,14 +238,17 @@ func (s *Store) EachDiscrepancy(ctx context.Context, batchNo string, fn func(Dis
 	for rows.Next() {
 		var d Discrepancy
 		if err := rows.Scan(&d.BatchNo, &d.Cycle, &d.Seq, &d.DiffType, &d.CarrierOrderID, &d.KdOrderID, &d.CarrierUserID,
-			&d.CarrierOrderTime, &d.KdUserID, &d.UserStatus, &d.Raw); err != nil {
-			return err
+			&d.CarrierOrderTime, &d.KdUserID, &d.UserStatus, &d.Raw, &d.PackageID); err != nil {
+			return fmt.Errorf("read discrepancies of batch %s: %w", batchNo, err)
 		}
 		if err := fn(d); err != nil {
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read discrepancies of batch %s: %w", batchNo, err)
+	}
+	return nil
 }
 
 // CountDiscrepancies counts a batch's stored discrepancies per diffType.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -488,6 +489,21 @@ func TestReconcileRefusesACompletedCycleWithoutForce(t *testing.T) {
 	}
 	if n := len(app.Sandbox.Uploads()); n != 1 {
 		t.Fatalf("the unchanged statement was uploaded %d times", n)
+	}
+	// The --force run has files of its own; the first run's are where they were.
+	out, err = run(t, "reconcile", "list", "--cycle", cycle, "-o", "json", "--data-dir", dir)
+	var runs []reconcileRunJSON
+	if err != nil || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 2 {
+		t.Fatalf("reconcile list after --force: %q, %v", out, err)
+	}
+	if runs[1].StatementPath != first.StatementPath || runs[1].ReportPath != first.ReportPath || runs[0].StatementPath == first.StatementPath ||
+		runs[0].ReportPath == first.ReportPath || runs[0].State != store.RunCompleted || runs[0].RunID == runs[1].RunID {
+		t.Fatalf("runs after --force = %+v", runs)
+	}
+	for _, path := range []string{runs[0].StatementPath, runs[0].ReportPath, first.StatementPath, first.ReportPath} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("a run's file is gone: %v", err)
+		}
 	}
 	if out, err := run(t, "reconcile", "show", "--cycle", cycle, "--data-dir", dir); err != nil || !strings.Contains(out, "billing cycle "+cycle+": completed (as of ") {
 		t.Fatalf("reconcile show: %q, %v", out, err)

@@ -248,7 +248,6 @@ func discrepancies(n int) string {
 
 func newReconcileCommand() *cobra.Command {
 	var (
-		sf       storeFlags
 		runFlags stackFlags
 		cycle    string
 		wait     bool
@@ -267,7 +266,9 @@ A cycle whose reconciliation completed is not run again: the command names the f
 (workflow, when, batch, report) and exits non-zero; --force builds, uploads and checks the
 statement again (an unchanged statement reuses KooDrive's batch). A reconciliation that is
 still running is reported, never started a second time (--wait waits for it). A failed run
-may simply be started again.`,
+may simply be started again. Every run keeps its own statement and report, in
+<data-dir>/reconciliation/<cycle>/<run ID>/: ` + "`kooflow reconcile list`" + ` lists the runs and their
+files, ` + "`kooflow reconcile show`" + ` shows one cycle.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cycle == "" {
@@ -321,34 +322,75 @@ may simply be started again.`,
 	cmd.Flags().DurationVar(&interval, "poll-interval", workflows.DefaultPollInterval, "how often to ask KooDrive whether its check is done")
 	cmd.Flags().DurationVar(&deadline, "poll-deadline", workflows.DefaultPollDeadline, "how long to wait for KooDrive's check before failing")
 
+	var showSF storeFlags
 	show := &cobra.Command{
-		Use:   "show --cycle yyyy-MM",
-		Short: "Show a cycle's reconciliation: state, batch number, discrepancies per diffType, files",
-		Args:  cobra.NoArgs,
+		Use:   "show [--cycle yyyy-MM]",
+		Short: "Show a cycle's reconciliation (the latest cycle without --cycle): state, batch number, discrepancies per diffType, files, earlier runs",
+		Long: `Shows the latest run of a billing cycle's reconciliation — state, when it started and finished,
+KooDrive's batch number, the statement's rows, the discrepancies per diffType, the paths of
+the statement and the report — and the cycle's earlier runs with their files. Without
+--cycle, the latest billing cycle that was reconciled. ` + "`kooflow reconcile list`" + ` lists every
+cycle's runs.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cycle == "" {
-				return errors.New("--cycle yyyy-MM is required")
-			}
-			st, err := sf.open(cmd.Context())
+			st, err := showSF.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			run, err := st.Run(cmd.Context(), cycle)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("billing cycle %s has not been reconciled (start it with `kooflow reconcile --cycle %s`)", cycle, cycle)
+			var run store.ReconciliationRun
+			if cycle == "" {
+				run, err = st.LatestRun(cmd.Context())
+				if errors.Is(err, store.ErrNotFound) {
+					return errors.New("no billing cycle has been reconciled yet (start one with `kooflow reconcile --cycle yyyy-MM`)")
+				}
+			} else {
+				run, err = st.Run(cmd.Context(), cycle)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("billing cycle %s has not been reconciled (start it with `kooflow reconcile --cycle %s`)", cycle, cycle)
+				}
 			}
 			if err != nil {
 				return err
 			}
-			printRun(cmd.OutOrStdout(), run)
+			runs, err := st.Runs(cmd.Context(), store.RunFilter{Cycle: run.Cycle, Limit: earlierRunsShown + 1})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			printRun(out, run)
+			printEarlierRuns(out, run, runs)
 			return nil
 		},
 	}
-	show.Flags().StringVar(&cycle, "cycle", "", "billing cycle yyyy-MM")
-	sf.register(show)
-	cmd.AddCommand(show)
+	show.Flags().StringVar(&cycle, "cycle", "", "billing cycle yyyy-MM (default: the latest cycle reconciled)")
+	showSF.register(show)
+	cmd.AddCommand(show, newReconcileListCommand())
 	return cmd
+}
+
+// earlierRunsShown is how many of a cycle's earlier runs `reconcile show` lists.
+const earlierRunsShown = 10
+
+// printEarlierRuns writes the cycle's runs other than the one shown, newest first.
+func printEarlierRuns(out io.Writer, shown store.ReconciliationRun, runs []store.ReconciliationRun) {
+	var earlier []store.ReconciliationRun
+	for _, r := range runs {
+		if r.ID != shown.ID {
+			earlier = append(earlier, r)
+		}
+	}
+	if len(earlier) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "  earlier runs of %s (newest first; all in `kooflow reconcile list`):\n", shown.Cycle)
+	for i, r := range earlier {
+		if i == earlierRunsShown {
+			fmt.Fprintf(out, "    … more in `kooflow reconcile list --cycle %s`\n", shown.Cycle)
+			break
+		}
+		fmt.Fprintf(out, "    %s  %s  batch %s  statement %s  report %s\n", formatWhen(r.CreatedAt), r.State, dash(r.BatchNo), dash(r.StatementPath), dash(r.ReportPath))
+	}
 }
 
 func printResult(out io.Writer, r contract.ReconciliationResult) {
@@ -364,6 +406,15 @@ func printRun(out io.Writer, r store.ReconciliationRun) {
 	}
 	if r.WorkflowID != "" {
 		fmt.Fprintf(out, "  workflow:  %s\n", r.WorkflowID)
+	}
+	if r.RunID != "" {
+		fmt.Fprintf(out, "  run:       %s\n", r.RunID)
+	}
+	if !r.CreatedAt.IsZero() {
+		fmt.Fprintf(out, "  started:   %s\n", formatWhen(r.CreatedAt))
+	}
+	if !r.FinishedAt.IsZero() {
+		fmt.Fprintf(out, "  finished:  %s\n", formatWhen(r.FinishedAt))
 	}
 	if r.StatementPath != "" {
 		fmt.Fprintf(out, "  statement: %s (%d rows)\n", r.StatementPath, r.StatementRows)
