@@ -50,7 +50,8 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (int64, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		id, err = s.insertID(ctx, tx, `INSERT INTO audit_log (at, actor, via, host, action, args, subjects, result, detail)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, formatTime(e.At), e.Actor, e.Via, e.Host, e.Action, e.Args, strings.Join(e.Subjects, " "), e.Result, e.Detail)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, formatTime(e.At), storable(e.Actor), e.Via, storable(e.Host), storable(e.Action), storable(e.Args),
+			storable(strings.Join(e.Subjects, " ")), e.Result, storable(e.Detail))
 		if err != nil {
 			return err
 		}
@@ -60,7 +61,7 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (int64, error) {
 				continue
 			}
 			seen[subject] = true
-			if _, err := s.exec(ctx, tx, "INSERT INTO audit_subjects (audit_id, subject) VALUES (?, ?)", id, subject); err != nil {
+			if _, err := s.exec(ctx, tx, "INSERT INTO audit_subjects (audit_id, subject) VALUES (?, ?)", id, storable(subject)); err != nil {
 				return err
 			}
 		}

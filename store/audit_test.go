@@ -62,3 +62,24 @@ func TestAuditLogAppendsFiltersAndPrunes(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileTextIsRecorded: a call with bytes that are not UTF-8, or a NUL, is recorded
+// on both databases (PostgreSQL refuses such text as it is), each bad byte as U+FFFD; an
+// audit entry with such arguments too.
+func TestHostileTextIsRecorded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		hostile := "inst-\xff\x00x"
+		if _, err := s.RecordDelivery(ctx, store.Delivery{Source: "koogallery", Activity: "expireInstance", Subject: hostile, Outcome: store.DeliveryRefused,
+			Reason: store.RefusedMalformed, Answer: "000002", Detail: hostile, Request: "instanceId=" + hostile}); err != nil {
+			t.Fatalf("record a hostile delivery: %v", err)
+		}
+		ds, err := s.Deliveries(ctx, store.DeliveryFilter{})
+		if err != nil || len(ds) != 1 || ds[0].Subject != "inst-\uFFFD\uFFFDx" {
+			t.Fatalf("deliveries = %+v, %v", ds, err)
+		}
+		if _, err := s.AppendAudit(ctx, store.AuditEntry{Actor: "a", Via: "console", Action: "retry", Args: hostile, Subjects: []string{hostile}, Result: store.AuditFailed}); err != nil {
+			t.Fatalf("audit hostile arguments: %v", err)
+		}
+	})
+}

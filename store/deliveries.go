@@ -81,7 +81,15 @@ const insertDeliverySQL = `INSERT INTO deliveries (source, received_at, activity
  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func deliveryArgs(d Delivery) []any {
-	return []any{d.Source, formatTime(d.ReceivedAt), d.Activity, d.Subject, d.Outcome, d.Reason, d.Answer, d.Detail, d.WorkflowID, d.Request}
+	return []any{d.Source, formatTime(d.ReceivedAt), storable(d.Activity), storable(d.Subject), d.Outcome, d.Reason, storable(d.Answer),
+		storable(d.Detail), storable(d.WorkflowID), storable(d.Request)}
+}
+
+// storable makes text from outside — a call's parameters, an operator's input — storable
+// on both databases: PostgreSQL refuses text that is not UTF-8 or holds a NUL byte, and a
+// delivery must be recorded however hostile the call. Each bad byte becomes U+FFFD.
+func storable(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
 }
 
 // insertDelivery records d inside a caller's transaction.

@@ -70,20 +70,27 @@ func (l *deliveryLog) keep(d store.Delivery, err error) {
 	l.logger.Warn("delivery kept in memory until the store answers", "source", d.Source, "subject", d.Subject, "error", err)
 }
 
-// writeKept writes the rows kept while the store was unavailable, oldest first, and
-// stops at the first the store refuses again.
+// writeKept writes the rows kept while the store was unavailable, oldest first. It is
+// called once the store has just taken a write, so a kept row it still refuses is not an
+// outage but a row it can never take: that row is counted as unrecorded and logged, so
+// it cannot hold the rows behind it back forever.
 func (l *deliveryLog) writeKept(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.unwritten) == 0 {
+		return
+	}
 	written := 0
 	for _, d := range l.unwritten {
 		if _, err := l.store.RecordDelivery(ctx, d); err != nil {
-			break
+			if ctx.Err() != nil {
+				break // out of time: the rest wait for the next write
+			}
+			l.metrics.DeliveriesUnrecorded.WithLabelValues(d.Source).Inc()
+			l.logger.Error("delivery not recorded: the store refuses it", "source", d.Source, "subject", d.Subject, "outcome", d.Outcome, "error", err)
 		}
 		written++
 	}
-	if written > 0 {
-		l.unwritten = l.unwritten[written:]
-		l.logger.Info("deliveries kept during a store outage are recorded", "count", written, "stillKept", len(l.unwritten))
-	}
+	l.unwritten = l.unwritten[written:]
+	l.logger.Info("deliveries kept during a store outage are written", "count", written, "stillKept", len(l.unwritten))
 }
