@@ -118,6 +118,12 @@ func TestConsoleListsReadInIndexOrderOnSQLite(t *testing.T) {
 			t.Errorf("%+v: plan\n%s\nwant index %s and no sort", c.q, plan, c.index)
 		}
 	}
+	// A search's few subjects are looked up by the subject index (their rows sorted), not
+	// by walking every expiration in list order.
+	query, args := listExpirationsQuery(ExpirationQuery{Subjects: []string{"inst-1", "8986/PK1"}, Limit: 50})
+	if plan := sqlitePlan(t, s, query, args...); !searches(plan, "expirations", "expirations_subject") {
+		t.Errorf("search by subjects: plan\n%s\nwant a search by expirations_subject", plan)
+	}
 }
 
 // TestStatementAndReportUseIndexesOnSQLite: the statement reads the registry in one pass
