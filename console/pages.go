@@ -368,15 +368,11 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request, sess sessio
 		c.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("source %q is not koogallery or smarthub", f.Source))
 		return
 	}
-	if s := strings.TrimSpace(q.Get("subject")); s != "" {
-		f.Subjects = []string{s}
-	}
-	since, err := readSince(q.Get("since"), c.cfg.Now())
-	if err != nil {
+	var err error
+	if f.Subjects, f.Since, err = c.logWindow(q); err != nil {
 		c.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
 	}
-	f.Since = since
 	rows, err := c.cfg.Store.Deliveries(r.Context(), f)
 	if err != nil {
 		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
@@ -399,15 +395,11 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, sess session) {
 		c.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("result %q is not ok or failed", f.Result))
 		return
 	}
-	if s := strings.TrimSpace(q.Get("subject")); s != "" {
-		f.Subjects = []string{s}
-	}
-	since, err := readSince(q.Get("since"), c.cfg.Now())
-	if err != nil {
+	var err error
+	if f.Subjects, f.Since, err = c.logWindow(q); err != nil {
 		c.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
 	}
-	f.Since = since
 	rows, err := c.cfg.Store.AuditEntries(r.Context(), f)
 	if err != nil {
 		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
@@ -415,6 +407,15 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	c.render(w, r, http.StatusOK, "audit", &sess, map[string]any{"Rows": rows, "Actor": f.Actor, "Action": f.Action,
 		"Result": f.Result, "Subject": q.Get("subject"), "Since": q.Get("since")})
+}
+
+// logWindow reads what both log pages filter on alike: a subject and a time window.
+func (c *Console) logWindow(q url.Values) (subjects []string, since time.Time, err error) {
+	if s := strings.TrimSpace(q.Get("subject")); s != "" {
+		subjects = []string{s}
+	}
+	since, err = readSince(q.Get("since"), c.cfg.Now())
+	return subjects, since, err
 }
 
 // sinceChoices are the time windows the log pages offer.
