@@ -106,8 +106,9 @@ type Acceptance struct {
 // and ran the expiry of the right period).
 func (s *Store) AcceptExpiry(ctx context.Context, in ExpiryIntent) (Acceptance, error) {
 	e := in.Expiration
-	acc := Acceptance{WorkflowID: e.WorkflowID, State: StateAccepted}
-	err := s.durableTx(ctx, func(tx *sql.Tx) error {
+	var acc Acceptance
+	err := s.durableTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		acc = Acceptance{WorkflowID: e.WorkflowID, State: StateAccepted}
 		now := s.stamp()
 		known, heldConflict, err := s.subjectExpiries(ctx, tx, e, &acc.State)
 		if err != nil {
@@ -269,7 +270,8 @@ type StopAcceptance struct {
 // queued, which the relay delivers only after the subject's earlier intents.
 func (s *Store) AcceptStop(ctx context.Context, req StopRequest) (StopAcceptance, error) {
 	var acc StopAcceptance
-	err := s.durableTx(ctx, func(tx *sql.Tx) error {
+	err := s.durableTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		acc = StopAcceptance{}
 		now := s.stamp()
 		// Held conflicts end the same way: KooGallery's renewal or release settles them.
 		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, workflow_id FROM intake_intents

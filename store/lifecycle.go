@@ -36,7 +36,8 @@ func (s *Store) SubscriptionByOrder(ctx context.Context, orderID string) (Subscr
 // ID it already has or the given one; otherwise sub is inserted.
 func (s *Store) ProvisionInstance(ctx context.Context, sub Subscription) (Subscription, bool, error) {
 	created := false
-	err := s.durableTx(ctx, func(tx *sql.Tx) error {
+	err := s.durableTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		created = false
 		var id int64
 		var instance string
 		err := tx.QueryRowContext(ctx, s.rebind("SELECT id, COALESCE(instance_id, '') FROM subscriptions WHERE order_id = ? AND order_id <> ''"), sub.OrderID).Scan(&id, &instance)
@@ -81,7 +82,8 @@ type RenewResult struct {
 // cannot be renewed.
 func (s *Store) Renew(ctx context.Context, subscriptionID int64, expire time.Time, renewalOrderID string, now time.Time) (RenewResult, error) {
 	var res RenewResult
-	err := s.durableTx(ctx, func(tx *sql.Tx) error {
+	err := s.durableTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res = RenewResult{}
 		sub, err := scanSubscription(tx.QueryRowContext(ctx, s.rebind("SELECT "+subscriptionColumns+" FROM subscriptions WHERE id = ?"), subscriptionID))
 		if err != nil {
 			return err
@@ -122,7 +124,8 @@ var ErrReleased = errors.New("subscription is released")
 // reports whether anything changed; a released subscription stays released.
 func (s *Store) SetStatus(ctx context.Context, subscriptionID int64, status, detail string) (bool, error) {
 	changed := false
-	err := s.durableTx(ctx, func(tx *sql.Tx) error {
+	err := s.durableTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		changed = false
 		res, err := s.exec(ctx, tx, "UPDATE subscriptions SET status = ?, updated_at = ? WHERE id = ? AND status <> ? AND status <> 'released'",
 			status, s.stamp(), subscriptionID, status)
 		if err != nil {

@@ -40,6 +40,8 @@ type Store struct {
 	// synchronous=FULL, so the commit is fsynced before the answer; on PostgreSQL a normal
 	// commit already is, and durable is db.
 	durable *sql.DB
+	// commits, on SQLite, runs the durable transactions as group commits.
+	commits *groupCommitter
 	dialect dialect
 	now     func() time.Time
 }
@@ -125,7 +127,7 @@ func openSQLite(path string) (*Store, error) {
 	// One connection: concurrent intake commits queue in Go instead of sleeping in
 	// SQLite's busy handler, which keeps the answer latency even under a burst.
 	durable.SetMaxOpenConns(1)
-	return &Store{db: db, durable: durable, dialect: sqlite}, nil
+	return &Store{db: db, durable: durable, commits: newGroupCommitter(durable), dialect: sqlite}, nil
 }
 
 // redactDSN hides the password of a database URL so it can be logged.
@@ -144,6 +146,9 @@ func redactDSN(dsn string) string {
 
 // Close releases the database.
 func (s *Store) Close() error {
+	if s.commits != nil {
+		s.commits.close()
+	}
 	err := s.db.Close()
 	if s.durable != nil && s.durable != s.db {
 		err = errors.Join(err, s.durable.Close())
@@ -310,16 +315,24 @@ func stripComments(stmt string) string {
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.txOn(ctx, s.db, fn)
+	return txOn(ctx, s.db, fn)
 }
 
 // durableTx is inTx for what kooflow answers "done" for: the commit is on disk when it
 // returns (see Store.durable).
-func (s *Store) durableTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.txOn(ctx, s.durable, fn)
+//
+// fn gets the context its statements run under: on SQLite, where durable transactions
+// share group commits (see groupCommitter), it is ctx without its cancellation. fn may
+// run more than once (a group that failed is run again member by member), so it must set
+// whatever it reports afresh on each run.
+func (s *Store) durableTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.commits != nil {
+		return s.commits.do(ctx, fn)
+	}
+	return txOn(ctx, s.durable, func(tx *sql.Tx) error { return fn(ctx, tx) })
 }
 
-func (s *Store) txOn(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+func txOn(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
