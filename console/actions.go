@@ -75,7 +75,7 @@ func (c *Console) bulkRetry(w http.ResponseWriter, r *http.Request, sess session
 	for i, e := range rows {
 		ids[i] = e.WorkflowID
 	}
-	op := c.cfg.Operator(starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr})
+	op := c.cfg.Operator(c.actor(r, sess))
 	results, err := op.RetryEach(r.Context(), ids, describeFilter(f))
 	if errors.Is(err, starter.ErrNothingStalled) {
 		c.fail(w, r, sess, http.StatusConflict, "Nothing to retry: no stalled expiration matches "+describeFilter(f)+" now.")
@@ -104,7 +104,7 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, sess session) {
 	if !ok {
 		return
 	}
-	op := c.cfg.Operator(starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr})
+	op := c.cfg.Operator(c.actor(r, sess))
 	if _, _, err := op.Expire(r.Context(), e.Subject, e.Test); err != nil {
 		c.fail(w, r, sess, http.StatusConflict, "The expiry was not run: "+err.Error())
 		return
@@ -131,7 +131,7 @@ func (c *Console) confirmExpire(w http.ResponseWriter, r *http.Request, sess ses
 // rule book as a delivery, as `kooflow expire` — and shows the expiration.
 func (c *Console) expireByHand(w http.ResponseWriter, r *http.Request, sess session) {
 	instance := r.PostFormValue("instance")
-	op := c.cfg.Operator(starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr})
+	op := c.cfg.Operator(c.actor(r, sess))
 	_, acc, err := op.Expire(r.Context(), instance, false)
 	if err != nil {
 		c.fail(w, r, sess, http.StatusConflict, "The expiry was not accepted: "+err.Error())

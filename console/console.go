@@ -24,6 +24,9 @@ import (
 	"net/http"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
+	"github.com/kooflow/kooflow/contract"
 	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
@@ -46,6 +49,9 @@ type Store interface {
 	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
 	FindSubscriptions(ctx context.Context, identifier string, limit int) ([]store.Match, error)
 	SmartHubEventsWhere(ctx context.Context, f store.SmartHubEventFilter) ([]store.SmartHubEvent, error)
+	Runs(ctx context.Context, f store.RunFilter) ([]store.ReconciliationRun, error)
+	RunByID(ctx context.Context, id int64) (store.ReconciliationRun, error)
+	EachDiscrepancy(ctx context.Context, batchNo string, fn func(store.Discrepancy) error) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -57,6 +63,9 @@ type Operator interface {
 	Expire(ctx context.Context, instanceID string, test bool) (starter.Verdict, store.Acceptance, error)
 	Replay(ctx context.Context, eventID string, isExpiry func(store.SmartHubEvent) bool) (starter.Verdict, store.Acceptance, error)
 	ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string) (store.ImportStats, error)) (store.ImportStats, error)
+	Reconcile(ctx context.Context, in contract.ReconciliationInput, force bool) (client.WorkflowRun, error)
+	SetSchedulePaused(ctx context.Context, paused bool, note string) error
+	DescribeSchedule(ctx context.Context) (*client.ScheduleDescription, []starter.ScheduleRun, error)
 }
 
 var _ Operator = (*starter.Operator)(nil)
@@ -177,6 +186,15 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("POST /registry/expire", c.withSession(RoleOperator, c.expireByHand))
 	mux.Handle("POST /registry/import", http.MaxBytesHandler(c.withSession(RoleAdmin, c.importRegistry), MaxUpload))
 	mux.HandleFunc("GET /audit", c.withSession(RoleViewer, c.audit))
+	mux.HandleFunc("GET /reconciliation", c.withSession(RoleViewer, c.reconciliation))
+	mux.HandleFunc("GET /reconciliation/run", c.withSession(RoleViewer, c.reconciliationRun))
+	mux.HandleFunc("GET /reconciliation/file", c.withSession(RoleViewer, c.reconciliationFile))
+	mux.HandleFunc("GET /reconciliation/start", c.withSession(RoleOperator, c.confirmReconcile))
+	mux.HandleFunc("POST /reconciliation/start", c.withSession(RoleOperator, c.reconcile))
+	mux.HandleFunc("GET /schedule/pause", c.withSession(RoleAdmin, c.confirmSchedule(true)))
+	mux.HandleFunc("POST /schedule/pause", c.withSession(RoleAdmin, c.setSchedule(true)))
+	mux.HandleFunc("GET /schedule/unpause", c.withSession(RoleAdmin, c.confirmSchedule(false)))
+	mux.HandleFunc("POST /schedule/unpause", c.withSession(RoleAdmin, c.setSchedule(false)))
 	protect := http.NewCrossOriginProtection()
 	protect.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var who *session
@@ -233,6 +251,11 @@ func (c *Console) withSession(need Role, h handlerWithSession) http.HandlerFunc 
 		c.sessions.refresh(w, sess)
 		h(w, r, sess)
 	}
+}
+
+// actor is the signed-in operator as the starter's audit log records them.
+func (c *Console) actor(r *http.Request, sess session) starter.Actor {
+	return starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr}
 }
 
 // refuse answers 403 with why; a refused POST is recorded in the audit log, so a forged

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -192,9 +193,10 @@ func TestSignInWithAOneTimeLink(t *testing.T) {
 // page it names; a link whose query was escaped twice loses its parameters.
 func TestLinksLeadToTheirPages(t *testing.T) {
 	w := newWorld(t)
+	runID, _ := w.addRun(t)
 	op := w.signIn(t, "olga", console.RoleOperator)
 	href := regexp.MustCompile(`href="(/[^"]*)"`)
-	for _, page := range []string{"/", "/expirations?state=stalled", "/expirations?q=user-1",
+	for _, page := range []string{"/", "/reconciliation", fmt.Sprintf("/reconciliation/run?id=%d", runID), "/expirations?state=stalled", "/expirations?q=user-1",
 		"/expiration?id=" + url.QueryEscape("expire/koogallery/inst-1/current"), "/deliveries", "/expirations/retry?q=", "/registry?q=user-1", "/audit"} {
 		_, body := w.do(t, http.MethodGet, page, nil, op)
 		for _, m := range href.FindAllStringSubmatch(body, -1) {

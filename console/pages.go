@@ -342,7 +342,7 @@ func (c *Console) retry(w http.ResponseWriter, r *http.Request, sess session) {
 		c.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("%q is not an expiration's workflow ID", id))
 		return
 	}
-	op := c.cfg.Operator(starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr})
+	op := c.cfg.Operator(c.actor(r, sess))
 	results, err := op.RetryStalled(r.Context(), id)
 	if err != nil {
 		c.cfg.Logger.Warn("console retry failed", "workflowId", id, "actor", sess.Actor, "error", err)

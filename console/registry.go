@@ -14,7 +14,6 @@ import (
 
 	"github.com/kooflow/kooflow/registry"
 	"github.com/kooflow/kooflow/smarthub"
-	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -88,7 +87,7 @@ func (c *Console) importRegistry(w http.ResponseWriter, r *http.Request, sess se
 	}
 
 	progress := newProgressPage(w, header.Filename, c.sessions.csrfToken(sess))
-	op := c.cfg.Operator(starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr})
+	op := c.cfg.Operator(c.actor(r, sess))
 	name := fmt.Sprintf("%s (uploaded, %d bytes)", header.Filename, header.Size)
 	stats, err := op.ImportRegistry(r.Context(), name, func(ctx context.Context, st *store.Store, _ string) (store.ImportStats, error) {
 		return registry.Import(ctx, st, tmp.Name(), registry.Options{Progress: progress.show})
@@ -179,7 +178,7 @@ func escape(s string) string {
 // fixed) through starter.Operator, audited.
 func (c *Console) replay(w http.ResponseWriter, r *http.Request, sess session) {
 	id := r.PostFormValue("event")
-	op := c.cfg.Operator(starter.Actor{Name: sess.Actor, Via: starter.ViaConsole, Host: r.RemoteAddr})
+	op := c.cfg.Operator(c.actor(r, sess))
 	_, acc, err := op.Replay(r.Context(), id, func(ev store.SmartHubEvent) bool { return ev.TriggerType == smarthub.TriggerPackageExpired })
 	if err != nil {
 		c.fail(w, r, sess, http.StatusConflict, "The push was not replayed: "+err.Error())

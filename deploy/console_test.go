@@ -70,6 +70,22 @@ func TestConsoleService(t *testing.T) {
 		t.Errorf("kooflow-console does not wait for PostgreSQL and the namespace setup: %+v", s.DependsOn)
 	}
 
+	// The reconciliation files: the worker's volume, read-only, at the same path.
+	worker := p.Services["kooflow-worker"]
+	var workerFiles types.ServiceVolumeConfig
+	for _, v := range worker.Volumes {
+		if v.Source == "kooflow-statements" {
+			workerFiles = v
+		}
+	}
+	mounted := false
+	for _, v := range s.Volumes {
+		mounted = mounted || (v.Source == workerFiles.Source && v.Target == workerFiles.Target && v.ReadOnly)
+	}
+	if workerFiles.Source == "" || !mounted || s.WorkingDir != worker.WorkingDir {
+		t.Errorf("kooflow-console does not read the worker's statements (%+v, read-only, same working directory): %+v", workerFiles, s.Volumes)
+	}
+
 	// Secrets: files for the image's user alone, nothing in the environment.
 	user, _ := dockerfileFinalStage(t)
 	uid, gid, _ := strings.Cut(user, ":")

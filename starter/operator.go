@@ -364,6 +364,25 @@ func (o *Operator) SetSchedulePaused(ctx context.Context, paused bool, note stri
 	})
 }
 
+// DescribeSchedule reads the monthly reconciliation schedule from Temporal (see the
+// package function DescribeSchedule) with the runs it started. It only reads, so it is
+// not audited.
+func (o *Operator) DescribeSchedule(ctx context.Context) (*client.ScheduleDescription, []ScheduleRun, error) {
+	c, err := o.Dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := DescribeSchedule(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err := ScheduleRuns(ctx, c, d)
+	if err != nil {
+		return d, nil, err
+	}
+	return d, runs, nil
+}
+
 // ImportRegistry imports a registry file through importFile (registry.Import, all rows
 // or none) and records it: the file, and what changed or why it was refused.
 func (o *Operator) ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string) (store.ImportStats, error)) (store.ImportStats, error) {

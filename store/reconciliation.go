@@ -92,6 +92,19 @@ func (s *Store) Run(ctx context.Context, cycle string) (ReconciliationRun, error
 	return r, nil
 }
 
+// RunByID returns the reconciliation run with this row ID (ReconciliationRun.ID), or
+// ErrNotFound.
+func (s *Store) RunByID(ctx context.Context, id int64) (ReconciliationRun, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, s.rebind("SELECT "+runColumns+" FROM reconciliation_runs WHERE id = ?"), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("reconciliation run %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("reconciliation run %d: %w", id, err)
+	}
+	return r, nil
+}
+
 // LatestRun returns the latest run of the latest billing cycle that has one (cycles
 // compare as yyyy-MM), or ErrNotFound when no cycle was ever reconciled.
 func (s *Store) LatestRun(ctx context.Context) (ReconciliationRun, error) {
