@@ -221,6 +221,26 @@ func (b *browser) signIn(e *env, actor string, role console.Role) {
 	}
 }
 
+// sessionCookie returns the console's session cookie the browser holds, checking it is
+// HttpOnly and SameSite=Lax, for a request made outside the browser with its session.
+func (b *browser) sessionCookie() *http.Cookie {
+	b.t.Helper()
+	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.console}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range cookies.Cookies {
+		if c.Name == "kooflow_session" {
+			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax {
+				b.t.Errorf("the session cookie is HttpOnly=%v SameSite=%q; want HttpOnly, Lax", c.HTTPOnly, c.SameSite)
+			}
+			return &http.Cookie{Name: c.Name, Value: c.Value}
+		}
+	}
+	b.t.Fatalf("the browser holds no session cookie: %+v", cookies.Cookies)
+	return nil
+}
+
 // screenshot writes a full-page PNG of what the browser shows as name.png into
 // KOOFLOW_SCREENSHOTS, when it is set.
 func (b *browser) screenshot(name string) {
@@ -438,22 +458,7 @@ func TestBrowserViewerSeesNoActionAndAForgedPostIsRefused(t *testing.T) {
 	}
 
 	// The forgery: the viewer's own session cookie and CSRF token, a same-origin POST.
-	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{e.app.ConsoleURL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var session *http.Cookie
-	for _, c := range cookies.Cookies {
-		if c.Name == "kooflow_session" {
-			session = &http.Cookie{Name: c.Name, Value: c.Value}
-			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax {
-				t.Errorf("the session cookie is HttpOnly=%v SameSite=%q; want HttpOnly, Lax", c.HTTPOnly, c.SameSite)
-			}
-		}
-	}
-	if session == nil {
-		t.Fatalf("the browser holds no session cookie: %+v", cookies.Cookies)
-	}
+	session := b.sessionCookie()
 	csrf := b.value(`header form.who input[name="csrf"]`)
 	form := url.Values{"id": {workflowID}, "csrf": {csrf}}
 	req, _ := http.NewRequest(http.MethodPost, e.app.ConsoleURL+"/expiration/retry", strings.NewReader(form.Encode()))
