@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -86,11 +88,16 @@ func (c *Console) importRegistry(w http.ResponseWriter, r *http.Request, sess se
 		return
 	}
 
-	progress := newProgressPage(w, header.Filename, c.sessions.csrfToken(sess))
+	progress := c.newProgressPage(w, header.Filename, sess)
 	op := c.cfg.Operator(c.actor(r, sess))
 	name := fmt.Sprintf("%s (uploaded, %d bytes)", header.Filename, header.Size)
 	stats, err := op.ImportRegistry(r.Context(), name, func(ctx context.Context, st *store.Store, _ string) (store.ImportStats, error) {
-		return registry.Import(ctx, st, tmp.Name(), registry.Options{Progress: progress.show})
+		stats, err := registry.Import(ctx, st, tmp.Name(), registry.Options{Progress: progress.show})
+		var rows *registry.ImportError
+		if errors.As(err, &rows) {
+			rows.File = header.Filename // the operator's file, not the console's copy of it
+		}
+		return stats, err
 	})
 	var rows *registry.ImportError
 	switch {
@@ -105,23 +112,35 @@ func (c *Console) importRegistry(w http.ResponseWriter, r *http.Request, sess se
 
 // progressPage writes an import's page as it goes: a line per phase (at most one a
 // second within a phase), then the outcome.
+// Its header, title and closing markup are the layout's (templates "top" and "bottom",
+// and importing.html's content), so the operator keeps the console's navigation.
 type progressPage struct {
 	w       http.ResponseWriter
 	flusher http.Flusher
+	page    *template.Template
+	view    view
+	logger  *slog.Logger
 	phase   string
 	last    time.Time
 }
 
-func newProgressPage(w http.ResponseWriter, file, _ string) *progressPage {
+func (c *Console) newProgressPage(w http.ResponseWriter, file string, sess session) *progressPage {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	p := &progressPage{w: w}
+	p := &progressPage{w: w, page: c.pages["importing"], view: c.view(&sess, map[string]any{"File": file}), logger: c.cfg.Logger}
 	p.flusher, _ = w.(http.Flusher)
-	fmt.Fprintf(w, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Importing %s — kooflow console</title>"+
-		"<link rel=\"stylesheet\" href=\"/static/console.css\"></head><body><main><h1>Importing %s</h1><ol class=\"progress\">\n",
-		escape(file), escape(file))
+	p.template("top")
+	p.template("content")
 	p.flush()
 	return p
+}
+
+// template writes one of the page's templates; the status is sent already, so a failure
+// can only be logged.
+func (p *progressPage) template(name string) {
+	if err := p.page.ExecuteTemplate(p.w, name, p.view); err != nil {
+		p.logger.Error("console import page failed", "template", name, "error", err)
+	}
 }
 
 func (p *progressPage) flush() {
@@ -145,7 +164,8 @@ func (p *progressPage) show(pr registry.Progress) {
 }
 
 func (p *progressPage) done(s store.ImportStats) {
-	fmt.Fprintf(p.w, "</ol><p class=\"ok\">Imported: %d inserted, %d updated, %d unchanged.</p>%s", s.Inserted, s.Updated, s.Unchanged, p.end())
+	fmt.Fprintf(p.w, "</ol><p class=\"ok\">Imported: %d inserted, %d updated, %d unchanged.</p>", s.Inserted, s.Updated, s.Unchanged)
+	p.end()
 }
 
 func (p *progressPage) refused(e *registry.ImportError) {
@@ -158,15 +178,18 @@ func (p *progressPage) refused(e *registry.ImportError) {
 	if e.Total > len(e.Rows) {
 		more = fmt.Sprintf("<p>… and %d more.</p>", e.Total-len(e.Rows))
 	}
-	fmt.Fprintf(p.w, "</tbody></table>%s%s", more, p.end())
+	fmt.Fprintf(p.w, "</tbody></table>%s", more)
+	p.end()
 }
 
 func (p *progressPage) failed(err error) {
-	fmt.Fprintf(p.w, "</ol><p class=\"error\">The import failed, nothing was imported: %s</p>%s", escape(err.Error()), p.end())
+	fmt.Fprintf(p.w, "</ol><p class=\"error\">The import failed, nothing was imported: %s</p>", escape(err.Error()))
+	p.end()
 }
 
-func (p *progressPage) end() string {
-	return "<p><a href=\"/registry\">Back to the registry</a></p></main></body></html>\n"
+func (p *progressPage) end() {
+	fmt.Fprint(p.w, "<p><a href=\"/registry\">Back to the registry</a></p>")
+	p.template("bottom")
 }
 
 // escape is HTML escaping for the progress page, written without templates as it streams.

@@ -108,6 +108,16 @@ type view struct {
 	Data     map[string]any
 }
 
+// view is what a page's template gets for sess (nil: signed out).
+func (c *Console) view(sess *session, data map[string]any) view {
+	v := view{Data: data}
+	if sess != nil {
+		v.Actor, v.Role, v.SignedIn = sess.Actor, sess.Role, true
+		v.CanAct, v.CSRF = sess.Role.may(RoleOperator), c.sessions.csrfToken(*sess)
+	}
+	return v
+}
+
 // render writes page with data for sess (nil: signed out), with status.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, sess *session, data map[string]any) {
 	t, ok := c.pages[page]
@@ -115,13 +125,8 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 		http.Error(w, "no such page", http.StatusInternalServerError)
 		return
 	}
-	v := view{Data: data}
-	if sess != nil {
-		v.Actor, v.Role, v.SignedIn = sess.Actor, sess.Role, true
-		v.CanAct, v.CSRF = sess.Role.may(RoleOperator), c.sessions.csrfToken(*sess)
-	}
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, v); err != nil {
+	if err := t.Execute(&buf, c.view(sess, data)); err != nil {
 		c.cfg.Logger.Error("console page failed", "page", page, "error", err)
 		http.Error(w, "the page could not be shown: "+err.Error(), http.StatusInternalServerError)
 		return

@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -107,4 +111,71 @@ func TestBrowserReconcileACycleAndDownloadItsReport(t *testing.T) {
 	if want := []string{"1 CO-kd-only KD-kd-only", "2 CO-carrier-only"}; len(got) != 2 || got[0] != want[0] || !strings.HasPrefix(got[1], want[1]) {
 		t.Fatalf("the report's discrepancies are %q, want %q", got, want)
 	}
+}
+
+// TestBrowserRegistryUploadWithABadRowChangesNothing: an admin uploads a registry file
+// with one bad row from the Registry page; the page names the row and why, nothing of the
+// file is imported, the subscription already there is unchanged, and the audit log shows
+// the refused import under the admin's name.
+func TestBrowserRegistryUploadWithABadRowChangesNothing(t *testing.T) {
+	e, b := newBrowserEnv(t)
+	e.importSubscriptions(store.Subscription{InstanceID: "inst-kept", CarrierUserID: "user-kept", PackageID: "pkg-50GB"})
+	file := filepath.Join(t.TempDir(), "registry-december.csv")
+	csv := "instanceId,carrierUserId,packageId\ninst-kept,user-kept,pkg-200GB\ninst-new,user-new,pkg-50GB\ninst-bad,,pkg-50GB\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	b.signIn(e, "ada", console.RoleAdmin)
+	if status := b.click(`header nav a[href="/registry"]`); status != http.StatusOK {
+		t.Fatalf("Registry answered %d", status)
+	}
+	b.typeInto(`form.filters input[name="q"]`, "user-kept")
+	if status := b.click(buttonSaying("Find")); status != http.StatusOK {
+		t.Fatalf("the search answered %d", status)
+	}
+	if found := b.text("main section.summary"); !strings.Contains(found, "inst-kept") || !strings.Contains(found, "pkg-50GB") {
+		t.Fatalf("the registry search shows %q", found)
+	}
+	b.screenshot("registry")
+
+	ctx, cancel := b.step()
+	err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(`input[type="file"][name="file"]`), []string{file}))
+	cancel()
+	if err != nil {
+		t.Fatalf("choose the file: %v", err)
+	}
+	if status := b.click(buttonSaying("Import")); status != http.StatusOK {
+		t.Fatalf("the upload answered %d", status)
+	}
+	if refused := oneLine(b.text("main")); !strings.Contains(refused, "Refused: 1 invalid row(s). Nothing was imported") ||
+		!strings.Contains(refused, "4 carrierUserId is required") {
+		t.Fatalf("the refused upload reads %q", refused)
+	}
+	b.screenshot("registry-refused")
+	if _, err := e.app.Store.SubscriptionByInstance(context.Background(), "inst-new"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused file imported inst-new: %v", err)
+	}
+	if kept, err := e.app.Store.SubscriptionByInstance(context.Background(), "inst-kept"); err != nil || kept.PackageID != "pkg-50GB" {
+		t.Fatalf("the refused file changed inst-kept: %+v %v", kept, err)
+	}
+
+	if status := b.click(`header nav a[href="/audit"]`); status != http.StatusOK {
+		t.Fatalf("Audit log answered %d", status)
+	}
+	if row := oneLine(b.text("main table tbody tr")); !strings.Contains(row, "ada console") || !strings.Contains(row, "registry import registry-december.csv") ||
+		!strings.Contains(row, "failed") || !strings.Contains(row, "registry-december.csv: 1 invalid row(s), nothing imported: row 4: carrierUserId is required") {
+		t.Fatalf("the audit log's newest entry is %q", row)
+	}
+	b.screenshot("audit")
+	e.expire("inst-kept", nil)
+	e.expire("inst-unknown", nil)
+	if status := b.click(`header nav a[href="/deliveries"]`); status != http.StatusOK {
+		t.Fatalf("Deliveries answered %d", status)
+	}
+	if rows := oneLine(b.text("main table tbody")); !strings.Contains(rows, "inst-kept") || !strings.Contains(rows, "accepted") ||
+		!strings.Contains(rows, "inst-unknown") || !strings.Contains(rows, "refused") {
+		t.Fatalf("the delivery log reads %q, want inst-kept accepted and inst-unknown refused", rows)
+	}
+	b.screenshot("deliveries")
 }
