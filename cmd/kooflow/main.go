@@ -40,6 +40,7 @@ the reservation period, and gives operators the tools to see and steer every exp
 		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand(),
 		newReconcileCommand(), newScheduleCommand(), newReplayCommand(), newHealthcheckCommand(), newDeliveriesCommand(), newAuditCommand())
 	root.AddCommand(newCodecServerCommand())
+	organiseHelp(root)
 	return root
 }
 
