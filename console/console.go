@@ -40,6 +40,7 @@ type Store interface {
 	Backlog(ctx context.Context) (store.IntentBacklog, error)
 	CountDeliveries(ctx context.Context, since time.Time) (map[string]int, error)
 	LastCompletedRun(ctx context.Context) (store.ReconciliationRun, bool, error)
+	KooDriveHealth(ctx context.Context) ([]store.KooDriveHealth, error)
 	ListExpirations(ctx context.Context, q store.ExpirationQuery) ([]store.Expiration, bool, error)
 	Expiration(ctx context.Context, workflowID string) (store.Expiration, error)
 	Subscription(ctx context.Context, id int64) (store.Subscription, error)

@@ -51,8 +51,9 @@ type stateCount struct {
 }
 
 // overview answers "is anything wrong?": expirations by state (those an operator must
-// act on first), the intake queue, the last hour's deliveries, the last reconciliation
-// and the alerts that would fire.
+// act on first), the intake queue, the last hour's deliveries, the last reconciliation,
+// whether KooDrive answers and accepts kooflow's credentials, and the alerts that would
+// fire.
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session) {
 	ctx := r.Context()
 	counts, err := c.cfg.Store.CountExpirations(ctx)
@@ -84,6 +85,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
 		return
 	}
+	health, err := c.cfg.Store.KooDriveHealth(ctx)
+	if err != nil {
+		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		return
+	}
+	kooDrive, kooDriveAlerts := kooDriveHealth(health, c.cfg.Now())
 	var alerts []string
 	if n := counts.Live[store.StateStalled]; n > 0 {
 		alerts = append(alerts, fmt.Sprintf("%d expiration(s) stalled: KooDrive has not been told (pages after 5 minutes)", n))
@@ -97,8 +104,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 	if !backlog.Oldest.IsZero() && c.cfg.Now().Sub(backlog.Oldest) > 10*time.Minute {
 		alerts = append(alerts, fmt.Sprintf("the oldest accepted expiry has waited %s for Temporal", c.cfg.Now().Sub(backlog.Oldest).Round(time.Second)))
 	}
+	alerts = append(alerts, kooDriveAlerts...)
 	c.render(w, r, http.StatusOK, "overview", &sess, map[string]any{
 		"States": states, "Backlog": backlog, "Deliveries": deliveries, "Run": run, "Ran": ran, "Alerts": alerts,
+		"KooDrive": kooDrive,
 	})
 }
 

@@ -53,13 +53,7 @@ var funcs = template.FuncMap{
 		}
 		return time.Since(t).Round(time.Second).String() + " ago"
 	},
-	"cut": func(n int, s string) string {
-		r := []rune(s)
-		if len(r) <= n {
-			return s
-		}
-		return string(r[:n]) + "…"
-	},
+	"cut": cut,
 	// query builds a link's query string from key, value pairs (empty values left out).
 	// It is a template.URL: written after a link's "?", a plain string would be escaped
 	// once more as one query value (= to %3d, % to %25), so the link would lose its
@@ -74,6 +68,15 @@ var funcs = template.FuncMap{
 		return template.URL(v.Encode())
 	},
 	"join": strings.Join,
+}
+
+// cut keeps the first n characters of s, marking a cut with "…".
+func cut(n int, s string) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }
 
 // parsePages parses each page template with the layout.

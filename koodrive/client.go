@@ -54,6 +54,29 @@ type Config struct {
 	// duration in seconds. A call refused with 401 and sent again after a refresh counts once,
 	// with the outcome of its second try.
 	Observe func(endpoint, outcome string, seconds float64)
+	// Report, when set, is told of every call as Observe is, with what KooDrive answered
+	// a failed call (Call): the worker keeps it as KooDrive's health for the console.
+	Report func(Call)
+}
+
+// Call is one KooDrive call as told to Config.Report. It holds no credential: the
+// credentials a request carried are removed from whatever KooDrive's answer quoted (see
+// withoutCredentials), and a signer's errors never hold a secret (Signer).
+type Call struct {
+	// Endpoint is the path called; Outcome is OutcomeSuccess, OutcomeRetryable,
+	// OutcomeRejected or OutcomeAuthFailed; Seconds is how long the call took.
+	Endpoint string
+	Outcome  string
+	Seconds  float64
+	// HTTPStatus is the status of a failed call's answer, 0 when none arrived (or the
+	// call succeeded).
+	HTTPStatus int
+	// Code is KooDrive's error code, when its answer had one.
+	Code string
+	// Message says why the call failed: KooDrive's message (or the start of an answer
+	// that was not KooDrive's JSON), the transport's error when no answer arrived, or why
+	// kooflow had no credentials to send. Empty for a success.
+	Message string
 }
 
 // Outcomes of a KooDrive call, as told to Config.Observe.
@@ -232,19 +255,51 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 			raw, err = c.send(ctx, method, path, query, contentType, body)
 		}
 	}
-	if c.cfg.Observe != nil {
-		outcome := OutcomeSuccess
-		switch {
-		case IsUnauthorized(err):
-			outcome = OutcomeAuthFailed
-		case err != nil && IsRetryable(err):
-			outcome = OutcomeRetryable
-		case err != nil:
-			outcome = OutcomeRejected
+	if c.cfg.Observe != nil || c.cfg.Report != nil {
+		outcome, seconds := outcomeOf(err), time.Since(start).Seconds()
+		if c.cfg.Observe != nil {
+			c.cfg.Observe(path, outcome, seconds)
 		}
-		c.cfg.Observe(path, outcome, time.Since(start).Seconds())
+		if c.cfg.Report != nil {
+			c.cfg.Report(reportOf(path, outcome, seconds, err))
+		}
 	}
 	return raw, err
+}
+
+// outcomeOf classifies a call's error as told to Config.Observe.
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeSuccess
+	case IsUnauthorized(err):
+		return OutcomeAuthFailed
+	case IsRetryable(err):
+		return OutcomeRetryable
+	default:
+		return OutcomeRejected
+	}
+}
+
+// reportOf is the Call told to Config.Report: for a failure, the answer's status, code
+// and message, or, when no answer arrived, the transport's or the signer's error without
+// the URL the transport names.
+func reportOf(endpoint, outcome string, seconds float64, err error) Call {
+	call := Call{Endpoint: endpoint, Outcome: outcome, Seconds: seconds}
+	var kerr *Error
+	if !errors.As(err, &kerr) {
+		return call
+	}
+	call.HTTPStatus, call.Code, call.Message = kerr.HTTPStatus, kerr.Code, kerr.Msg
+	if call.Message == "" && kerr.Err != nil {
+		cause := kerr.Err
+		var uerr *url.Error
+		if errors.As(cause, &uerr) {
+			cause = uerr.Err
+		}
+		call.Message = cause.Error()
+	}
+	return call
 }
 
 // refusedCredentials reports whether KooDrive answered err with 401.
@@ -290,6 +345,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	if err := c.cfg.Auth.Sign(req, body); err != nil {
 		return nil, &Error{Endpoint: endpoint, Err: err, Retryable: true, Unauthorized: true, Credentials: describe(c.cfg.Auth)}
 	}
+	credentials := req.Header.Get("Authorization")
 
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
@@ -302,6 +358,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	var res result
 	_ = json.Unmarshal(raw, &res)
+	// What the answer says is kept in errors, logs, stall reasons and the store: a gateway
+	// that quotes the refused token must not put it there.
+	res.Msg = withoutCredentials(res.Msg, credentials)
+	quoted := func() string { return truncate(withoutCredentials(string(raw), credentials), 200) }
 	if resp.StatusCode != http.StatusOK {
 		kerr := &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Code: codeString(res.Code), Msg: res.Msg,
 			Retryable: retryableStatus(resp.StatusCode)}
@@ -312,7 +372,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 			kerr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
 		}
 		if kerr.Msg == "" {
-			kerr.Msg = truncate(string(raw), 200)
+			kerr.Msg = quoted()
 		}
 		return nil, kerr
 	}
@@ -322,9 +382,27 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		return nil, &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Code: codeString(res.Code), Msg: res.Msg}
 	}
 	if len(res.Code) == 0 && path == NotifyPackageExpirePath {
-		return nil, &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Msg: "answer has no code: " + truncate(string(raw), 200), Retryable: true}
+		return nil, &Error{Endpoint: endpoint, HTTPStatus: resp.StatusCode, Msg: "answer has no code: " + quoted(), Retryable: true}
 	}
 	return raw, nil
+}
+
+// withoutCredentials removes from text, quoted from an answer, the credentials of the
+// Authorization header the request carried: the whole value after its scheme (a bearer
+// token) and an app signature's Signature. The app secret itself is never sent.
+func withoutCredentials(text, authorization string) string {
+	_, params, _ := strings.Cut(authorization, " ")
+	params = strings.TrimSpace(params)
+	if text == "" || params == "" {
+		return text
+	}
+	text = strings.ReplaceAll(text, params, "[credentials removed]")
+	for _, field := range strings.Split(params, ",") {
+		if signature, ok := strings.CutPrefix(strings.TrimSpace(field), "Signature="); ok && signature != "" {
+			text = strings.ReplaceAll(text, signature, "[credentials removed]")
+		}
+	}
+	return text
 }
 
 // retryableStatus classifies an HTTP status: overload, outages and credential problems

@@ -41,6 +41,11 @@ type Parts struct {
 	ClientOptions client.Options
 	logger        *slog.Logger
 	sdkMetrics    io.Closer
+	// kooDriveHealth writes what the worker's KooDrive client saw for the console, once
+	// WorkerDependencies made the client; stopKooDriveHealth writes its last calls and
+	// stops it.
+	kooDriveHealth     *worker.KooDriveHealthRecorder
+	stopKooDriveHealth func()
 }
 
 // Open opens the store and the metrics registry and completes the client options. Close
@@ -80,8 +85,12 @@ func ClientOptions(cfg Config, metrics client.MetricsHandler) client.Options {
 	return opts
 }
 
-// Close stops the SDK metrics and closes the store; stop the parts built from them first.
+// Close writes the last KooDrive calls the worker saw, stops the SDK metrics and closes
+// the store; stop the parts built from them first.
 func (p *Parts) Close() {
+	if p.stopKooDriveHealth != nil {
+		p.stopKooDriveHealth()
+	}
 	if err := p.sdkMetrics.Close(); err != nil {
 		p.logger.Warn("Temporal SDK metrics stop", "error", err)
 	}
@@ -123,14 +132,23 @@ func (p *Parts) EnsureSearchAttributes(ctx context.Context, c client.Client) {
 }
 
 // WorkerDependencies builds the activities' dependencies: the store, a KooDrive client
-// from Config.KooDrive that reports to the metrics, the logger, and the folder of
+// from Config.KooDrive that reports to the metrics and, for the console, to the store
+// (worker.KooDriveHealthRecorder, running until Close), the logger, and the folder of
 // reconciliation statements and reports (Config.DataDir/reconciliation).
 func (p *Parts) WorkerDependencies() (worker.Dependencies, error) {
 	kdConfig := p.Config.KooDrive
 	kdConfig.Observe = p.Metrics.ObserveKooDrive
+	health := p.kooDriveHealth
+	if health == nil {
+		health = worker.NewKooDriveHealthRecorder(p.Store, p.logger)
+	}
+	kdConfig.Report = health.Report
 	kd, err := koodrive.New(kdConfig)
 	if err != nil {
 		return worker.Dependencies{}, err
+	}
+	if p.kooDriveHealth == nil {
+		p.kooDriveHealth, p.stopKooDriveHealth = health, health.Start(worker.KooDriveHealthInterval)
 	}
 	p.logger.Info("KooDrive client", "url", kdConfig.BaseURL, "credentials", fmt.Sprint(kdConfig.Auth))
 	return worker.Dependencies{
