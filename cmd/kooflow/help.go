@@ -20,7 +20,7 @@ var commandGroup = map[string]string{
 	"codec-server": "stack", "healthcheck": "stack",
 	"status": "expirations", "retry": "expirations", "expire": "expirations", "replay": "expirations", "send": "expirations",
 	"reconcile": "reconciliation", "schedule": "reconciliation",
-	"registry": "registry",
+	"registry":   "registry",
 	"deliveries": "inspect", "audit": "inspect",
 }
 
@@ -31,9 +31,9 @@ var commandExamples = map[string]string{
   kooflow dev --data-dir /var/lib/kooflow-trial --console-addr 127.0.0.1:9280`,
 	"kooflow temporal": `  kooflow temporal --data-dir /var/lib/kooflow
   kooflow temporal --db "postgres://temporal@db:5432/temporal" --history-shards 4`,
-	"kooflow worker":  `  TEMPORAL_ADDRESS=temporal:7233 KOOFLOW_DB=postgres://kooflow@db/kooflow kooflow worker`,
-	"kooflow webhook": `  TEMPORAL_ADDRESS=temporal:7233 KOOFLOW_DB=postgres://kooflow@db/kooflow KOOGALLERY_KEY="$(cat /run/secrets/koogallery-key)" kooflow webhook`,
-	"kooflow console": `  KOOFLOW_CONSOLE_URL=https://kooflow.carrier.example KOOFLOW_CONSOLE_OIDC_ISSUER=https://sso.carrier.example/realms/ops kooflow console`,
+	"kooflow worker":       `  TEMPORAL_ADDRESS=temporal:7233 KOOFLOW_DB=postgres://kooflow@db/kooflow kooflow worker`,
+	"kooflow webhook":      `  TEMPORAL_ADDRESS=temporal:7233 KOOFLOW_DB=postgres://kooflow@db/kooflow KOOGALLERY_KEY="$(cat /run/secrets/koogallery-key)" kooflow webhook`,
+	"kooflow console":      `  KOOFLOW_CONSOLE_URL=https://kooflow.carrier.example KOOFLOW_CONSOLE_OIDC_ISSUER=https://sso.carrier.example/realms/ops kooflow console`,
 	"kooflow codec-server": `  kooflow codec-server --listen 127.0.0.1:8081 --ui-origin http://localhost:8233`,
 	"kooflow healthcheck":  `  kooflow healthcheck --url http://127.0.0.1:9090/readyz`,
 	"kooflow status": `  kooflow status
