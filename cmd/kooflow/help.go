@@ -12,6 +12,7 @@ var commandGroups = []*cobra.Group{
 	{ID: "reconciliation", Title: "Reconciliation:"},
 	{ID: "registry", Title: "Registry:"},
 	{ID: "inspect", Title: "Inspect the records:"},
+	{ID: "develop", Title: "Develop kooflow:"},
 }
 
 // commandGroup says under which heading each top-level command is listed.
@@ -22,6 +23,7 @@ var commandGroup = map[string]string{
 	"reconcile": "reconciliation", "schedule": "reconciliation",
 	"registry":   "registry",
 	"deliveries": "inspect", "audit": "inspect",
+	"docs": "develop",
 }
 
 // commandExamples are the examples of the commands whose definitions carry none, by
@@ -57,6 +59,8 @@ var commandExamples = map[string]string{
 	"kooflow schedule apply":    `  kooflow schedule apply --cron "0 2 1 * *" --timezone Asia/Shanghai`,
 	"kooflow schedule describe": `  kooflow schedule describe`,
 	"kooflow registry":          `  kooflow registry import registry-2026-12.csv`,
+	"kooflow docs":              `  kooflow docs cli -o docs/reference/cli.md`,
+	"kooflow docs cli":          `  kooflow docs cli -o docs/reference/cli.md`,
 	"kooflow registry import": `  kooflow registry import registry-2026-12.csv
   kooflow registry import --db postgres://kooflow@db/kooflow registry-2026-12.xlsx
   kooflow registry import --create --data-dir ./trial registry.csv   # a new, empty store`,

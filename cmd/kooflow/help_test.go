@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -116,5 +118,19 @@ func TestHelpListsCommandsInGroups(t *testing.T) {
 	}
 	if stack := help[strings.Index(help, "Run the stack:"):strings.Index(help, "Operate expirations:")]; !strings.Contains(stack, "dev ") || !strings.Contains(stack, "worker ") {
 		t.Errorf("the stack's heading does not list dev and worker:\n%s", help)
+	}
+}
+
+// TestCLIReferenceIsCurrent: the committed CLI reference is what the command tree writes
+// now; after changing a command, run `go generate ./cmd/kooflow`.
+func TestCLIReferenceIsCurrent(t *testing.T) {
+	var want bytes.Buffer
+	writeCLIReference(&want, newRootCommand())
+	got, err := os.ReadFile(filepath.Join("..", "..", cliReferencePath))
+	if err != nil {
+		t.Fatalf("%v: run `go generate ./cmd/kooflow`", err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("%s is not what the commands say now: run `go generate ./cmd/kooflow` and commit it", cliReferencePath)
 	}
 }

@@ -39,7 +39,7 @@ the reservation period, and gives operators the tools to see and steer every exp
 	root.AddCommand(newDevCommand(), newWorkerCommand(), newWebhookCommand(), newConsoleCommand(), newRegistryCommand(),
 		newExpireCommand(), newRetryCommand(), newStatusCommand(), newSendCommand(), newTemporalCommand(),
 		newReconcileCommand(), newScheduleCommand(), newReplayCommand(), newHealthcheckCommand(), newDeliveriesCommand(), newAuditCommand())
-	root.AddCommand(newCodecServerCommand())
+	root.AddCommand(newCodecServerCommand(), newDocsCommand())
 	organiseHelp(root)
 	return root
 }
