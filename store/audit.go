@@ -88,15 +88,7 @@ type AuditFilter struct {
 
 // AuditEntries returns the entries f selects, newest first.
 func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
-	var c conditions
-	c.equal("actor", f.Actor)
-	c.equal("action", f.Action)
-	c.equal("result", f.Result)
-	if len(f.Subjects) > 0 {
-		c.add("id IN (SELECT audit_id FROM audit_subjects WHERE subject IN ("+placeholders(len(f.Subjects))+"))", anys(f.Subjects)...)
-	}
-	c.between("at", f.Since, f.Until)
-	query, args := c.newestFirst("SELECT id, at, actor, via, host, action, args, subjects, result, detail FROM audit_log", f.Limit)
+	query, args := s.auditQuery(f)
 	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list the audit log: %w", err)
@@ -116,6 +108,20 @@ func (s *Store) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 		return nil, fmt.Errorf("list the audit log: %w", err)
 	}
 	return out, nil
+}
+
+// auditQuery is AuditEntries' SQL for f and its arguments.
+func (s *Store) auditQuery(f AuditFilter) (string, []any) {
+	var c conditions
+	c.equal("actor", f.Actor)
+	c.equal("action", f.Action)
+	c.equal("result", f.Result)
+	if len(f.Subjects) > 0 {
+		c.add("id IN (SELECT audit_id FROM audit_subjects WHERE subject IN ("+placeholders(len(f.Subjects))+"))", anys(f.Subjects)...)
+	}
+	c.between("at", f.Since, f.Until)
+	c.fromWindow(s.dialect, "audit_log", "at", f.Since)
+	return c.newestFirst("SELECT id, at, actor, via, host, action, args, subjects, result, detail FROM audit_log", f.Limit)
 }
 
 // PruneRecords deletes the deliveries and audit entries older than cutoff — the

@@ -115,14 +115,7 @@ type DeliveryFilter struct {
 
 // Deliveries returns the deliveries f selects, newest first.
 func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
-	var c conditions
-	c.equal("source", f.Source)
-	c.equal("outcome", f.Outcome)
-	if len(f.Subjects) > 0 {
-		c.add("subject IN ("+placeholders(len(f.Subjects))+")", anys(f.Subjects)...)
-	}
-	c.between("received_at", f.Since, f.Until)
-	query, args := c.newestFirst("SELECT id, source, received_at, activity, subject, outcome, reason, answer, detail, workflow_id, request FROM deliveries", f.Limit)
+	query, args := s.deliveriesQuery(f)
 	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
@@ -142,6 +135,19 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// deliveriesQuery is Deliveries' SQL for f and its arguments.
+func (s *Store) deliveriesQuery(f DeliveryFilter) (string, []any) {
+	var c conditions
+	c.equal("source", f.Source)
+	c.equal("outcome", f.Outcome)
+	if len(f.Subjects) > 0 {
+		c.add("subject IN ("+placeholders(len(f.Subjects))+")", anys(f.Subjects)...)
+	}
+	c.between("received_at", f.Since, f.Until)
+	c.fromWindow(s.dialect, "deliveries", "received_at", f.Since)
+	return c.newestFirst("SELECT id, source, received_at, activity, subject, outcome, reason, answer, detail, workflow_id, request FROM deliveries", f.Limit)
 }
 
 // PruneDeliveries deletes the deliveries received before cutoff and reports how many.
@@ -181,6 +187,24 @@ func (c *conditions) between(column string, since, until time.Time) {
 	}
 }
 
+// fromWindow bounds, on SQLite, the ids of a list of table (a log listed newest,
+// highest id, first) whose column is at least since. No row of the window has an id
+// below the window's lowest, so "id >= (that lowest id)" leaves the rows as they are,
+// but the list walks the primary key back from the newest row only down to the window's
+// start. Without it SQLite, which keeps no statistics of ranges, walks the whole log
+// whenever the window holds fewer rows than a page. Measured on 500,000 deliveries over
+// 60 days: a quiet hour took 70 to 96 ms, 0.1 ms with the bound, which costs 24 ms in a
+// window of 250,000 that the walk alone answers in 0.5 ms. The lowest id is read from
+// the window's index ("id + 0" keeps it from being looked for by walking the primary
+// key up from the oldest row). PostgreSQL chooses between walking the key back and
+// sorting the window's rows by its statistics and needs no bound: there the bound cost
+// 136 ms in that window of 250,000, which it walks in 0.1 ms.
+func (c *conditions) fromWindow(d dialect, table, column string, since time.Time) {
+	if d == sqlite && !since.IsZero() {
+		c.add("id >= (SELECT MIN(id + 0) FROM "+table+" WHERE "+column+" >= ?)", formatTime(since))
+	}
+}
+
 // newestFirst completes selectFrom with the conditions, newest (highest id) first, at
 // most limit rows (100 when limit is not positive), and returns it with its arguments.
 func (c *conditions) newestFirst(selectFrom string, limit int) (string, []any) {
@@ -203,9 +227,12 @@ func anys(ss []string) []any {
 	return out
 }
 
+// countDeliveriesSQL is CountDeliveries' SQL; its argument is the window's start.
+const countDeliveriesSQL = "SELECT outcome, COUNT(*) FROM deliveries WHERE received_at >= ? GROUP BY outcome"
+
 // CountDeliveries counts the deliveries received since since, by outcome.
 func (s *Store) CountDeliveries(ctx context.Context, since time.Time) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind("SELECT outcome, COUNT(*) FROM deliveries WHERE received_at >= ? GROUP BY outcome"), formatTime(since))
+	rows, err := s.db.QueryContext(ctx, s.rebind(countDeliveriesSQL), formatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"testing"
 	"time"
 )
 
@@ -18,6 +19,12 @@ func (s *Store) FindQueryForTest(identifier string, limit int) (string, []any) {
 func (s *Store) SmartHubEventsQueryForTest(f SmartHubEventFilter) (string, []any) {
 	query, args := smartHubEventsQuery(f)
 	return s.rebind(query), args
+}
+
+// PlanForTest returns the plan PostgreSQL's EXPLAIN of query answered with rows (or
+// err), one line a row.
+func PlanForTest(t testing.TB, query string, rows *sql.Rows, err error) string {
+	return postgresPlanLines(t, query, rows, err)
 }
 
 // ConnForTest returns one connection of the store's pool, for session settings.

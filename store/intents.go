@@ -480,11 +480,14 @@ type IntentBacklog struct {
 	Oldest time.Time
 }
 
+// backlogSQL is Backlog's SQL; its argument is IntentPending.
+const backlogSQL = "SELECT COUNT(*), MIN(created_at) FROM intake_intents WHERE state = ?"
+
 // Backlog counts pending intents and finds the oldest one.
 func (s *Store) Backlog(ctx context.Context) (IntentBacklog, error) {
 	var b IntentBacklog
 	var oldest sql.NullString
-	if err := s.db.QueryRowContext(ctx, s.rebind("SELECT COUNT(*), MIN(created_at) FROM intake_intents WHERE state = ?"), IntentPending).
+	if err := s.db.QueryRowContext(ctx, s.rebind(backlogSQL), IntentPending).
 		Scan(&b.Pending, &oldest); err != nil {
 		return b, fmt.Errorf("intake backlog: %w", err)
 	}

@@ -31,6 +31,22 @@ func sqlitePlan(t *testing.T, s *Store, query string, args ...any) string {
 	return strings.Join(lines, "\n")
 }
 
+// migratedSQLite opens a store on a new SQLite file in the test's directory, with every
+// migration applied, and closes it when the test ends.
+func migratedSQLite(t *testing.T) *Store {
+	t.Helper()
+	s, err := openSQLite(filepath.Join(t.TempDir(), "kooflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.now = time.Now
+	if err := s.migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // searches reports whether plan searches table by index (SQLite's "SEARCH table USING
 // [COVERING] INDEX index (columns)").
 func searches(plan, table, index string) bool {
@@ -46,16 +62,7 @@ func searches(plan, table, index string) bool {
 // pushes of a SIM, are searched by index — never a scan of the registry, the expirations
 // or the pushes — so a registry of a million rows answers in milliseconds.
 func TestLookupsUseIndexesOnSQLite(t *testing.T) {
-	ctx := context.Background()
-	s, err := openSQLite(filepath.Join(t.TempDir(), "kooflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.now = time.Now
-	if err := s.migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := migratedSQLite(t)
 	query, args := s.findQuery("8986/PK1", 10)
 	plan := sqlitePlan(t, s, query, args...)
 	for _, scan := range []string{"SCAN subscriptions", "SCAN expirations"} {
@@ -93,16 +100,7 @@ func TestLookupsUseIndexesOnSQLite(t *testing.T) {
 // across all states or in one, newest or oldest first — is read in the order of an index,
 // without sorting every expiration.
 func TestConsoleListsReadInIndexOrderOnSQLite(t *testing.T) {
-	ctx := context.Background()
-	s, err := openSQLite(filepath.Join(t.TempDir(), "kooflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.now = time.Now
-	if err := s.migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := migratedSQLite(t)
 	for _, c := range []struct {
 		q     ExpirationQuery
 		index string
@@ -131,16 +129,7 @@ func TestConsoleListsReadInIndexOrderOnSQLite(t *testing.T) {
 // cycle, found by the partial index of status changes (not a scan of every event); the
 // discrepancy report finds each package by carrier order with an index.
 func TestStatementAndReportUseIndexesOnSQLite(t *testing.T) {
-	ctx := context.Background()
-	s, err := openSQLite(filepath.Join(t.TempDir(), "kooflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.now = time.Now
-	if err := s.migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := migratedSQLite(t)
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	plan := sqlitePlan(t, s, statementQuery, statementArgs(start, start.AddDate(0, 1, 0))...)
 	t.Logf("statement:\n%s", plan)

@@ -180,19 +180,7 @@ func TestLookupsUseIndexesOnPostgres(t *testing.T) {
 			}
 		}
 		rows, err := conn.QueryContext(ctx, "EXPLAIN EXECUTE "+name+"("+strings.Join(literals, ", ")+")")
-		if err != nil {
-			t.Fatalf("explain %s: %v", query, err)
-		}
-		defer rows.Close()
-		var lines []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, line)
-		}
-		return strings.Join(lines, "\n")
+		return store.PlanForTest(t, query, rows, err)
 	}
 	query, args := s.FindQueryForTest("8986/PK1", 10)
 	got := plan("find", query, args)

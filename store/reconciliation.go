@@ -129,14 +129,8 @@ type RunFilter struct {
 // Runs lists reconciliation runs, newest first (by when they started), each with its
 // state, batch, counts per diffType and the paths of its statement and report.
 func (s *Store) Runs(ctx context.Context, f RunFilter) ([]ReconciliationRun, error) {
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	query, args := "SELECT "+runColumns+" FROM reconciliation_runs", []any{}
-	if f.Cycle != "" {
-		query, args = query+" WHERE cycle = ?", append(args, f.Cycle)
-	}
-	rows, err := s.db.QueryContext(ctx, s.rebind(query+" ORDER BY created_at DESC, id DESC LIMIT ?"), append(args, f.Limit)...)
+	query, args := runsQuery(f)
+	rows, err := s.db.QueryContext(ctx, s.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list reconciliation runs: %w", err)
 	}
@@ -155,12 +149,26 @@ func (s *Store) Runs(ctx context.Context, f RunFilter) ([]ReconciliationRun, err
 	return runs, nil
 }
 
+// runsQuery is Runs' SQL for f and its arguments.
+func runsQuery(f RunFilter) (string, []any) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	query, args := "SELECT "+runColumns+" FROM reconciliation_runs", []any{}
+	if f.Cycle != "" {
+		query, args = query+" WHERE cycle = ?", append(args, f.Cycle)
+	}
+	return query + " ORDER BY created_at DESC, id DESC LIMIT ?", append(args, f.Limit)
+}
+
+// lastCompletedRunSQL is LastCompletedRun's SQL; its argument is RunCompleted.
+const lastCompletedRunSQL = "SELECT " + runColumns + " FROM reconciliation_runs WHERE state = ? ORDER BY updated_at DESC, cycle DESC, id DESC LIMIT 1"
+
 // LastCompletedRun returns the reconciliation run that completed last (by the time it
 // reached the completed state), and false when no run ever completed. It reads the store,
 // so the answer survives worker restarts and is the same in every process.
 func (s *Store) LastCompletedRun(ctx context.Context) (ReconciliationRun, bool, error) {
-	r, err := scanRun(s.db.QueryRowContext(ctx, s.rebind("SELECT "+runColumns+" FROM reconciliation_runs WHERE state = ? ORDER BY updated_at DESC, cycle DESC, id DESC LIMIT 1"),
-		RunCompleted))
+	r, err := scanRun(s.db.QueryRowContext(ctx, s.rebind(lastCompletedRunSQL), RunCompleted))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ReconciliationRun{}, false, nil
 	}

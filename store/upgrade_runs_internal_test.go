@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,33 +28,12 @@ func oldStores(t *testing.T) map[string]func(t *testing.T) (*Store, string) {
 		return backends
 	}
 	backends["postgres"] = func(t *testing.T) (*Store, string) {
-		schema := fmt.Sprintf("kooflow_upgrade_%d_%d", os.Getpid(), time.Now().UnixNano()%1_000_000_000)
-		admin, err := sql.Open("pgx", base)
+		dsn := postgresTestDSN(t, "kooflow_upgrade")
+		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer admin.Close()
-		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if db, err := sql.Open("pgx", base); err == nil {
-				_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")
-				db.Close()
-			}
-		})
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		db, err := sql.Open("pgx", u.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &Store{db: db, durable: db, dialect: postgres}, u.String()
+		return &Store{db: db, durable: db, dialect: postgres}, dsn
 	}
 	return backends
 }

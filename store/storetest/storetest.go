@@ -4,17 +4,14 @@ package storetest
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/store/internal/pgtest"
 )
 
 // PostgresEnv names the variable holding a PostgreSQL URL for tests.
@@ -41,38 +38,13 @@ func SQLiteDSN(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "kooflow.db")
 }
 
-var schemaSeq atomic.Int64
-
 // PostgresDSN returns a DSN whose search_path is a new schema, dropped after the test.
 func PostgresDSN(t testing.TB) string {
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
 		t.Skip(PostgresEnv + " is not set")
 	}
-	schema := fmt.Sprintf("kooflow_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1_000_000, schemaSeq.Add(1))
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err == nil {
-			_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")
-			db.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", PostgresEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.SchemaDSN(t, base, "kooflow_test")
 }
 
 // Open opens a store on dsn and closes it when the test ends.
