@@ -34,6 +34,9 @@ func describeFilter(f listFilter) string {
 	if f.Q != "" {
 		parts = append(parts, fmt.Sprintf("matching %q", f.Q))
 	}
+	if f.Since != "" {
+		parts = append(parts, "changed within "+f.Since)
+	}
 	return strings.Join(parts, " ")
 }
 
@@ -57,7 +60,7 @@ func (c *Console) confirmBulkRetry(w http.ResponseWriter, r *http.Request, sess 
 // the confirmation: one may have moved since), under one audit entry, and shows each
 // one's result.
 func (c *Console) bulkRetry(w http.ResponseWriter, r *http.Request, sess session) {
-	f, err := readListFilter(url.Values{"q": {r.PostFormValue("q")}, "source": {r.PostFormValue("source")}})
+	f, err := readListFilter(url.Values{"q": {r.PostFormValue("q")}, "source": {r.PostFormValue("source")}, "since": {r.PostFormValue("since")}})
 	if err != nil {
 		c.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return

@@ -539,3 +539,28 @@ func TestExpireByHandFollowsTheRuleBook(t *testing.T) {
 		t.Fatalf("audit = %+v", entries)
 	}
 }
+
+// TestExpirationsChangedWithin: the list keeps the expirations changed within the chosen
+// window, its links keep the window, and a window it does not offer is refused by name.
+func TestExpirationsChangedWithin(t *testing.T) {
+	w := newWorld(t)
+	w.advance(2 * time.Hour) // both expirations changed two hours ago
+	op := w.signIn(t, "olga", console.RoleOperator)
+	if _, body := w.do(t, http.MethodGet, "/expirations?since=1h", nil, op); strings.Contains(body, "inst-1/current") || !strings.Contains(body, "No expiration matches") {
+		t.Errorf("changed within the last hour lists expirations changed two hours ago: %s", body)
+	}
+	_, body := w.do(t, http.MethodGet, "/expirations?state=stalled&since=24h", nil, op)
+	if !strings.Contains(body, "inst-1/current") || !strings.Contains(body, `href="/expirations/retry?since=24h"`) {
+		t.Errorf("changed within the last day: %s", body)
+	}
+	if _, confirm := w.do(t, http.MethodGet, "/expirations/retry?since=24h", nil, op); !strings.Contains(confirm, "every stalled expiration changed within 24h") ||
+		!strings.Contains(confirm, `name="since" value="24h"`) {
+		t.Errorf("the bulk retry's confirmation does not keep the window: %s", confirm)
+	}
+	if _, confirm := w.do(t, http.MethodGet, "/expirations/retry?since=1h", nil, op); !strings.Contains(confirm, "No stalled expiration matches") {
+		t.Errorf("a bulk retry of the last hour offers expirations changed two hours ago: %s", confirm)
+	}
+	if resp, body := w.do(t, http.MethodGet, "/expirations?since=2w", nil, op); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "changed within") {
+		t.Errorf("since=2w answered %d: %s", resp.StatusCode, body)
+	}
+}

@@ -114,7 +114,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 // listFilter is the expirations list's filter, read from the query and written back
 // into its links.
 type listFilter struct {
-	State, Source, Q, Sort string
+	// Since is a sinceChoices window of the last change ("changed within"); empty for all.
+	State, Source, Q, Sort, Since string
 	Test                   bool
 	Page                   int
 }
@@ -123,7 +124,11 @@ type listFilter struct {
 var errBadFilter = errors.New("bad filter")
 
 func readListFilter(q url.Values) (listFilter, error) {
-	f := listFilter{State: q.Get("state"), Source: q.Get("source"), Q: strings.TrimSpace(q.Get("q")), Sort: q.Get("sort"), Test: q.Get("test") == "on", Page: 1}
+	f := listFilter{State: q.Get("state"), Source: q.Get("source"), Q: strings.TrimSpace(q.Get("q")), Sort: q.Get("sort"), Since: q.Get("since"),
+		Test: q.Get("test") == "on", Page: 1}
+	if _, ok := sinceChoices[f.Since]; f.Since != "" && !ok {
+		return f, fmt.Errorf("%w: changed within %q is not one of 1h, 24h, 7d, 30d", errBadFilter, f.Since)
+	}
 	if f.State != "" && !slices.Contains(store.States, f.State) {
 		return f, fmt.Errorf("%w: state %q is not one of %s", errBadFilter, f.State, strings.Join(store.States, ", "))
 	}
@@ -148,6 +153,9 @@ func readListFilter(q url.Values) (listFilter, error) {
 // says what the text matched; none means it matched nothing.
 func (c *Console) query(r *http.Request, f listFilter, limit int) (q store.ExpirationQuery, matched []store.Match, none bool, err error) {
 	q = store.ExpirationQuery{Source: f.Source, Test: f.Test, OldestFirst: f.Sort == "oldest", Limit: limit, Offset: (f.Page - 1) * limit}
+	if f.Since != "" {
+		q.ChangedSince = c.cfg.Now().Add(-sinceChoices[f.Since])
+	}
 	if f.State != "" {
 		q.States = []string{f.State}
 	}

@@ -68,6 +68,13 @@ var funcs = template.FuncMap{
 		return template.URL(v.Encode())
 	},
 	"join": strings.Join,
+	// on is a checkbox's value in a link: "on" when checked, else nothing.
+	"on": func(checked bool) string {
+		if checked {
+			return "on"
+		}
+		return ""
+	},
 }
 
 // cut keeps the first n characters of s, marking a cut with "…".

@@ -74,6 +74,10 @@ func consolePlanCases(s *Store) []planCase {
 				for _, oldest := range []bool{false, true} {
 					for _, search := range []bool{false, true} {
 						q := ExpirationQuery{Source: source, Test: test, OldestFirst: oldest, Limit: 50, Offset: 100}
+						if test {
+							// The "changed within" window, in half of the shapes.
+							q.ChangedSince = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+						}
 						c := planCase{reads: []access{byIndex("expirations", "expirations_list")}}
 						if state != "" {
 							q.States = []string{state}

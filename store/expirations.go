@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // OpenStates are the states of an expiration whose workflow may run (a held conflict
@@ -280,6 +281,8 @@ type ExpirationQuery struct {
 	Subjects []string
 	// Test keeps test rehearsals too; without it they are left out.
 	Test bool
+	// ChangedSince, when set, keeps expirations whose last change is at or after it.
+	ChangedSince time.Time
 	// OldestFirst orders by last change, oldest first (the longest waiting on top);
 	// otherwise newest first.
 	OldestFirst bool
@@ -343,6 +346,15 @@ func listExpirationsQuery(q ExpirationQuery) (string, []any) {
 		} else {
 			c.add("test = 0")
 		}
+	}
+	if !q.ChangedSince.IsZero() {
+		// Bounds the list index's walk (updated_at follows the state in both); for a
+		// search's subjects, a filter of what the subject index found (see byTime below).
+		changed := "updated_at"
+		if len(q.Subjects) > 0 {
+			changed = "(updated_at || '')"
+		}
+		c.add(changed+" >= ?", formatTime(q.ChangedSince))
 	}
 	query := "SELECT " + expirationColumns + " FROM expirations"
 	if len(c.clauses) > 0 {
