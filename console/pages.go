@@ -116,8 +116,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 type listFilter struct {
 	// Since is a sinceChoices window of the last change ("changed within"); empty for all.
 	State, Source, Q, Sort, Since string
-	Test                   bool
-	Page                   int
+	Test                          bool
+	Page                          int
 }
 
 // errBadFilter is a filter the console cannot read; its message says what is allowed.
