@@ -31,7 +31,7 @@ import (
 const ChromiumEnv = "KOOFLOW_CHROMIUM"
 
 // ScreenshotsEnv names a directory the browser tests write full-page screenshots of the
-// console into (README's "Console" links docs/console/*.png); unset, none are taken.
+// console into (docs/console.md links docs/console/*.png); unset, none are taken.
 const ScreenshotsEnv = "KOOFLOW_SCREENSHOTS"
 
 // browserWait bounds one browser test's whole conversation with Chromium; waits for a
