@@ -10,44 +10,62 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/kooflow/kooflow/settings"
 )
 
-// cliReferencePath is where the CLI reference lives, from the repository's root;
-// TestCLIReferenceIsCurrent fails when it differs from what `kooflow docs cli` writes.
-const cliReferencePath = "docs/reference/cli.md"
+// cliReferencePath and configurationPath are where the generated references live, from
+// the repository's root; TestReferencesAreCurrent fails when either differs from what
+// `kooflow docs cli` and `kooflow docs config` write.
+const (
+	cliReferencePath  = "docs/reference/cli.md"
+	configurationPath = "docs/configuration.md"
+)
 
 //go:generate go run . docs cli -o ../../docs/reference/cli.md
+//go:generate go run . docs config -o ../../docs/configuration.md
 
 // newDocsCommand is kooflow docs: the references generated from the code.
 func newDocsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "docs",
-		Short: "Write the references generated from the code (the CLI reference)",
+		Short: "Write the references generated from the code: the CLI reference and the configuration",
 	}
+	cmd.AddCommand(newDocsPageCommand("cli", "Write the CLI reference (Markdown): every command with its description, usage, examples and flags",
+		`Writes the reference of every kooflow command from the command tree itself, so it cannot
+drift from the binary: `+"`go generate ./cmd/kooflow`"+` rewrites `+cliReferencePath+`, and a test fails
+when the committed page differs.`, func(w io.Writer, cmd *cobra.Command) { writeCLIReference(w, cmd.Root()) }))
+	cmd.AddCommand(newDocsPageCommand("config", "Write the configuration reference (Markdown): every environment variable kooflow reads",
+		`Writes every setting from the one table the code keeps (package settings): name, the
+processes that read it, its default, where it is required, whether it is a secret, and its
+meaning. `+"`go generate ./cmd/kooflow`"+` rewrites `+configurationPath+`; a test fails when the
+committed page differs, and another when the code reads a variable the table lacks.`, func(w io.Writer, _ *cobra.Command) { writeConfigurationReference(w) }))
+	return cmd
+}
+
+// newDocsPageCommand is kooflow docs <name>: it writes one generated page to -o.
+func newDocsPageCommand(name, short, long string, write func(io.Writer, *cobra.Command)) *cobra.Command {
 	var out string
-	cli := &cobra.Command{
-		Use:   "cli [-o FILE]",
-		Short: "Write the CLI reference (Markdown): every command with its description, usage, examples and flags",
-		Long: `Writes the reference of every kooflow command from the command tree itself, so it cannot
-drift from the binary: ` + "`go generate ./cmd/kooflow`" + ` rewrites ` + cliReferencePath + `, and a test fails
-when the committed page differs.`,
-		Args: cobra.NoArgs,
+	page := &cobra.Command{
+		Use:   name + " [-o FILE]",
+		Short: short,
+		Long:  long,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var page bytes.Buffer
-			writeCLIReference(&page, cmd.Root())
+			var b bytes.Buffer
+			write(&b, cmd)
 			if out == "" || out == "-" {
-				_, err := cmd.OutOrStdout().Write(page.Bytes())
+				_, err := cmd.OutOrStdout().Write(b.Bytes())
 				return err
 			}
-			if err := os.WriteFile(out, page.Bytes(), 0o644); err != nil {
-				return fmt.Errorf("write the CLI reference: %w", err)
+			if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+				return fmt.Errorf("write the %s reference: %w", name, err)
 			}
 			return nil
 		},
 	}
-	cli.Flags().StringVarP(&out, "output", "o", "-", "file to write, - for standard output")
-	cmd.AddCommand(cli)
-	return cmd
+	page.Flags().StringVarP(&out, "output", "o", "-", "file to write, - for standard output")
+	return page
 }
 
 // writeCLIReference writes root's commands as one Markdown page: a table of contents by
@@ -123,4 +141,39 @@ func flagsBut(c *cobra.Command, names ...string) *pflag.FlagSet {
 		}
 	})
 	return fs
+}
+
+// writeConfigurationReference writes the settings table as docs/configuration.md: a
+// table per group.
+func writeConfigurationReference(w io.Writer) {
+	fmt.Fprintf(w, "# Configuration\n\n")
+	fmt.Fprintf(w, "Every environment variable kooflow reads, by topic. Generated from the table in\n")
+	fmt.Fprintf(w, "`settings/settings.go` by `go generate ./cmd/kooflow` (`kooflow docs config`); do not edit.\n\n")
+	fmt.Fprintf(w, "A process refuses to start without a variable it requires, with a message naming it.\n")
+	fmt.Fprintf(w, "Secrets are never logged or shown; give each as a file (its `_FILE` variable) where one exists,\n")
+	fmt.Fprintf(w, "so it is not in the process's environment. Command-line flags override their variables.\n")
+	for _, group := range settings.Groups {
+		fmt.Fprintf(w, "\n## %s\n\n| variable | read by | default | required by | meaning |\n|---|---|---|---|---|\n", group)
+		for _, s := range settings.All {
+			if s.Group != group {
+				continue
+			}
+			name := "`" + s.Name + "`"
+			if s.Secret {
+				name += " (secret)"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, s.Processes, orDash(s.Default), orDash(s.Required), s.Meaning)
+		}
+	}
+}
+
+// orDash writes a table cell: a dash when empty, a single value as code.
+func orDash(s string) string {
+	switch {
+	case s == "":
+		return "—"
+	case !strings.ContainsAny(s, " `"):
+		return "`" + s + "`"
+	}
+	return s
 }

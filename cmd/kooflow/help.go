@@ -60,6 +60,7 @@ var commandExamples = map[string]string{
 	"kooflow schedule describe": `  kooflow schedule describe`,
 	"kooflow registry":          `  kooflow registry import registry-2026-12.csv`,
 	"kooflow docs":              `  kooflow docs cli -o docs/reference/cli.md`,
+	"kooflow docs config":       `  kooflow docs config -o docs/configuration.md`,
 	"kooflow docs cli":          `  kooflow docs cli -o docs/reference/cli.md`,
 	"kooflow registry import": `  kooflow registry import registry-2026-12.csv
   kooflow registry import --db postgres://kooflow@db/kooflow registry-2026-12.xlsx

@@ -121,16 +121,22 @@ func TestHelpListsCommandsInGroups(t *testing.T) {
 	}
 }
 
-// TestCLIReferenceIsCurrent: the committed CLI reference is what the command tree writes
-// now; after changing a command, run `go generate ./cmd/kooflow`.
-func TestCLIReferenceIsCurrent(t *testing.T) {
-	var want bytes.Buffer
-	writeCLIReference(&want, newRootCommand())
-	got, err := os.ReadFile(filepath.Join("..", "..", cliReferencePath))
-	if err != nil {
-		t.Fatalf("%v: run `go generate ./cmd/kooflow`", err)
-	}
-	if !bytes.Equal(got, want.Bytes()) {
-		t.Fatalf("%s is not what the commands say now: run `go generate ./cmd/kooflow` and commit it", cliReferencePath)
+// TestReferencesAreCurrent: the committed CLI and configuration references are what the
+// command tree and the settings table write now; after changing either, run
+// `go generate ./cmd/kooflow`.
+func TestReferencesAreCurrent(t *testing.T) {
+	for path, write := range map[string]func(*bytes.Buffer){
+		cliReferencePath:  func(b *bytes.Buffer) { writeCLIReference(b, newRootCommand()) },
+		configurationPath: func(b *bytes.Buffer) { writeConfigurationReference(b) },
+	} {
+		var want bytes.Buffer
+		write(&want)
+		got, err := os.ReadFile(filepath.Join("..", "..", path))
+		if err != nil {
+			t.Fatalf("%v: run `go generate ./cmd/kooflow`", err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("%s is not what the code says now: run `go generate ./cmd/kooflow` and commit it", path)
+		}
 	}
 }
