@@ -234,6 +234,25 @@ func (s *Store) stamp() string { return formatTime(s.now()) }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, math.MaxInt) }
 
+// ErrNewerSchema is returned by Open for a database a newer kooflow release migrated:
+// this release does not know its tables, and must not write to them.
+var ErrNewerSchema = errors.New("the database was migrated by a newer kooflow release")
+
+// refuseNewerSchema fails when a migration this release does not have was applied — a
+// rollback to an older release on the newer release's database, which migrations (only
+// forward) cannot undo.
+func refuseNewerSchema(applied map[int]bool, newestKnown int) error {
+	newest := 0
+	for v := range applied {
+		newest = max(newest, v)
+	}
+	if newest > newestKnown {
+		return fmt.Errorf("%w (its migration %04d; this release knows up to %04d): run that release, or restore the backup taken before the upgrade to roll back",
+			ErrNewerSchema, newest, newestKnown)
+	}
+	return nil
+}
+
 // migrateTo applies the migrations not applied yet up to version last (tests open the
 // database a previous release left with it).
 func (s *Store) migrateTo(ctx context.Context, last int) error {
@@ -271,11 +290,17 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		return err
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		version, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
-		if err != nil {
+	versions := make([]int, len(names))
+	for i, name := range names {
+		if versions[i], err = strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0]); err != nil {
 			return fmt.Errorf("migration %s: name must start with a number", name)
 		}
+	}
+	if err := refuseNewerSchema(applied, versions[len(versions)-1]); err != nil {
+		return err
+	}
+	for i, name := range names {
+		version := versions[i]
 		if applied[version] || version > last {
 			continue
 		}
