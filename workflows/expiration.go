@@ -154,6 +154,12 @@ type expiration struct {
 	retryUpdates workflow.Channel
 	// retryPending is true from an accepted retry Update until the wait takes it.
 	retryPending bool
+	// current is version 1 of "current-versions": every change below at its newest version,
+	// behind one marker, so a new execution records one version marker and one
+	// TemporalChangeVersion search-attribute upsert (a visibility write on the server)
+	// instead of one per change. Executions started before it take each change's own
+	// marker, as their histories recorded.
+	current bool
 	// honourCancel ends the expiration as cancelled when its workflow is asked to cancel
 	// (version 1 of "cancellation"); executions that began before ignored the request.
 	honourCancel bool
@@ -172,7 +178,8 @@ func newExpiration(ctx workflow.Context, in contract.ExpirationInput) (*expirati
 	// Version 1 runs the store bookkeeping (record, freeze, state changes) as local
 	// activities: quick database writes that need no task of their own on the server,
 	// which doubled throughput in the burst benchmark (BENCHMARKS.md).
-	e.localBookkeeping = workflow.GetVersion(ctx, "local-bookkeeping", workflow.DefaultVersion, 1) == 1
+	e.current = workflow.GetVersion(ctx, "current-versions", workflow.DefaultVersion, 1) == 1
+	e.localBookkeeping = e.current || workflow.GetVersion(ctx, "local-bookkeeping", workflow.DefaultVersion, 1) == 1
 	e.bookkeepingCtx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
 	e.localCtx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
 	workflow.SetCurrentDetails(ctx, e.describe())
@@ -200,12 +207,12 @@ func newExpiration(ctx workflow.Context, in contract.ExpirationInput) (*expirati
 	})
 	e.retries = workflow.GetSignalChannel(ctx, contract.SignalRetry)
 	e.retryUpdates = workflow.NewBufferedChannel(ctx, 1)
-	if workflow.GetVersion(ctx, "retry-update", workflow.DefaultVersion, 1) == 1 {
+	if e.current || workflow.GetVersion(ctx, "retry-update", workflow.DefaultVersion, 1) == 1 {
 		if err := e.acceptRetryUpdates(); err != nil {
 			return e, err
 		}
 	}
-	e.honourCancel = workflow.GetVersion(ctx, "cancellation", workflow.DefaultVersion, 1) == 1
+	e.honourCancel = e.current || workflow.GetVersion(ctx, "cancellation", workflow.DefaultVersion, 1) == 1
 	return e, nil
 }
 
@@ -246,7 +253,7 @@ func (e *expiration) record() error {
 // released — queued during a Temporal outage, or in flight when the renewal came — ends
 // here, before anything is frozen or sent to KooDrive, instead of racing the stop signal.
 func (e *expiration) checkStillDue() error {
-	if workflow.GetVersion(e.ctx, "still-due-check", workflow.DefaultVersion, 1) == 1 && e.stop == nil {
+	if (e.current || workflow.GetVersion(e.ctx, "still-due-check", workflow.DefaultVersion, 1) == 1) && e.stop == nil {
 		var due contract.StillDue
 		if err := workflow.ExecuteLocalActivity(e.localCtx, expirationActivities.CheckExpiryStillDue, e.in).Get(e.ctx, &due); err != nil {
 			return fmt.Errorf("check expiration %s is still due: %w", e.workflowID, err)
