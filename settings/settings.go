@@ -10,7 +10,9 @@ type Setting struct {
 	Name string
 	// Processes are the kooflow processes and commands that read it.
 	Processes string
-	// Default is its value when unset, in words; empty when it has none.
+	// Default is its value when unset: the literal value the code uses (tests hold the
+	// flags' and the wiring's defaults to it) or, when it depends, words; empty when it
+	// has none.
 	Default string
 	// Required names the processes that refuse to start without it; empty: none.
 	Required string
@@ -65,8 +67,8 @@ var All = []Setting{
 		Meaning: "the embedded Temporal frontend's gRPC port"},
 	{Group: "Listen addresses and the dev stack", Name: "KOOFLOW_UI_PORT", Processes: "dev, temporal", Default: "8233",
 		Meaning: "the embedded Temporal UI's port; -1 runs no UI"},
-	{Group: "Listen addresses and the dev stack", Name: "KOOFLOW_SANDBOX_ADDR", Processes: "dev", Default: "127.0.0.1:0 (a free port)",
-		Meaning: "the KooDrive sandbox's listen address"},
+	{Group: "Listen addresses and the dev stack", Name: "KOOFLOW_SANDBOX_ADDR", Processes: "dev", Default: "127.0.0.1:0",
+		Meaning: "the KooDrive sandbox's listen address (port 0: a free port, on the banner)"},
 	{Group: "Listen addresses and the dev stack", Name: "KOOFLOW_UI_WRITE_ACTIONS", Processes: "dev, temporal", Default: "off",
 		Meaning: "`on` lets the embedded Temporal UI cancel, terminate, reset and signal workflows (the UI is for looking; act through kooflow)"},
 	{Group: "Listen addresses and the dev stack", Name: "KOOFLOW_WORKER_STOP_TIMEOUT", Processes: "worker", Default: "30s",

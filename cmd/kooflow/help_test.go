@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/kooflow/kooflow/settings"
 )
 
 // everyCommand walks the command tree below root, depth first.
@@ -138,5 +142,33 @@ func TestReferencesAreCurrent(t *testing.T) {
 		if !bytes.Equal(got, want.Bytes()) {
 			t.Errorf("%s is not what the code says now: run `go generate ./cmd/kooflow` and commit it", path)
 		}
+	}
+}
+
+// TestFlagDefaultsAreTheTables: every flag that names its environment variable ("(env
+// NAME)") defaults to the value the settings table documents for it, so the
+// configuration reference cannot promise another default than the one kooflow uses.
+func TestFlagDefaultsAreTheTables(t *testing.T) {
+	envName := regexp.MustCompile(`\(env ([A-Z][A-Z0-9_]*)\)`)
+	checked := 0
+	everyCommand(newRootCommand(), func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			m := envName.FindStringSubmatch(f.Usage)
+			if m == nil || os.Getenv(m[1]) != "" {
+				return
+			}
+			s, ok := settings.Lookup(m[1])
+			if !ok {
+				t.Errorf("%s --%s names %s, which the settings table lacks", c.CommandPath(), f.Name, m[1])
+				return
+			}
+			checked++
+			if got := strings.Trim(f.DefValue, "[]"); got != s.Default {
+				t.Errorf("%s --%s defaults to %q; the settings table documents %s's default as %q", c.CommandPath(), f.Name, got, m[1], s.Default)
+			}
+		})
+	})
+	if checked < 10 {
+		t.Fatalf("checked %d flags; the (env NAME) convention was not found", checked)
 	}
 }
