@@ -50,6 +50,10 @@ func kooDriveHealth(health []store.KooDriveHealth, now time.Time) (rows []kooDri
 			row.Attention = true
 			alerts = append(alerts, fmt.Sprintf("KooDrive refuses kooflow's credentials for %s since %s: %s", name,
 				clockWords(since, now), kooDriveCredentialsHelp))
+		case h.LastOutcome == koodrive.OutcomeRejected && h.LastFailure.Code == koodrive.ServiceFrozenCode:
+			row.Attention = true
+			alerts = append(alerts, fmt.Sprintf("KooDrive reports the carrier's tenant frozen since %s: expiry notifications and reconciliations fail until the carrier's KooDrive subscription is unfrozen",
+				clockWords(h.LastFailure.At, now)))
 		case h.Unanswered > 0 && now.Sub(since) > kooDriveFailingAlertAfter:
 			row.Attention = true
 			alerts = append(alerts, fmt.Sprintf("KooDrive has not answered %s for %s (%s since %s)", name,

@@ -169,3 +169,25 @@ func TestOverviewShowsAnEndpointItDoesNotName(t *testing.T) {
 		t.Fatalf("the unnamed endpoint is not shown last: %s", section)
 	}
 }
+
+// TestOverviewAsksAboutAFrozenTenant: when the worker's probe found the carrier's tenant
+// frozen, the service row says so in KooDrive's words and the overview asks an operator.
+func TestOverviewAsksAboutAFrozenTenant(t *testing.T) {
+	w := newWorld(t)
+	now := w.clock()
+	frozen := store.KooDriveHealth{Endpoint: koodrive.ServicePath, LastOutcome: koodrive.OutcomeRejected, LastCallAt: now.Add(-time.Minute),
+		LastFailure: store.KooDriveFailure{At: now.Add(-time.Minute), Outcome: koodrive.OutcomeRejected, HTTPStatus: 200, Code: koodrive.ServiceFrozenCode,
+			Message: "KooDrive reports the tenant t-9 (Carrier) frozen"}}
+	if err := w.store.RecordKooDriveCalls(context.Background(), []store.KooDriveCalls{{KooDriveHealth: frozen}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := w.do(t, http.MethodGet, "/", nil, w.signIn(t, "vera", console.RoleViewer))
+	row := kooDriveRows(t, body)["service status (service)"]
+	if !row.attention || !strings.Contains(row.words, "tenant t-9 (Carrier) frozen") {
+		t.Errorf("the service row: %+v; want it marked, saying the tenant is frozen", row)
+	}
+	alerts := kooDriveAlerts(body)
+	if len(alerts) != 1 || !strings.Contains(alerts[0], "KooDrive reports the carrier's tenant frozen since") {
+		t.Errorf("needs attention: %q; want the frozen tenant", alerts)
+	}
+}

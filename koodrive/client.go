@@ -255,7 +255,10 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 			raw, err = c.send(ctx, method, path, query, contentType, body)
 		}
 	}
-	if c.cfg.Observe != nil || c.cfg.Report != nil {
+	// A call kooflow itself abandoned (its context cancelled: a worker stopping, a
+	// renewal overtaking a notification) says nothing about KooDrive: it is not told.
+	abandoned := err != nil && errors.Is(ctx.Err(), context.Canceled)
+	if (c.cfg.Observe != nil || c.cfg.Report != nil) && !abandoned {
 		outcome, seconds := outcomeOf(err), time.Since(start).Seconds()
 		if c.cfg.Observe != nil {
 			c.cfg.Observe(path, outcome, seconds)

@@ -35,6 +35,10 @@ type ServiceStatus struct {
 	ProductType      string `json:"productType"`
 }
 
+// ServiceFrozenCode is the code a frozen tenant is reported with to Config.Report (by
+// the worker's probe of GET /service): kooflow's, not one KooDrive sends.
+const ServiceFrozenCode = "tenant-frozen"
+
 // Frozen reports whether the tenant cannot use KooDrive.
 func (s ServiceStatus) Frozen() bool { return s.Status == 1 }
 

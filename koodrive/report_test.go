@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kooflow/kooflow/koodrive"
 )
@@ -170,5 +171,41 @@ func TestReportOfACallWithoutAnswer(t *testing.T) {
 	if got.Outcome != koodrive.OutcomeRetryable || got.HTTPStatus != 0 || !strings.Contains(got.Message, "connection refused") ||
 		strings.Contains(got.Message, koodrive.NotifyPackageExpirePath) {
 		t.Fatalf("reported %+v, want a retryable error saying the connection was refused, without the URL", got)
+	}
+}
+
+// TestACallKooflowAbandonsIsNotReported: a call whose context kooflow cancelled (a worker
+// stopping, a renewal overtaking the notification) is not KooDrive failing, so it is
+// neither observed nor reported; a call that ran out of time is (KooDrive was slow).
+func TestACallKooflowAbandonsIsNotReported(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	var r reports
+	c := reportingClient(t, srv.URL, koodrive.NewStaticToken(quotedToken), &r)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if err := c.NotifyPackageExpire(ctx, "user-1", "pkg-1"); err == nil {
+		t.Fatal("an abandoned call succeeded")
+	}
+	r.mu.Lock()
+	reported, observed := len(r.calls), len(r.observed)
+	r.mu.Unlock()
+	if reported != 0 || observed != 0 {
+		t.Fatalf("an abandoned call was reported %d and observed %d times", reported, observed)
+	}
+	timeout, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	if err := c.NotifyPackageExpire(timeout, "user-1", "pkg-1"); err == nil {
+		t.Fatal("a call past its deadline succeeded")
+	}
+	if got := r.only(t); got.Outcome != koodrive.OutcomeRetryable {
+		t.Fatalf("a call past its deadline was reported %+v, want a retryable error", got)
 	}
 }

@@ -126,6 +126,8 @@ var All = []Setting{
 	{Group: "KooGallery and SmartHub", Name: "SMARTHUB_SIGNATURE_MODE", Processes: "webhook, dev", Default: "log",
 		Meaning: "`off`, `log` or `enforce` SmartHub's body signature"},
 
+	{Group: "KooDrive", Name: "KOOFLOW_KOODRIVE_PROBE_INTERVAL", Processes: "worker", Default: "5m",
+		Meaning: "how often the worker asks KooDrive for the tenant's service status, so the console shows refused credentials or a frozen tenant even when no expiry is due; `off` never"},
 	{Group: "KooDrive", Name: "KOODRIVE_BASE_URL", Processes: "worker, dev", Required: "worker", Default: "dev: the sandbox",
 		Meaning: "KooDrive's OSE API"},
 	{Group: "KooDrive", Name: "KOODRIVE_USER_ID", Processes: "worker, dev", Required: "worker",

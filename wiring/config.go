@@ -38,6 +38,12 @@ const (
 // step) is abandoned and retried by Temporal on another worker.
 const DefaultWorkerStopTimeout = 30 * time.Second
 
+// DefaultKooDriveProbe is how often the worker asks KooDrive for the tenant's service
+// status when KOOFLOW_KOODRIVE_PROBE_INTERVAL does not say: a refused credential or a
+// frozen tenant is on the console's overview within five minutes, for 288 small calls a
+// day.
+const DefaultKooDriveProbe = 5 * time.Minute
+
 // Config is what a kooflow process is built from. A part reads only the fields it uses.
 type Config struct {
 	// DB is kooflow's store: sqlite:PATH or a postgres:// URL.
@@ -75,6 +81,9 @@ type Config struct {
 	NotifyWindow time.Duration
 	// WorkerOptions tune the Temporal worker.
 	WorkerOptions sdkworker.Options
+	// KooDriveProbe is how often the worker asks KooDrive for the tenant's service status
+	// (worker.KooDriveProbe); 0 means DefaultKooDriveProbe, negative never.
+	KooDriveProbe time.Duration
 	// Logger receives the process's log; nil means slog.Default().
 	Logger *slog.Logger
 	// Console configures `kooflow console` (console.go).
@@ -118,6 +127,12 @@ func FromEnv(env []string, r Role) (Config, error) {
 		cfg.KooDrive = kd
 		cfg.WorkerOptions.WorkerStopTimeout, err = vars.duration("KOOFLOW_WORKER_STOP_TIMEOUT", DefaultWorkerStopTimeout)
 		problems = append(problems, err)
+		if vars.get("KOOFLOW_KOODRIVE_PROBE_INTERVAL") == "off" {
+			cfg.KooDriveProbe = -1
+		} else {
+			cfg.KooDriveProbe, err = vars.duration("KOOFLOW_KOODRIVE_PROBE_INTERVAL", DefaultKooDriveProbe)
+			problems = append(problems, err)
+		}
 	case Webhook:
 		required = append(required, "KOOGALLERY_KEY")
 		cfg.KooGalleryKey = vars.get("KOOGALLERY_KEY")

@@ -46,6 +46,8 @@ type Parts struct {
 	// stops it.
 	kooDriveHealth     *worker.KooDriveHealthRecorder
 	stopKooDriveHealth func()
+	// stopKooDriveProbe ends the worker's probe of KooDrive's service status.
+	stopKooDriveProbe func()
 }
 
 // Open opens the store and the metrics registry and completes the client options. Close
@@ -88,6 +90,9 @@ func ClientOptions(cfg Config, metrics client.MetricsHandler) client.Options {
 // Close writes the last KooDrive calls the worker saw, stops the SDK metrics and closes
 // the store; stop the parts built from them first.
 func (p *Parts) Close() {
+	if p.stopKooDriveProbe != nil {
+		p.stopKooDriveProbe()
+	}
 	if p.stopKooDriveHealth != nil {
 		p.stopKooDriveHealth()
 	}
@@ -149,6 +154,13 @@ func (p *Parts) WorkerDependencies() (worker.Dependencies, error) {
 	}
 	if p.kooDriveHealth == nil {
 		p.kooDriveHealth, p.stopKooDriveHealth = health, health.Start(worker.KooDriveHealthInterval)
+		if every := p.Config.KooDriveProbe; every >= 0 {
+			if every == 0 {
+				every = DefaultKooDriveProbe
+			}
+			probe := &worker.KooDriveProbe{KooDrive: kd, Report: health.Report, Logger: p.logger}
+			p.stopKooDriveProbe = probe.Start(every)
+		}
 	}
 	p.logger.Info("KooDrive client", "url", kdConfig.BaseURL, "credentials", fmt.Sprint(kdConfig.Auth))
 	return worker.Dependencies{

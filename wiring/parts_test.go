@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -27,7 +28,7 @@ func TestTheWorkersKooDriveCallsReachTheMetricsAndTheStore(t *testing.T) {
 	defer kooDrive.Close()
 	dir := t.TempDir()
 	dsn := "sqlite:" + filepath.Join(dir, "kooflow.db")
-	parts, err := Open(t.Context(), Config{DB: dsn, DataDir: dir, Logger: slog.New(slog.DiscardHandler),
+	parts, err := Open(t.Context(), Config{DB: dsn, DataDir: dir, Logger: slog.New(slog.DiscardHandler), KooDriveProbe: -1,
 		KooDrive: koodrive.Config{BaseURL: kooDrive.URL, AccessToken: token, UserID: "user"}})
 	if err != nil {
 		t.Fatal(err)
@@ -60,5 +61,46 @@ func TestTheWorkersKooDriveCallsReachTheMetricsAndTheStore(t *testing.T) {
 		health[0].LastFailure.HTTPStatus != http.StatusUnauthorized || !strings.HasPrefix(health[0].LastFailure.Message, "unknown token ") ||
 		strings.Contains(health[0].LastFailure.Message, token) {
 		t.Fatalf("KooDrive's health in the store: %+v", health)
+	}
+}
+
+// TestTheWorkerProbesKooDrivesServiceStatus: a worker asks KooDrive for the tenant's
+// service status as soon as it has its client, without waiting for an expiry; a tenant
+// KooDrive reports frozen reaches the store as the service endpoint refusing, named.
+func TestTheWorkerProbesKooDrivesServiceStatus(t *testing.T) {
+	kooDrive := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != koodrive.ServicePath {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(`{"code":0,"msg":"Success.","data":{"status":1,"tenantId":"t-9","organizationName":"Carrier"}}`))
+	}))
+	defer kooDrive.Close()
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "kooflow.db")
+	parts, err := Open(t.Context(), Config{DB: dsn, DataDir: dir, Logger: slog.New(slog.DiscardHandler),
+		KooDrive: koodrive.Config{BaseURL: kooDrive.URL, AccessToken: "token", UserID: "user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.Close()
+	if _, err := parts.WorkerDependencies(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		health, err := parts.Store.KooDriveHealth(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range health {
+			if h.Endpoint == koodrive.ServicePath && h.LastOutcome == koodrive.OutcomeRejected && strings.Contains(h.LastFailure.Message, "t-9") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker's probe did not record the frozen tenant: %+v", health)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
