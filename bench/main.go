@@ -7,6 +7,7 @@
 //	go run ./bench burst       10,000 expirations end to end vs a minimal two-activity workflow;
 //	                           --payload-encryption on,off: the payload codec's cost, encrypted vs clear in one run
 //	go run ./bench storm       month end: 1,000,000-row registry import, 20,000 expirations, the statement, vs floors
+//	go run ./bench import      registry import of 1,000,000 rows (again unchanged, then a bad last row) vs sqlite3 .import / psql \copy
 //	go run ./bench fetch       paging 100,000 discrepancies from the KooDrive sandbox into the store
 //	go run ./bench kill-worker SIGKILL the worker process during a burst, restart it
 //	go run ./bench outage      KooDrive down for 20 and for 70 simulated minutes during a burst
@@ -46,6 +47,7 @@ var subcommands = map[string]func(args []string) error{
 	"temporal-down": runTemporalDown,
 	"storm":         runStorm,
 	"console":       runConsole,
+	"import":        runImport,
 }
 
 func main() {

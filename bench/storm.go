@@ -119,6 +119,9 @@ type storm struct {
 	dsn, floorDSN string
 	dialect       string
 	cleanups      []func()
+	// afterFirstImports, when set, runs after the import and the re-import, before the
+	// refused file.
+	afterFirstImports func() error
 }
 
 func (s *storm) cleanup() {
@@ -259,6 +262,11 @@ func (s *storm) imports() error {
 	again := measure(nil, s.bin, "registry", "import", s.csv, "--db", s.dsn)
 	if again.err != nil {
 		return again.err
+	}
+	if s.afterFirstImports != nil {
+		if err := s.afterFirstImports(); err != nil {
+			return err
+		}
 	}
 	bad := filepath.Join(s.dir, "bad-last-row.csv")
 	if err := s.writeRegistry(bad, "storm-bad,,user-bad,,,,,,"); err != nil {

@@ -106,6 +106,7 @@ func openSQLite(path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: path is empty")
 	}
+	pinSQLiteAllocatorPages()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create directory for %s: %w", path, err)
 	}
