@@ -70,6 +70,10 @@ type Options struct {
 	Schedule starter.ScheduleConfig
 	// NotifyWindow shortens the one-hour rule for reliability runs; 0 keeps the hour.
 	NotifyWindow time.Duration
+	// KooDriveProbe is how often the worker asks KooDrive for the tenant's service status
+	// (wiring.Config.KooDriveProbe): 0 its default, negative never — for tests that count
+	// every call KooDrive receives.
+	KooDriveProbe time.Duration
 	// NoRelay leaves the intake queue undelivered: tests that play a relay's crash
 	// windows deliver it themselves.
 	NoRelay bool
@@ -296,7 +300,7 @@ func (a *App) config(opts Options) wiring.Config {
 		KooDrive:      koodrive.Config{BaseURL: opts.KooDriveURL, Auth: opts.KooDriveAuth, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser},
 		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
 		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr,
-		RelayOwner: "dev", NoRelay: opts.NoRelay, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions,
+		RelayOwner: "dev", NoRelay: opts.NoRelay, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions, KooDriveProbe: opts.KooDriveProbe,
 		Codec: a.Codec, Logger: opts.Logger,
 	}
 }

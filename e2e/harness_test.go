@@ -68,6 +68,9 @@ func (e *env) start() {
 		DataDir: e.dataDir, DB: e.db, UIPort: -1, WebhookAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
 		KooGalleryKey: testKey, SmartHubAPIKey: smartHubKey, KooDriveURL: e.kdURL, KooDriveToken: kooDriveToken, KooDriveUser: kooDriveUser,
 		Logger: logger, Schedule: starter.ScheduleConfig{PollInterval: time.Second},
+		// The tests count every call KooDrive receives; the worker's periodic probe of its
+		// service status is tested on its own (wiring).
+		KooDriveProbe: -1,
 	}
 	if e.configure != nil {
 		e.configure(&opts)
