@@ -50,6 +50,8 @@ type Options struct {
 	WebhookAddr string
 	MetricsAddr string
 	SandboxAddr string
+	// Pprof serves /debug/pprof/ on MetricsAddr (wiring.Config.Pprof); off by default.
+	Pprof bool
 	// KooGalleryKey verifies KooGallery calls and signs the answers.
 	KooGalleryKey string
 	// SmartHubAPIKey authenticates SmartHub pushes; SmartHubSignatureMode defaults to log.
@@ -295,7 +297,7 @@ func (a *App) config(opts Options) wiring.Config {
 		Temporal:      client.Options{HostPort: stack.HostPort(), Namespace: stack.Namespace()},
 		KooDrive:      koodrive.Config{BaseURL: opts.KooDriveURL, Auth: opts.KooDriveAuth, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser},
 		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
-		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr,
+		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr, Pprof: opts.Pprof,
 		RelayOwner: "dev", NoRelay: opts.NoRelay, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions,
 		Codec: a.Codec, Logger: opts.Logger,
 	}
