@@ -11,6 +11,8 @@
 //	go run ./bench kill-worker SIGKILL the worker process during a burst, restart it
 //	go run ./bench outage      KooDrive down for 20 and for 70 simulated minutes during a burst
 //	go run ./bench restart     stop and start the embedded Temporal mid-burst
+//	go run ./bench soak        a steady trickle of expiries (-rate/s for -duration) to the production processes (or
+//	                           -topology dev): each process's RSS over time, growth per expiration, heap profiles
 //	go run ./bench console     the console's pages on a 1,000,000-row registry with 100,000 expirations, vs the store queries alone
 package main
 
@@ -46,6 +48,7 @@ var subcommands = map[string]func(args []string) error{
 	"temporal-down": runTemporalDown,
 	"storm":         runStorm,
 	"console":       runConsole,
+	"soak":          runSoak,
 }
 
 func main() {
