@@ -46,6 +46,9 @@ type Options struct {
 	// UIWriteActions lets the embedded UI cancel, terminate and reset workflows
 	// (devstack.Options.UIWriteActions); off by default.
 	UIWriteActions bool
+	// TemporalMemory bounds what the embedded server keeps in memory per workflow
+	// (devstack.Options.Memory); the zero value keeps devstack's measured defaults.
+	TemporalMemory devstack.MemoryBounds
 	// WebhookAddr, MetricsAddr and SandboxAddr are listen addresses (":0" picks a port).
 	WebhookAddr string
 	MetricsAddr string
@@ -146,7 +149,7 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 
 	a.stackOpts = devstack.Options{
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UIPort: opts.UIPort, SearchAttributes: starter.SearchAttributes(),
-		UIWriteActions: opts.UIWriteActions,
+		UIWriteActions: opts.UIWriteActions, Memory: opts.TemporalMemory,
 	}
 	if a.Codec = opts.PayloadCodec; a.Codec == nil && !opts.PlainPayloads {
 		if a.Codec, err = payloadcodec.ForDev(os.Getenv, opts.DataDir); err != nil {

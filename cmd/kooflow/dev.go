@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/devapp"
+	"github.com/kooflow/kooflow/devstack"
 	"github.com/kooflow/kooflow/koodrive"
 	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/payloadcodec"
@@ -74,6 +75,9 @@ Other variables it honours:
                               dev key kept in --data-dir (payload-keys)
   KOOFLOW_PAYLOAD_ENCRYPTION  off stores payloads in clear
   KOOFLOW_LOG_LEVEL           debug for debug logs
+  KOOFLOW_TEMPORAL_HISTORY_CACHE
+                              workflows the embedded Temporal keeps in its history cache
+                              (default ` + strconv.Itoa(devstack.DefaultHistoryCacheEntries) + `; Temporal's own: 128,000)
   KOOFLOW_PPROF               on serves /debug/pprof/ on the metrics address (off by default;
                               for diagnosis, with the metrics address on loopback)
 
@@ -176,9 +180,13 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	memory, err := devstack.MemoryBoundsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	logger.Info("starting kooflow dev", "dataDir", dataDir, "temporalPort", f.temporalPort)
 	app, err := devapp.Start(ctx, devapp.Options{
-		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort, UIWriteActions: f.uiWriteActions,
+		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort, UIWriteActions: f.uiWriteActions, TemporalMemory: memory,
 		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, Pprof: os.Getenv(metrics.PprofEnv) == "on", SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
 		SmartHubAPIKey: smartHubKey, SmartHubSignatureMode: mode,
 		KooDriveURL: kd.url, KooDriveToken: kd.token, KooDriveUser: kd.user, KooDriveAuth: kd.auth, KooDriveApps: kd.apps,

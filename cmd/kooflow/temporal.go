@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -45,10 +46,17 @@ KOOFLOW_TEMPORAL_DB to the flag so the password stays off the command line. Run 
 
 With --metrics-addr (KOOFLOW_TEMPORAL_METRICS_ADDR; off by default) it serves /metrics (the
 process's memory: go_memstats_*, process_resident_memory_bytes) and /healthz there, and
-/debug/pprof/ too when KOOFLOW_PPROF=on (for diagnosis: keep the address on loopback).`,
+/debug/pprof/ too when KOOFLOW_PPROF=on (for diagnosis: keep the address on loopback).
+
+The server's memory per workflow is bounded: KOOFLOW_TEMPORAL_HISTORY_CACHE workflows in its
+history cache (default ` + strconv.Itoa(devstack.DefaultHistoryCacheEntries) + `; the Temporal server's own default is 128,000).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOnOffEnv("KOOFLOW_UI_WRITE_ACTIONS", metrics.PprofEnv); err != nil {
+				return err
+			}
+			memory, err := devstack.MemoryBoundsFromEnv(os.Getenv)
+			if err != nil {
 				return err
 			}
 			pprof := os.Getenv(metrics.PprofEnv) == "on"
@@ -69,7 +77,7 @@ process's memory: go_memstats_*, process_resident_memory_bytes) and /healthz the
 			defer unlock()
 			stack, err := devstack.Start(cmd.Context(), devstack.Options{
 				DataDir: dir, FrontendPort: temporalPort, UIPort: uiPort, SearchAttributes: starter.SearchAttributes(),
-				DB: db, HistoryShards: int32(historyShards), UIWriteActions: uiWriteActions,
+				DB: db, HistoryShards: int32(historyShards), UIWriteActions: uiWriteActions, Memory: memory,
 			})
 			if err != nil {
 				return err
