@@ -170,7 +170,7 @@ func runSoak(args []string) error {
 		return fmt.Errorf("deliveries: %w", firstErr)
 	}
 	// The trickle is over: wait for the last expirations to reach reserved, so the end
-	// holds nothing in flight, then take the last sample and profiles.
+	// holds nothing in flight, sampling on, then take the last sample and profiles.
 	drainStart := time.Now()
 	for {
 		counts, err := st.CountExpirationsByState(context.Background())
@@ -179,6 +179,13 @@ func runSoak(args []string) error {
 		}
 		if counts[store.StateReserved] >= n-int(refused.Load()) {
 			break
+		}
+		select {
+		case <-sample.C:
+			s := read(time.Since(start))
+			samples = append(samples, s)
+			printSample(procs, s)
+		default:
 		}
 		if time.Since(drainStart) > 10*time.Minute {
 			// The figures are still worth printing: they say what the server holds with
@@ -292,8 +299,9 @@ func printSample(procs []soakProcess, s soakSample) {
 }
 
 // printGrowth prints, for every process, RSS at the start, at a third, at two thirds and
-// at the end of the trickle, the growth per expiration over the last two thirds (the
-// least-squares slope of RSS against expirations sent) and the last third's growth.
+// at the end of the run (the trickle and the drain after it), the growth per expiration
+// over the last two thirds (the least-squares slope of RSS, and of the Go heap in use,
+// against expirations reserved) and the last third's growth.
 func printGrowth(procs []soakProcess, samples []soakSample) {
 	end := samples[len(samples)-1]
 	at := func(frac float64) soakSample {
@@ -312,7 +320,7 @@ func printGrowth(procs []soakProcess, samples []soakSample) {
 		var xs, ys, hs []float64
 		for _, s := range samples {
 			if s.at >= third.at {
-				xs, ys, hs = append(xs, float64(s.sent)), append(ys, s.rss[p.name]), append(hs, s.heap[p.name])
+				xs, ys, hs = append(xs, float64(s.reserved)), append(ys, s.rss[p.name]), append(hs, s.heap[p.name])
 			}
 		}
 		mb := func(s soakSample) float64 { return s.rss[p.name] / (1 << 20) }
