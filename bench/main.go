@@ -12,6 +12,8 @@
 //	go run ./bench kill-worker SIGKILL the worker process during a burst, restart it
 //	go run ./bench outage      KooDrive down for 20 and for 70 simulated minutes during a burst
 //	go run ./bench restart     stop and start the embedded Temporal mid-burst
+//	go run ./bench soak        a steady trickle of expiries (-rate/s for -duration) to the production processes (or
+//	                           -topology dev): each process's RSS over time, growth per expiration, heap profiles
 //	go run ./bench console     the console's pages on a 1,000,000-row registry with 100,000 expirations, vs the store queries alone
 package main
 
@@ -48,6 +50,7 @@ var subcommands = map[string]func(args []string) error{
 	"storm":         runStorm,
 	"console":       runConsole,
 	"import":        runImport,
+	"soak":          runSoak,
 }
 
 func main() {

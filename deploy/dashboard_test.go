@@ -92,12 +92,13 @@ func metricBase(name string) string {
 	return name
 }
 
-// TestDashboardUsesRealMetrics checks that every kooflow_* series the Grafana dashboard
-// queries is one kooflow defines, so a renamed metric cannot leave a panel empty.
+// TestDashboardUsesRealMetrics checks that every kooflow_*, process_* and go_* series the
+// Grafana dashboard queries is one a kooflow process exports, so a renamed metric cannot
+// leave a panel empty.
 func TestDashboardUsesRealMetrics(t *testing.T) {
 	d := loadDashboard(t)
 	defined := definedMetrics(t)
-	name := regexp.MustCompile(`kooflow_[a-z_]+`)
+	name := regexp.MustCompile(`\b(?:kooflow|process|go)_[a-z_]+`)
 	var exprs, temporal int
 	for _, p := range d.Panels {
 		for _, target := range p.Targets {

@@ -46,10 +46,15 @@ type Options struct {
 	// UIWriteActions lets the embedded UI cancel, terminate and reset workflows
 	// (devstack.Options.UIWriteActions); off by default.
 	UIWriteActions bool
+	// TemporalMemory bounds what the embedded server keeps in memory per workflow
+	// (devstack.Options.Memory); the zero value keeps devstack's measured defaults.
+	TemporalMemory devstack.MemoryBounds
 	// WebhookAddr, MetricsAddr and SandboxAddr are listen addresses (":0" picks a port).
 	WebhookAddr string
 	MetricsAddr string
 	SandboxAddr string
+	// Pprof serves /debug/pprof/ on MetricsAddr (wiring.Config.Pprof); off by default.
+	Pprof bool
 	// KooGalleryKey verifies KooGallery calls and signs the answers.
 	KooGalleryKey string
 	// SmartHubAPIKey authenticates SmartHub pushes; SmartHubSignatureMode defaults to log.
@@ -148,7 +153,7 @@ func Start(ctx context.Context, opts Options) (app *App, err error) {
 
 	a.stackOpts = devstack.Options{
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UIPort: opts.UIPort, SearchAttributes: starter.SearchAttributes(),
-		UIWriteActions: opts.UIWriteActions,
+		UIWriteActions: opts.UIWriteActions, Memory: opts.TemporalMemory,
 	}
 	if a.Codec = opts.PayloadCodec; a.Codec == nil && !opts.PlainPayloads {
 		if a.Codec, err = payloadcodec.ForDev(os.Getenv, opts.DataDir); err != nil {
@@ -299,7 +304,7 @@ func (a *App) config(opts Options) wiring.Config {
 		Temporal:      client.Options{HostPort: stack.HostPort(), Namespace: stack.Namespace()},
 		KooDrive:      koodrive.Config{BaseURL: opts.KooDriveURL, Auth: opts.KooDriveAuth, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser},
 		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
-		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr,
+		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr, Pprof: opts.Pprof,
 		RelayOwner: "dev", NoRelay: opts.NoRelay, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions, KooDriveProbe: opts.KooDriveProbe,
 		Codec: a.Codec, Logger: opts.Logger,
 	}

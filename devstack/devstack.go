@@ -70,6 +70,9 @@ type Options struct {
 	// act through kooflow, and the UI is for looking. The UI server refuses the writes
 	// too, not only hides their buttons.
 	UIWriteActions bool
+	// Memory bounds what the server keeps in memory per workflow (memory.go); the zero
+	// value keeps the measured defaults.
+	Memory MemoryBounds
 }
 
 // Stack is a running embedded Temporal service.
@@ -132,6 +135,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.Memory.apply(dynamic)
 	cfg, err := serverConfig(opts, store)
 	if err != nil {
 		return nil, err

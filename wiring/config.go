@@ -18,6 +18,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
 )
@@ -70,6 +71,9 @@ type Config struct {
 	// WebhookAddr and MetricsAddr are listen addresses (":0" picks a port).
 	WebhookAddr string
 	MetricsAddr string
+	// Pprof serves /debug/pprof/ on MetricsAddr (KOOFLOW_PPROF=on): heap, goroutine and
+	// CPU profiles for diagnosis. Off by default; keep MetricsAddr on loopback when on.
+	Pprof bool
 	// RelayOwner names the intake relay in the store's leases.
 	RelayOwner string
 	// NoRelay leaves the intake queue undelivered, for tests that deliver it themselves.
@@ -101,7 +105,8 @@ const (
 
 // FromEnv fills a Config for the process r from env, a list of KEY=VALUE as os.Environ
 // returns it: TEMPORAL_* (the SDK's standard client configuration; default
-// 127.0.0.1:7233, namespace default), KOOFLOW_DB, KOOFLOW_DATA_DIR, KOOFLOW_METRICS_ADDR;
+// 127.0.0.1:7233, namespace default), KOOFLOW_DB, KOOFLOW_DATA_DIR, KOOFLOW_METRICS_ADDR,
+// KOOFLOW_PPROF (on or off, default off);
 // for the worker the KooDrive settings (koodrive.ConfigFromEnv, which reads the app secret
 // from KOODRIVE_APP_SECRET or the file KOODRIVE_APP_SECRET_FILE names) and
 // KOOFLOW_WORKER_STOP_TIMEOUT (default DefaultWorkerStopTimeout); for the webhook
@@ -120,6 +125,9 @@ func FromEnv(env []string, r Role) (Config, error) {
 	}
 	required := []string{"KOOFLOW_DB"}
 	var problems []error
+	pprof, err := vars.onOff(metrics.PprofEnv)
+	problems = append(problems, err)
+	cfg.Pprof = pprof
 	switch r {
 	case Worker:
 		kd, err := koodrive.ConfigFromEnv(vars.get)
@@ -208,6 +216,18 @@ func (m envMap) or(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// onOff reads a switch set to on or off; unset is off.
+func (m envMap) onOff(name string) (bool, error) {
+	switch v := m[name]; v {
+	case "", "off":
+		return false, nil
+	case "on":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s %q: want on or off", name, v)
+	}
 }
 
 // duration reads a positive duration such as 30s or 2m, or def when name is unset.

@@ -261,11 +261,16 @@ func (in *Intake) Stop() {
 
 // ServeMetrics serves on Config.MetricsAddr /metrics, /healthz (200 while the process
 // runs) and /readyz (ready's answer: 503 with a plain reason until the process reaches
-// Temporal, 200 after; a nil ready is always ready).
+// Temporal, 200 after; a nil ready is always ready), and /debug/pprof/ when Config.Pprof
+// is on (404 otherwise).
 func (p *Parts) ServeMetrics(ready *Readiness) (*httpserver.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", p.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
 	mux.Handle("GET /readyz", ready)
+	if p.Config.Pprof {
+		metrics.MountPprof(mux)
+		p.logger.Warn("profiling endpoint on: keep the metrics port on loopback", "url", "/debug/pprof/", "addr", p.Config.MetricsAddr)
+	}
 	return httpserver.Start("metrics", p.Config.MetricsAddr, mux, p.logger)
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/devapp"
+	"github.com/kooflow/kooflow/devstack"
 	"github.com/kooflow/kooflow/koodrive"
+	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
 	"github.com/kooflow/kooflow/store"
@@ -73,6 +75,11 @@ Other variables it honours:
                               dev key kept in --data-dir (payload-keys)
   KOOFLOW_PAYLOAD_ENCRYPTION  off stores payloads in clear
   KOOFLOW_LOG_LEVEL           debug for debug logs
+  KOOFLOW_TEMPORAL_HISTORY_CACHE
+                              workflows the embedded Temporal keeps in its history cache
+                              (default ` + strconv.Itoa(devstack.DefaultHistoryCacheEntries) + `; Temporal's own: 128,000)
+  KOOFLOW_PPROF               on serves /debug/pprof/ on the metrics address (off by default;
+                              for diagnosis, with the metrics address on loopback)
 
 The Temporal UI decodes the encrypted payloads through a codec server on 127.0.0.1 that admits
 only the UI's origin and a browser signed in with the token kept in --data-dir (codec-token); the
@@ -82,7 +89,7 @@ banner says where to sign in.`,
 			if err := checkIntEnv("KOOFLOW_TEMPORAL_PORT", "KOOFLOW_UI_PORT"); err != nil {
 				return err
 			}
-			if err := checkOnOffEnv("KOOFLOW_UI_WRITE_ACTIONS"); err != nil {
+			if err := checkOnOffEnv("KOOFLOW_UI_WRITE_ACTIONS", metrics.PprofEnv); err != nil {
 				return err
 			}
 			return runDev(cmd.Context(), f, cmd.OutOrStdout())
@@ -173,10 +180,14 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	memory, err := devstack.MemoryBoundsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	logger.Info("starting kooflow dev", "dataDir", dataDir, "temporalPort", f.temporalPort)
 	app, err := devapp.Start(ctx, devapp.Options{
-		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort, UIWriteActions: f.uiWriteActions,
-		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
+		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort, UIWriteActions: f.uiWriteActions, TemporalMemory: memory,
+		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, Pprof: os.Getenv(metrics.PprofEnv) == "on", SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
 		SmartHubAPIKey: smartHubKey, SmartHubSignatureMode: mode,
 		KooDriveURL: kd.url, KooDriveToken: kd.token, KooDriveUser: kd.user, KooDriveAuth: kd.auth, KooDriveApps: kd.apps,
 		Logger: logger, Schedule: f.schedule.config(), ConsoleAddr: f.consoleAddr,

@@ -251,3 +251,17 @@ func TestWorkerHelpDocumentsWaitingAndStopping(t *testing.T) {
 		}
 	}
 }
+
+func TestTemporalRefusesProfilingWithoutAMetricsPort(t *testing.T) {
+	t.Setenv("KOOFLOW_PPROF", "on")
+	t.Setenv("KOOFLOW_TEMPORAL_METRICS_ADDR", "")
+	if _, err := run(t, "temporal", "--data-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "KOOFLOW_PPROF=on needs --metrics-addr") {
+		t.Fatalf("temporal with KOOFLOW_PPROF=on and no metrics address: %v", err)
+	}
+	t.Setenv("KOOFLOW_PPROF", "yes")
+	for _, cmd := range []string{"temporal", "dev"} {
+		if _, err := run(t, cmd, "--data-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), `KOOFLOW_PPROF="yes": want on or off`) {
+			t.Fatalf("%s with KOOFLOW_PPROF=yes: %v", cmd, err)
+		}
+	}
+}
