@@ -50,7 +50,7 @@ func (c *Console) confirmBulkRetry(w http.ResponseWriter, r *http.Request, sess 
 	}
 	rows, more, err := c.stalledOf(r, f)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "bulkconfirm", &sess, map[string]any{"F": f, "Rows": rows, "More": more, "Asked": describeFilter(f), "Max": maxBulkRetry})
@@ -67,7 +67,7 @@ func (c *Console) bulkRetry(w http.ResponseWriter, r *http.Request, sess session
 	}
 	rows, more, err := c.stalledOf(r, f)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	if more {
@@ -120,7 +120,7 @@ func (c *Console) confirmExpire(w http.ResponseWriter, r *http.Request, sess ses
 	instance := r.URL.Query().Get("instance")
 	matches, err := c.cfg.Store.FindSubscriptions(r.Context(), instance, 1)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	if len(matches) == 0 || matches[0].Subscription.InstanceID != instance {
@@ -156,7 +156,7 @@ func (c *Console) heldConflict(w http.ResponseWriter, r *http.Request, sess sess
 		c.fail(w, r, sess, http.StatusNotFound, fmt.Sprintf("no expiration %q", id))
 		return e, false
 	case err != nil:
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return e, false
 	case e.State != store.StateConflict || e.Source != starter.SourceKooGallery:
 		c.fail(w, r, sess, http.StatusConflict, fmt.Sprintf("%s is %s: only an expiry held as a conflict is run by hand here", e.WorkflowID, said(e.State)))

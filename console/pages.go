@@ -58,7 +58,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 	ctx := r.Context()
 	counts, err := c.cfg.Store.CountExpirations(ctx)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	var states []stateCount
@@ -68,12 +68,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 	sort.SliceStable(states, func(i, j int) bool { return attention[states[i].State] && !attention[states[j].State] })
 	backlog, err := c.cfg.Store.Backlog(ctx)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	delivered, err := c.cfg.Store.CountDeliveries(ctx, c.cfg.Now().Add(-time.Hour))
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	var deliveries []stateCount
@@ -82,12 +82,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 	}
 	run, ran, err := c.cfg.Store.LastCompletedRun(ctx)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	health, err := c.cfg.Store.KooDriveHealth(ctx)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	kooDrive, kooDriveAlerts := kooDriveHealth(health, c.cfg.Now())
@@ -179,7 +179,7 @@ func (c *Console) expirations(w http.ResponseWriter, r *http.Request, sess sessi
 	}
 	q, matched, none, err := c.query(r, f, pageSize)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	var (
@@ -188,7 +188,7 @@ func (c *Console) expirations(w http.ResponseWriter, r *http.Request, sess sessi
 	)
 	if !none {
 		if rows, more, err = c.cfg.Store.ListExpirations(r.Context(), q); err != nil {
-			c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+			c.storeFailed(w, r, sess, err)
 			return
 		}
 	}
@@ -209,13 +209,13 @@ func (c *Console) expirationsCSV(w http.ResponseWriter, r *http.Request, sess se
 	f.Page = 1
 	q, _, none, err := c.query(r, f, csvLimit)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	var rows []store.Expiration
 	if !none {
 		if rows, _, err = c.cfg.Store.ListExpirations(r.Context(), q); err != nil {
-			c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+			c.storeFailed(w, r, sess, err)
 			return
 		}
 	}
@@ -259,19 +259,19 @@ func (c *Console) expiration(w http.ResponseWriter, r *http.Request, sess sessio
 		return
 	}
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	sub, err := c.cfg.Store.Subscription(ctx, e.SubscriptionID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	var timeline []event
 	if err == nil {
 		history, err := c.cfg.Store.Events(ctx, sub.ID)
 		if err != nil {
-			c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+			c.storeFailed(w, r, sess, err)
 			return
 		}
 		for _, h := range history {
@@ -280,7 +280,7 @@ func (c *Console) expiration(w http.ResponseWriter, r *http.Request, sess sessio
 	}
 	deliveries, err := c.cfg.Store.Deliveries(ctx, store.DeliveryFilter{Subjects: []string{e.Subject}, Limit: 200})
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	for _, d := range deliveries {
@@ -290,7 +290,7 @@ func (c *Console) expiration(w http.ResponseWriter, r *http.Request, sess sessio
 	}
 	actions, err := c.cfg.Store.AuditEntries(ctx, store.AuditFilter{Subjects: []string{e.WorkflowID, e.Subject}, Limit: 200})
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	for _, a := range actions {
@@ -341,7 +341,7 @@ func (c *Console) confirmRetry(w http.ResponseWriter, r *http.Request, sess sess
 		return
 	}
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	if !retryable(e.State) {
@@ -392,12 +392,12 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request, sess sessio
 	}
 	rows, err := c.cfg.Store.Deliveries(r.Context(), f)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	waiting, err := c.cfg.Store.SmartHubEventsWhere(r.Context(), store.SmartHubEventFilter{Status: store.EventUnmatched, Limit: 100})
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "deliveries", &sess, map[string]any{"Rows": rows, "Outcomes": store.DeliveryOutcomes, "Waiting": waiting,
@@ -419,7 +419,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	rows, err := c.cfg.Store.AuditEntries(r.Context(), f)
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "audit", &sess, map[string]any{"Rows": rows, "Actor": f.Actor, "Action": f.Action,

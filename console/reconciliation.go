@@ -110,7 +110,7 @@ func (c *Console) reconciliation(w http.ResponseWriter, r *http.Request, sess se
 	}
 	runs, err := c.cfg.Store.Runs(r.Context(), store.RunFilter{Cycle: cycle, Limit: runsShown})
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "reconciliation", &sess, map[string]any{
@@ -138,7 +138,7 @@ func (c *Console) reconciliationRun(w http.ResponseWriter, r *http.Request, sess
 			return nil
 		})
 		if err != nil && !errors.Is(err, errEnoughShown) {
-			c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+			c.storeFailed(w, r, sess, err)
 			return
 		}
 	}
@@ -167,7 +167,7 @@ func (c *Console) runOf(w http.ResponseWriter, r *http.Request, sess session) (s
 		c.fail(w, r, sess, http.StatusNotFound, fmt.Sprintf("no reconciliation run %d", id))
 		return run, false
 	case err != nil:
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return run, false
 	}
 	return run, true
@@ -234,7 +234,7 @@ func (c *Console) confirmReconcile(w http.ResponseWriter, r *http.Request, sess 
 	}
 	runs, err := c.cfg.Store.Runs(r.Context(), store.RunFilter{Cycle: cycle, Limit: 1})
 	if err != nil {
-		c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+		c.storeFailed(w, r, sess, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "reconcileconfirm", &sess, map[string]any{

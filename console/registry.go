@@ -35,13 +35,13 @@ func (c *Console) registry(w http.ResponseWriter, r *http.Request, sess session)
 	if q != "" {
 		matches, err := c.cfg.Store.FindSubscriptions(r.Context(), q, 20)
 		if err != nil {
-			c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+			c.storeFailed(w, r, sess, err)
 			return
 		}
 		for _, m := range matches {
 			history, err := c.cfg.Store.Events(r.Context(), m.Subscription.ID)
 			if err != nil {
-				c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+				c.storeFailed(w, r, sess, err)
 				return
 			}
 			entries = append(entries, entry{Match: m, History: history})

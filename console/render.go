@@ -150,3 +150,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, sess session, status int, msg string) {
 	c.render(w, r, status, "error", &sess, map[string]any{"Title": http.StatusText(status), "Message": msg})
 }
+
+// storeFailed answers a request the store could not serve: 503 with the store's error,
+// so the operator knows to retry, not that the thing asked for does not exist.
+func (c *Console) storeFailed(w http.ResponseWriter, r *http.Request, sess session, err error) {
+	c.fail(w, r, sess, http.StatusServiceUnavailable, "kooflow's store did not answer: "+err.Error())
+}
