@@ -550,7 +550,8 @@ func TestExpirationsChangedWithin(t *testing.T) {
 		t.Errorf("changed within the last hour lists expirations changed two hours ago: %s", body)
 	}
 	_, body := w.do(t, http.MethodGet, "/expirations?state=stalled&since=24h", nil, op)
-	if !strings.Contains(body, "inst-1/current") || !strings.Contains(body, `href="/expirations/retry?since=24h"`) {
+	if !strings.Contains(body, "inst-1/current") || !strings.Contains(body, `href="/expirations/retry?since=24h"`) ||
+		!strings.Contains(body, `<option value="24h" selected>the last day</option>`) {
 		t.Errorf("changed within the last day: %s", body)
 	}
 	if _, confirm := w.do(t, http.MethodGet, "/expirations/retry?since=24h", nil, op); !strings.Contains(confirm, "every stalled expiration changed within 24h") ||
@@ -559,6 +560,11 @@ func TestExpirationsChangedWithin(t *testing.T) {
 	}
 	if _, confirm := w.do(t, http.MethodGet, "/expirations/retry?since=1h", nil, op); !strings.Contains(confirm, "No stalled expiration matches") {
 		t.Errorf("a bulk retry of the last hour offers expirations changed two hours ago: %s", confirm)
+	}
+	for _, page := range []string{"/deliveries?since=7d", "/audit?since=7d"} {
+		if _, body := w.do(t, http.MethodGet, page, nil, op); !strings.Contains(body, `<option value="7d" selected>the last week</option>`) {
+			t.Errorf("%s does not keep its window selected", page)
+		}
 	}
 	if resp, body := w.do(t, http.MethodGet, "/expirations?since=2w", nil, op); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "changed within") {
 		t.Errorf("since=2w answered %d: %s", resp.StatusCode, body)
