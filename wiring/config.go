@@ -137,9 +137,8 @@ func FromEnv(env []string, r Role) (Config, error) {
 		problems = append(problems, err)
 		if vars.get("KOOFLOW_KOODRIVE_PROBE_INTERVAL") == "off" {
 			cfg.KooDriveProbe = -1
-		} else {
-			cfg.KooDriveProbe, err = vars.duration("KOOFLOW_KOODRIVE_PROBE_INTERVAL", DefaultKooDriveProbe)
-			problems = append(problems, err)
+		} else if cfg.KooDriveProbe, err = vars.duration("KOOFLOW_KOODRIVE_PROBE_INTERVAL", DefaultKooDriveProbe); err != nil {
+			problems = append(problems, fmt.Errorf("%w, or off", err))
 		}
 	case Webhook:
 		required = append(required, "KOOGALLERY_KEY")

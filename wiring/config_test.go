@@ -232,3 +232,25 @@ func TestFromEnvWorkerStopTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestKooDriveProbeInterval: the worker's probe of KooDrive's service status runs every
+// 5 minutes unless KOOFLOW_KOODRIVE_PROBE_INTERVAL says another duration or off; anything
+// else is refused, naming the variable and what it takes.
+func TestKooDriveProbeInterval(t *testing.T) {
+	base := []string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOODRIVE_BASE_URL=https://kd", "KOODRIVE_USER_ID=u",
+		"KOODRIVE_ACCESS_TOKEN=t", "KOOFLOW_PAYLOAD_ENCRYPTION=off"}
+	for value, want := range map[string]time.Duration{"": DefaultKooDriveProbe, "2m": 2 * time.Minute, "off": -1} {
+		env := base
+		if value != "" {
+			env = append(append([]string{}, base...), "KOOFLOW_KOODRIVE_PROBE_INTERVAL="+value)
+		}
+		cfg, err := FromEnv(env, Worker)
+		if err != nil || cfg.KooDriveProbe != want {
+			t.Errorf("KOOFLOW_KOODRIVE_PROBE_INTERVAL=%q: %v, %v; want %v", value, cfg.KooDriveProbe, err, want)
+		}
+	}
+	_, err := FromEnv(append(append([]string{}, base...), "KOOFLOW_KOODRIVE_PROBE_INTERVAL=0"), Worker)
+	if err == nil || !strings.Contains(err.Error(), `KOOFLOW_KOODRIVE_PROBE_INTERVAL "0"`) || !strings.Contains(err.Error(), "or off") {
+		t.Errorf("KOOFLOW_KOODRIVE_PROBE_INTERVAL=0: %v; want a refusal naming it and off", err)
+	}
+}
