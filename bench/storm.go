@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +34,9 @@ import (
 	"github.com/kooflow/kooflow/devstack/devstacktest"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/registry"
+	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/wiring"
 )
 
 // runStorm measures a month end: a registry of n subscriptions imported from CSV with
@@ -50,6 +54,9 @@ func runStorm(args []string) error {
 	c := fs.Int("c", 128, "concurrent deliveries")
 	storeDB := fs.String("store-db", "sqlite", "kooflow's store: sqlite, or a postgres:// server URL (fresh databases are created there and dropped after)")
 	skipDrain := fs.Bool("skip-drain", false, "only the import and the statement")
+	skipFloor := fs.Bool("skip-floor", false, "drain without the minimal workflow's floor after it")
+	skipStatement := fs.Bool("skip-statement", false, "no statement after the drain")
+	maxActive := fs.String("max-active", "", "the relay's admission cap (KOOFLOW_MAX_ACTIVE_EXPIRIES): a number, or off; default kooflow's")
 	floorInsert := fs.String("floor-insert", "", "internal: load the CSV file argument into this database with batched INSERTs, and exit")
 	statementOf := fs.String("statement-of", "", "internal: build the statement of -cycle from this store into the directory argument, and exit")
 	cycle := fs.String("cycle", "", "internal: with -statement-of")
@@ -80,7 +87,10 @@ func runStorm(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	s := &storm{dir: dir, n: *n, m: *m, c: *c}
+	s := &storm{dir: dir, n: *n, m: *m, c: *c, skipFloor: *skipFloor}
+	if s.maxActive, err = wiring.ParseMaxActive(*maxActive); err != nil {
+		return fmt.Errorf("-max-active: %w", err)
+	}
 	defer s.cleanup()
 	if err := s.prepare(*storeDB); err != nil {
 		return err
@@ -94,6 +104,9 @@ func runStorm(args []string) error {
 		if err := s.drain(); err != nil {
 			return err
 		}
+	}
+	if *skipStatement {
+		return nil
 	}
 	// In a process of its own, so that its heap is the statement's alone.
 	fmt.Printf("\nstatement of %s for the registry of %d (from the database to the finished file, in a fresh process; peak live heap sampled every 5 ms)\n", s.cycle, s.n)
@@ -118,7 +131,11 @@ type storm struct {
 	// dsn is kooflow's store; floorDSN a database for the floors' tables.
 	dsn, floorDSN string
 	dialect       string
-	cleanups      []func()
+	// maxActive is the relay's admission cap (0: kooflow's default, negative: none);
+	// skipFloor leaves out the minimal workflow after the drain.
+	maxActive int
+	skipFloor bool
+	cleanups  []func()
 	// afterFirstImports, when set, runs after the import and the re-import, before the
 	// refused file.
 	afterFirstImports func() error
@@ -414,15 +431,20 @@ func batchedInsertFloor(dsn, path string) error {
 // drain runs the expirations through an in-process kooflow (embedded Temporal on
 // SQLite) on the imported store, then the minimal workflow on the same server.
 func (s *storm) drain() error {
-	app, err := startApp(filepath.Join(s.dir, "app"), func(o *devapp.Options) { o.DB = s.dsn })
+	app, err := startApp(filepath.Join(s.dir, "app"), func(o *devapp.Options) { o.DB = s.dsn; o.MaxActive = s.maxActive })
 	if err != nil {
 		return err
 	}
 	defer app.Stop()
-	fmt.Printf("\nstorm: %d expirations through the webhook at concurrency %d (kooflow dev in this process, Temporal on %s)\n",
-		s.m, s.c, app.Stack.Persistence())
+	admission := "admission cap " + strconv.Itoa(cmp.Or(s.maxActive, starter.DefaultMaxActive))
+	if s.maxActive < 0 {
+		admission = "no admission cap"
+	}
+	fmt.Printf("\nstorm: %d expirations through the webhook at concurrency %d (kooflow dev in this process, Temporal on %s, %s)\n",
+		s.m, s.c, app.Stack.Persistence(), admission)
 	var notSuccess atomic.Int64
 	cpu0, start := cpuSeconds(), time.Now()
+	progress := watchDrain(app.Store, start)
 	// Any answer but 000000 is counted and delivered again half a second later, as
 	// KooGallery does, so the drain still covers every expiration.
 	lat, errs := run(s.m, s.c, func(i int) error {
@@ -448,6 +470,7 @@ func (s *storm) drain() error {
 		return err
 	}
 	drained, cpu := time.Since(start), cpuSeconds()-cpu0
+	watched := progress()
 	if got := len(app.Sandbox.Notifications()); got != s.m {
 		return fmt.Errorf("KooDrive received %d notifications for %d expirations", got, s.m)
 	}
@@ -455,6 +478,11 @@ func (s *storm) drain() error {
 		intake.Seconds(), float64(s.m)/intake.Seconds(), ms(percentile(lat, 50)), ms(percentile(lat, 99)), notSuccess.Load())
 	fmt.Printf("  all reserved      %6.1f s, %5.1f workflows/s, process CPU %.0f s, peak RSS %.0f MB\n",
 		drained.Seconds(), float64(s.m)/drained.Seconds(), cpu, peakRSSMB())
+	fmt.Printf("  first 1,000 reserved %s after the first delivery; at most %d expirations active in Temporal at once (sampled every second)\n",
+		watched.firstThousand, watched.peakActive)
+	if s.skipFloor {
+		return nil
+	}
 
 	w := sdkworker.New(app.Client, "bench-minimal", sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(minimalWorkflow, workflow.RegisterOptions{Name: "BenchMinimal"})
@@ -480,6 +508,54 @@ func (s *storm) drain() error {
 		minimal.Seconds(), float64(s.m)/minimal.Seconds(), cpuSeconds()-cpu0)
 	fmt.Printf("  drain / minimal throughput: %.2f\n", minimal.Seconds()/drained.Seconds())
 	return nil
+}
+
+// drainProgress is what watchDrain saw.
+type drainProgress struct {
+	// firstThousand is when the 1,000th expiration was reserved, from the first delivery
+	// ("not reached" until then).
+	firstThousand string
+	peakActive    int
+}
+
+// watchDrain samples the store every second from start: the expirations Temporal works
+// on (store.ActiveExpirations) and the reserved count. The returned func stops it and
+// reports.
+func watchDrain(st *store.Store, start time.Time) func() drainProgress {
+	var mu sync.Mutex
+	p := drainProgress{firstThousand: "not reached"}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		thousand := false
+		for {
+			active, err := st.ActiveExpirations(context.Background())
+			reserved, err2 := reservedCount(st)()
+			mu.Lock()
+			if err == nil {
+				p.peakActive = max(p.peakActive, active)
+			}
+			if err2 == nil && !thousand && reserved >= 1000 {
+				thousand, p.firstThousand = true, fmt.Sprintf("%.1f s", time.Since(start).Seconds())
+			}
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() drainProgress {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return p
+	}
 }
 
 // statement builds the cycle's statement for the whole registry with the real activity,

@@ -82,6 +82,9 @@ type Options struct {
 	// NoRelay leaves the intake queue undelivered: tests that play a relay's crash
 	// windows deliver it themselves.
 	NoRelay bool
+	// MaxActive is the relay's admission cap (wiring.Config.MaxActive): 0 its default,
+	// negative none.
+	MaxActive int
 	// WorkerOptions tune the Temporal worker.
 	WorkerOptions sdkworker.Options
 	// PayloadCodec encrypts Temporal payloads; nil takes payloadcodec.ForDev: the keys in
@@ -305,7 +308,7 @@ func (a *App) config(opts Options) wiring.Config {
 		KooDrive:      koodrive.Config{BaseURL: opts.KooDriveURL, Auth: opts.KooDriveAuth, AccessToken: opts.KooDriveToken, UserID: opts.KooDriveUser},
 		KooGalleryKey: opts.KooGalleryKey, SmartHubAPIKey: opts.SmartHubAPIKey, SmartHubSignatureMode: opts.SmartHubSignatureMode,
 		WebhookAddr: opts.WebhookAddr, MetricsAddr: opts.MetricsAddr, Pprof: opts.Pprof,
-		RelayOwner: "dev", NoRelay: opts.NoRelay, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions, KooDriveProbe: opts.KooDriveProbe,
+		RelayOwner: "dev", NoRelay: opts.NoRelay, MaxActive: opts.MaxActive, NotifyWindow: opts.NotifyWindow, WorkerOptions: opts.WorkerOptions, KooDriveProbe: opts.KooDriveProbe,
 		Codec: a.Codec, Logger: opts.Logger,
 	}
 }

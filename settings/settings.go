@@ -58,6 +58,8 @@ var All = []Setting{
 		Meaning: "Temporal's own persistence for `kooflow temporal`: a `postgres://` URL"},
 	{Group: "Stores and Temporal", Name: "KOOFLOW_TEMPORAL_HISTORY_SHARDS", Processes: "temporal", Default: "SQLite: 1; a new PostgreSQL cluster: 4; an existing one: its count",
 		Meaning: "Temporal's history shards; fixed when the cluster is created"},
+	{Group: "Stores and Temporal", Name: "KOOFLOW_MAX_ACTIVE_EXPIRIES", Processes: "dev, webhook", Default: "500",
+		Meaning: "admission cap: the most expiries Temporal works on at once (started and not yet reserved or stalled); at the cap the intake's relay starts nothing new, so a month end's storm waits in kooflow's queue and starts oldest first at the pace Temporal finishes them; `off` for no cap. Measured in BENCHMARKS.md (Admission control)"},
 
 	{Group: "Listen addresses and the dev stack", Name: "KOOFLOW_WEBHOOK_ADDR", Processes: "dev, webhook", Default: "127.0.0.1:8080",
 		Meaning: "the intake's listen address (`:8080` for every interface)"},

@@ -23,6 +23,10 @@ const (
 	DefaultRelayLease        = 30 * time.Second
 	DefaultRelayStartTimeout = 10 * time.Second
 	DefaultRelayPoll         = time.Second
+	// DefaultMaxActive is the admission cap (KOOFLOW_MAX_ACTIVE_EXPIRIES): the most
+	// expiries Temporal works on at once, chosen with `go run ./bench storm -max-active`
+	// (BENCHMARKS.md, "Admission control").
+	DefaultMaxActive = 500
 	// relayBackoffMin and relayBackoffMax bound the pause after a pass in which Temporal
 	// took nothing: short enough that a returning Temporal is used within seconds.
 	relayBackoffMin = 250 * time.Millisecond
@@ -54,8 +58,16 @@ type Relay struct {
 	// Lease is how long claimed intents stay this relay's; StartTimeout bounds one call.
 	Lease        time.Duration
 	StartTimeout time.Duration
-	// Poll is how often an idle relay looks for intents committed by other processes.
+	// Poll is how often an idle relay looks for intents committed by other processes,
+	// and how often a relay at its admission cap counts again.
 	Poll time.Duration
+	// MaxActive is the admission cap: the most expiries Temporal works on at once. 0
+	// means DefaultMaxActive; negative, no cap. DeliverSubject (an operator's start of
+	// one subject) is not held by it.
+	MaxActive int
+	// Admission, when set, is told the count of active expiries before each pass and
+	// whether the cap held starts back.
+	Admission func(active int, held bool)
 
 	once  sync.Once
 	nudge chan struct{}
@@ -84,6 +96,9 @@ func (r *Relay) init() {
 		}
 		if r.Owner == "" {
 			r.Owner = "relay"
+		}
+		if r.MaxActive == 0 {
+			r.MaxActive = DefaultMaxActive
 		}
 	})
 }
@@ -117,6 +132,11 @@ func (r *Relay) Run(ctx context.Context) {
 			continue
 		}
 		backoff = 0
+		if p.held {
+			// Nudges mean more intake, not more room: count again after Poll.
+			sleep(ctx, r.Poll)
+			continue
+		}
 		select {
 		case <-ctx.Done():
 		case <-r.nudge:
@@ -148,13 +168,34 @@ func (r *Relay) DeliverSubject(ctx context.Context, subject string) (int, error)
 type passResult struct {
 	delivered, failed int
 	lastErr           error
+	// held: the admission cap left no room for a start in this pass.
+	held bool
 }
 
-// pass claims a batch and delivers it; failed intents are deferred by backoff.
+// pass claims a batch within the admission cap and delivers it; failed intents are
+// deferred by backoff.
 func (r *Relay) pass(ctx context.Context, subject string, backoff time.Duration) (passResult, error) {
-	intents, err := r.Store.ClaimIntents(ctx, store.ClaimOptions{Owner: r.Owner, Limit: r.Batch, Lease: r.Lease, Subject: subject})
+	claim := store.ClaimOptions{Owner: r.Owner, Limit: r.Batch, Lease: r.Lease, Subject: subject}
+	var res passResult
+	if subject == "" && r.MaxActive > 0 {
+		active, err := r.Store.ActiveExpirations(ctx)
+		if err != nil {
+			return res, err
+		}
+		room := r.MaxActive - active
+		res.held = room <= 0
+		if res.held {
+			claim.Kind = store.IntentStop
+		} else {
+			claim.Limit = min(claim.Limit, room)
+		}
+		if r.Admission != nil {
+			r.Admission(active, res.held)
+		}
+	}
+	intents, err := r.Store.ClaimIntents(ctx, claim)
 	if err != nil || len(intents) == 0 {
-		return passResult{}, err
+		return res, err
 	}
 	outcomes := make([]string, len(intents))
 	errs := make([]error, len(intents))
@@ -170,7 +211,6 @@ func (r *Relay) pass(ctx context.Context, subject string, backoff time.Duration)
 	}
 	wg.Wait()
 
-	var res passResult
 	done := map[string][]int64{}
 	retryAt := time.Now().Add(max(2*backoff, relayBackoffMin))
 	for i, in := range intents {

@@ -179,6 +179,9 @@ func consolePlanCases(s *Store) []planCase {
 	// unmatched SmartHub pushes; the reconciliation runs, newest first, all or a cycle's.
 	cases = append(cases,
 		planCase{name: "CountExpirations", query: countExpirationsSQL, reads: []access{byIndex("expirations", "expirations_state_list")}},
+		// The relay's admission count, before every pass: both its counts by index.
+		planCase{name: "ActiveExpirations, freezing and notifying", query: activeSQL, reads: []access{byIndex("expirations", "expirations_state_list")}},
+		planCase{name: "ActiveExpirations, started and still accepted", query: activeSQL, reads: []access{byIndex("expirations", "expirations_admitted")}},
 		planCase{name: "Backlog", query: backlogSQL, args: []any{IntentPending}, reads: []access{byIndex("intake_intents", "intake_intents_state")}},
 		planCase{name: "CountDeliveries", query: countDeliveriesSQL, args: []any{formatTime(since)},
 			reads: []access{byIndex("deliveries", "deliveries_received")}, sorts: true},

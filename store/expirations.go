@@ -261,10 +261,12 @@ func (s *Store) MarkExpirationClosed(ctx context.Context, workflowID, state, det
 
 // ReopenExpiration moves a terminated or cancelled expiration back to accepted, when an
 // operator starts its workflow again; it reports whether the row moved (false: it was
-// not terminated or cancelled, e.g. another operator restarted it first).
+// not terminated or cancelled, e.g. another operator restarted it first). The reopened
+// expiry's workflow is running, so it is stamped started (ActiveExpirations counts it).
 func (s *Store) ReopenExpiration(ctx context.Context, workflowID, detail string) (bool, error) {
-	res, err := s.exec(ctx, s.db, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?
- WHERE workflow_id = ? AND state IN (?, ?)`, StateAccepted, detail, s.stamp(), workflowID, StateTerminated, StateCancelled)
+	now := s.stamp()
+	res, err := s.exec(ctx, s.db, `UPDATE expirations SET state = ?, last_error = ?, updated_at = ?, started_at = ?
+ WHERE workflow_id = ? AND state IN (?, ?)`, StateAccepted, detail, now, now, workflowID, StateTerminated, StateCancelled)
 	if err != nil {
 		return false, fmt.Errorf("reopen expiration %s: %w", workflowID, err)
 	}

@@ -358,6 +358,9 @@ type ClaimOptions struct {
 	Lease time.Duration
 	// Subject, when set, claims only that subject's intents (the operator CLI).
 	Subject string
+	// Kind, when set, claims only intents of that kind: a relay at its admission cap
+	// still delivers stops (they end work), but no new start.
+	Kind string
 }
 
 // ClaimIntents leases the oldest deliverable intents: pending, available now, and each
@@ -377,6 +380,10 @@ func (s *Store) ClaimIntents(ctx context.Context, o ClaimOptions) ([]Intent, err
 		if o.Subject != "" {
 			query += " AND subject = ?"
 			args = append(args, o.Subject)
+		}
+		if o.Kind != "" {
+			query += " AND kind = ?"
+			args = append(args, o.Kind)
 		}
 		query += ` AND NOT EXISTS (SELECT 1 FROM intake_intents j WHERE j.subject = i.subject AND j.state = ? AND j.id < i.id)
  ORDER BY id LIMIT ?`
@@ -421,20 +428,53 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// CompleteIntents marks delivered intents done with outcome.
+// CompleteIntents marks delivered intents done with outcome. A start delivered (started,
+// or found existing) also stamps its expiry's started_at: from then on the expiry counts
+// as Temporal's until its workflow moves it on (ActiveExpirations).
 func (s *Store) CompleteIntents(ctx context.Context, outcome string, ids ...int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{IntentDone, outcome, s.stamp()}
-	for _, id := range ids {
-		args = append(args, id)
+	now := s.stamp()
+	idArgs := make([]any, len(ids))
+	for i, id := range ids {
+		idArgs[i] = id
 	}
-	if _, err := s.exec(ctx, s.db, `UPDATE intake_intents SET state = ?, outcome = ?, lease_owner = '', last_error = '', updated_at = ?
- WHERE id IN (`+placeholders(len(ids))+`)`, args...); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `UPDATE intake_intents SET state = ?, outcome = ?, lease_owner = '', last_error = '', updated_at = ?
+ WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{IntentDone, outcome, now}, idArgs...)...); err != nil {
+			return err
+		}
+		if outcome != OutcomeStarted && outcome != OutcomeExisting {
+			return nil
+		}
+		_, err := s.exec(ctx, tx, `UPDATE expirations SET started_at = ? WHERE started_at = '' AND workflow_id IN
+ (SELECT workflow_id FROM intake_intents WHERE kind = ? AND id IN (`+placeholders(len(ids))+`))`, append([]any{now, IntentStart}, idArgs...)...)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("complete %d intake intents: %w", len(ids), err)
 	}
 	return nil
+}
+
+// activeSQL counts the expiries Temporal is working on; its literals (not parameters)
+// let both databases read the partial index expirations_admitted for the second count.
+// (The index's definition in migration 0013 names 'accepted' too.)
+const activeSQL = `SELECT (SELECT COUNT(*) FROM expirations WHERE state IN ('` + StateFreezing + `', '` + StateNotifying + `'))
+ + (SELECT COUNT(*) FROM expirations WHERE state = '` + StateAccepted + `' AND started_at <> '')`
+
+// ActiveExpirations counts the expiries Temporal is working on now: those whose start the
+// relay delivered and whose workflow has not yet reserved, stalled or ended them (states
+// accepted with started_at, freezing, notifying). A stalled expiry waits for an operator
+// and costs Temporal nothing meanwhile, so it is not counted. The relay's admission cap
+// limits this number.
+func (s *Store) ActiveExpirations(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, activeSQL).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count active expirations: %w", err)
+	}
+	return n, nil
 }
 
 // CancelOvertakenStart ends a start intent whose workflow Temporal never had, because a

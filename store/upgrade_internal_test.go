@@ -13,16 +13,7 @@ import (
 // and the renewal KooGallery reported still overtakes a late expiry.
 func TestUpgradeFromTheReleaseBeforeTheDeliveryLog(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "kooflow.db")
-	old, err := openSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.now = time.Now
-	if err := old.migrateTo(ctx, 6); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	s := upgradeSQLiteFrom(t, 6,
 		`INSERT INTO subscriptions (instance_id, carrier_user_id, package_id, expire_time, created_at, updated_at)
  VALUES ('renewed-i', 'u', 'p', '2030-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
 		`INSERT INTO subscriptions (instance_id, carrier_user_id, package_id, expire_time, created_at, updated_at)
@@ -35,18 +26,7 @@ func TestUpgradeFromTheReleaseBeforeTheDeliveryLog(t *testing.T) {
  ('koogallery', '2026-03-01T00:00:02.000Z', 'newInstance', 'i3', '000000', 'success.', '', ''),
  ('koogallery', '2026-03-01T00:00:03.000Z', 'expireInstance', 'i4', '000001', 'authentication failed', '', ''),
  ('koogallery', '2026-03-01T00:00:04.000Z', 'expireInstance', 'i5', '000005', 'store unavailable', '', '')`,
-	} {
-		if _, err := old.db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	old.Close()
-
-	s, err := Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatalf("the new release does not open the old database: %v", err)
-	}
-	defer s.Close()
+	)
 	got, err := s.Deliveries(ctx, DeliveryFilter{})
 	if err != nil || len(got) != 5 {
 		t.Fatalf("deliveries = %+v, %v", got, err)
@@ -68,4 +48,57 @@ func TestUpgradeFromTheReleaseBeforeTheDeliveryLog(t *testing.T) {
 	if err != nil || !imported.RenewedUntil.IsZero() {
 		t.Fatalf("imported subscription = %+v, %v", imported, err)
 	}
+}
+
+// TestUpgradeCountsTheStartsAlreadyDelivered opens a store as the release before
+// migration 13 left it, with expiries accepted and queued, accepted and started (their
+// workflows not yet at work), and notifying: after the upgrade the admission count finds
+// the started ones, and the queued one stays the queue's.
+func TestUpgradeCountsTheStartsAlreadyDelivered(t *testing.T) {
+	ctx := context.Background()
+	s := upgradeSQLiteFrom(t, 12,
+		`INSERT INTO subscriptions (instance_id, carrier_user_id, package_id, expire_time, created_at, updated_at)
+ VALUES ('i', 'u', 'p', '2026-11-30T00:00:00.000Z', '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z')`,
+		`INSERT INTO expirations (workflow_id, source, subject, period, subscription_id, carrier_user_id, package_id, state, created_at, updated_at)
+ SELECT w, 'koogallery', s, '2026-11', (SELECT id FROM subscriptions), 'u', 'p', st, '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z' FROM (
+ SELECT 'queued' AS w, 'q' AS s, 'accepted' AS st UNION ALL SELECT 'started', 's', 'accepted' UNION ALL SELECT 'working', 'w', 'notifying') AS x`,
+		`INSERT INTO intake_intents (kind, source, subject, workflow_id, payload, state, outcome, available_at, created_at, updated_at) VALUES
+ ('start', 'koogallery', 'q', 'queued', '{}', 'pending', '', '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z'),
+ ('start', 'koogallery', 's', 'started', '{}', 'done', 'started', '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z'),
+ ('start', 'koogallery', 'w', 'working', '{}', 'done', 'started', '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z', '2026-11-30T23:00:00.000Z')`,
+	)
+	if n, err := s.ActiveExpirations(ctx); err != nil || n != 2 {
+		t.Fatalf("active after the upgrade = %d, %v; want 2 (started and working)", n, err)
+	}
+	if b, err := s.Backlog(ctx); err != nil || b.Pending != 1 {
+		t.Fatalf("backlog after the upgrade = %+v, %v; want the queued one", b, err)
+	}
+}
+
+// upgradeSQLiteFrom writes a SQLite store as the release at migration version left it,
+// with the rows statements insert, and opens it with this release (which migrates it).
+func upgradeSQLiteFrom(t *testing.T, version int, statements ...string) *Store {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kooflow.db")
+	old, err := openSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.now = time.Now
+	if err := old.migrateTo(ctx, version); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range statements {
+		if _, err := old.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	s, err := Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatalf("the new release does not open the database of the release at migration %d: %v", version, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +79,9 @@ type Config struct {
 	RelayOwner string
 	// NoRelay leaves the intake queue undelivered, for tests that deliver it themselves.
 	NoRelay bool
+	// MaxActive is the relay's admission cap (KOOFLOW_MAX_ACTIVE_EXPIRIES): 0 its default
+	// (starter.DefaultMaxActive), negative none.
+	MaxActive int
 	// RecordRetention is how long the delivery log and the audit log keep a row; the
 	// intake prunes older rows in the background. 0 means DefaultRecordRetention.
 	RecordRetention time.Duration
@@ -153,6 +157,8 @@ func FromEnv(env []string, r Role) (Config, error) {
 		retention, err := ParseRetention(vars.get("KOOFLOW_RECORD_RETENTION"))
 		problems = append(problems, err)
 		cfg.RecordRetention = retention
+		cfg.MaxActive, err = ParseMaxActive(vars.get(MaxActiveEnv))
+		problems = append(problems, err)
 	case Console:
 		cc, errs := consoleFromEnv(vars)
 		problems = append(problems, errs...)
@@ -181,6 +187,25 @@ func FromEnv(env []string, r Role) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// MaxActiveEnv sets the relay's admission cap.
+const MaxActiveEnv = "KOOFLOW_MAX_ACTIVE_EXPIRIES"
+
+// ParseMaxActive reads KOOFLOW_MAX_ACTIVE_EXPIRIES: a whole number of expiries at least
+// 1, or off for no cap (-1); empty is 0, the relay's default.
+func ParseMaxActive(v string) (int, error) {
+	switch v {
+	case "":
+		return 0, nil
+	case "off":
+		return -1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s %q: want a whole number of expiries such as 500, or off", MaxActiveEnv, v)
+	}
+	return n, nil
 }
 
 // TemporalDefaults returns opts with the local dev server's address (127.0.0.1:7233) and

@@ -1,6 +1,7 @@
 package wiring
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -217,8 +218,12 @@ func (p *Parts) StartIntake(ctx context.Context, c client.Client, ready *Readine
 	if cfg.SmartHubAPIKey == "" {
 		p.logger.Warn("SMARTHUB_API_KEY is not set: SmartHub pushes to /smarthub/events are refused with 401")
 	}
+	intakeMetrics := p.Metrics.RegisterIntake(p.Store)
 	in := &Intake{Relay: &starter.Relay{Store: p.Store, Client: c, Owner: cfg.RelayOwner, Logger: p.logger,
-		Observe: p.Metrics.RegisterIntake(p.Store).ObserveRelay}}
+		Observe: intakeMetrics.ObserveRelay, MaxActive: cfg.MaxActive, Admission: intakeMetrics.ObserveAdmission}}
+	if !cfg.NoRelay {
+		intakeMetrics.SetAdmissionCap(cmp.Or(cfg.MaxActive, starter.DefaultMaxActive))
+	}
 	in.Intake = &starter.Intake{Store: p.Store, Nudge: in.Relay.Nudge, NotifyWindow: cfg.NotifyWindow}
 	router := webhook.NewRouter(webhook.Config{
 		KooGalleryKey: cfg.KooGalleryKey, SmartHubAPIKey: cfg.SmartHubAPIKey, SmartHubSignatureMode: cfg.SmartHubSignatureMode,

@@ -1,10 +1,12 @@
 package wiring
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/kooflow/kooflow/settings"
+	"github.com/kooflow/kooflow/starter"
 )
 
 // TestDefaultsAreTheTables: the production processes' defaults are the values the
@@ -30,5 +32,8 @@ func TestDefaultsAreTheTables(t *testing.T) {
 	}
 	if d, err := ParseRetention(documented("KOOFLOW_RECORD_RETENTION")); err != nil || d != DefaultRecordRetention {
 		t.Errorf("KOOFLOW_RECORD_RETENTION defaults to %s; the settings table documents %q", DefaultRecordRetention, documented("KOOFLOW_RECORD_RETENTION"))
+	}
+	if documented(MaxActiveEnv) != strconv.Itoa(starter.DefaultMaxActive) {
+		t.Errorf("%s defaults to %d; the settings table documents %q", MaxActiveEnv, starter.DefaultMaxActive, documented(MaxActiveEnv))
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/kooflow/kooflow/metrics"
 	"github.com/kooflow/kooflow/payloadcodec"
 	"github.com/kooflow/kooflow/smarthub"
+	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/wiring"
 )
@@ -78,6 +79,9 @@ Other variables it honours:
   KOOFLOW_TEMPORAL_HISTORY_CACHE
                               workflows the embedded Temporal keeps in its history cache
                               (default ` + strconv.Itoa(devstack.DefaultHistoryCacheEntries) + `; Temporal's own: 128,000)
+  KOOFLOW_MAX_ACTIVE_EXPIRIES the most expiries Temporal works on at once; a month end's storm
+                              waits in kooflow's queue and starts oldest first (default ` + strconv.Itoa(starter.DefaultMaxActive) + `;
+                              off: no cap)
   KOOFLOW_PPROF               on serves /debug/pprof/ on the metrics address (off by default;
                               for diagnosis, with the metrics address on loopback)
 
@@ -184,9 +188,13 @@ func runDev(ctx context.Context, f devFlags, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	maxActive, err := wiring.ParseMaxActive(os.Getenv(wiring.MaxActiveEnv))
+	if err != nil {
+		return err
+	}
 	logger.Info("starting kooflow dev", "dataDir", dataDir, "temporalPort", f.temporalPort)
 	app, err := devapp.Start(ctx, devapp.Options{
-		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort, UIWriteActions: f.uiWriteActions, TemporalMemory: memory,
+		DataDir: dataDir, DB: os.Getenv("KOOFLOW_DB"), TemporalPort: f.temporalPort, UIPort: f.uiPort, UIWriteActions: f.uiWriteActions, TemporalMemory: memory, MaxActive: maxActive,
 		WebhookAddr: f.webhookAddr, MetricsAddr: f.metricsAddr, Pprof: os.Getenv(metrics.PprofEnv) == "on", SandboxAddr: f.sandboxAddr, KooGalleryKey: key,
 		SmartHubAPIKey: smartHubKey, SmartHubSignatureMode: mode,
 		KooDriveURL: kd.url, KooDriveToken: kd.token, KooDriveUser: kd.user, KooDriveAuth: kd.auth, KooDriveApps: kd.apps,

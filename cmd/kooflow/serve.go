@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/wiring"
 )
 
@@ -65,7 +67,9 @@ SMARTHUB_SIGNATURE_MODE (off, log or enforce; default log); KOOFLOW_WEBHOOK_ADDR
 default ` + wiring.DefaultWebhookAddr + `, loopback only: set e.g. :8080 to take KooGallery's and SmartHub's
 calls); KOOFLOW_METRICS_ADDR (/metrics, /healthz, /readyz, default ` + wiring.DefaultMetricsAddr + ` — keep it off the public
 network); KOOFLOW_RECORD_RETENTION (how long the delivery log and the audit log keep a row, e.g.
-400d — the default; older rows are pruned hourly).`,
+400d — the default; older rows are pruned hourly); KOOFLOW_MAX_ACTIVE_EXPIRIES (the most
+expiries Temporal works on at once, default ` + strconv.Itoa(starter.DefaultMaxActive) + `; off for no cap: a month end waits in
+kooflow's queue and starts oldest first).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProcess(cmd.Context(), wiring.Webhook)
