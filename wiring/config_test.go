@@ -254,3 +254,26 @@ func TestKooDriveProbeInterval(t *testing.T) {
 		t.Errorf("KOOFLOW_KOODRIVE_PROBE_INTERVAL=0: %v; want a refusal naming it and off", err)
 	}
 }
+
+// TestMaxActiveExpiries: the webhook's relay holds Temporal to the default admission cap
+// unless KOOFLOW_MAX_ACTIVE_EXPIRIES names another number of expiries or off; anything
+// else is refused, naming the variable and both forms.
+func TestMaxActiveExpiries(t *testing.T) {
+	base := []string{noConfigFile(t), "KOOFLOW_DB=sqlite:/tmp/k.db", "KOOGALLERY_KEY=k", "KOOFLOW_PAYLOAD_ENCRYPTION=off"}
+	for value, want := range map[string]int{"": 0, "250": 250, "off": -1} {
+		env := base
+		if value != "" {
+			env = append(append([]string{}, base...), MaxActiveEnv+"="+value)
+		}
+		cfg, err := FromEnv(env, Webhook)
+		if err != nil || cfg.MaxActive != want {
+			t.Errorf("%s=%q: %v, %v; want %v", MaxActiveEnv, value, cfg.MaxActive, err, want)
+		}
+	}
+	for _, bad := range []string{"0", "-5", "many"} {
+		_, err := FromEnv(append(append([]string{}, base...), MaxActiveEnv+"="+bad), Webhook)
+		if err == nil || !strings.Contains(err.Error(), MaxActiveEnv+` "`+bad+`"`) || !strings.Contains(err.Error(), "or off") {
+			t.Errorf("%s=%s: %v; want a refusal naming it and off", MaxActiveEnv, bad, err)
+		}
+	}
+}
