@@ -307,7 +307,7 @@ func TestCrashBetweenStartAndMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := e.app.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pending[0].WorkflowID, TaskQueue: workflows.TaskQueue},
-		workflows.ExpirationWorkflow, in); err != nil {
+		workflows.ExpirationWorkflowV2Name, in); err != nil {
 		t.Fatal(err)
 	}
 	// ...and it dies before marking. The next relay:

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/workflows"
 )
 
 // kooflow's store and Temporal must never disagree about where an expiry stands. The
@@ -112,8 +113,8 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 // cancelled, timed out, failed) since since, through Temporal's visibility, and checks
 // each with CheckExpiration. It returns the drift it recorded.
 func SweepDrift(ctx context.Context, c client.Client, st *store.Store, since time.Time) ([]Drift, error) {
-	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus != 'Running' AND ExecutionStatus != 'Completed' AND CloseTime >= '%s'",
-		expirationWorkflowType, since.UTC().Format(time.RFC3339))
+	query := fmt.Sprintf("WorkflowType IN ('%s', '%s') AND ExecutionStatus != 'Running' AND ExecutionStatus != 'Completed' AND CloseTime >= '%s'",
+		workflows.ExpirationWorkflowName, workflows.ExpirationWorkflowV2Name, since.UTC().Format(time.RFC3339))
 	var found []Drift
 	var token []byte
 	for {
@@ -138,9 +139,6 @@ func SweepDrift(ctx context.Context, c client.Client, st *store.Store, since tim
 		}
 	}
 }
-
-// expirationWorkflowType is the name the worker registers ExpirationWorkflow under.
-const expirationWorkflowType = "ExpirationWorkflow"
 
 // DriftSweepEvery is how often the intake sweeps for drift; each sweep looks back to
 // the previous one with driftOverlap to spare (visibility is updated asynchronously),

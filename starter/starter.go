@@ -98,7 +98,7 @@ func startExpirationWorkflowWith(ctx context.Context, c client.Client, id string
 			"source": in.Source, "ref": in.Ref(), "period": in.Period, "subscriptionId": in.SubscriptionID, "test": in.Test,
 		},
 		StaticSummary: summary,
-	}, workflows.ExpirationWorkflow, in)
+	}, workflows.ExpirationWorkflowV2Name, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):

@@ -38,10 +38,13 @@ type WorkflowRegistry interface {
 	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
 }
 
-// RegisterWorkflows registers every kooflow workflow under its stable name. Renaming
-// one breaks the workflows already running under the old name.
+// RegisterWorkflows registers every kooflow workflow under its stable names. Renaming
+// one breaks the workflows already running under the old name: the expiration workflow
+// runs under its first name for the executions started under it, and under
+// workflows.ExpirationWorkflowV2Name for new ones.
 func RegisterWorkflows(r WorkflowRegistry) {
-	r.RegisterWorkflowWithOptions(workflows.ExpirationWorkflow, workflow.RegisterOptions{Name: "ExpirationWorkflow"})
+	r.RegisterWorkflowWithOptions(workflows.ExpirationWorkflow, workflow.RegisterOptions{Name: workflows.ExpirationWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ExpirationWorkflow, workflow.RegisterOptions{Name: workflows.ExpirationWorkflowV2Name})
 	r.RegisterWorkflowWithOptions(workflows.ReconciliationWorkflow, workflow.RegisterOptions{Name: "ReconciliationWorkflow"})
 	r.RegisterWorkflowWithOptions(workflows.MonthlyReconciliationWorkflow, workflow.RegisterOptions{Name: "MonthlyReconciliationWorkflow"})
 }

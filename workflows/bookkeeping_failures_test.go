@@ -105,7 +105,7 @@ func newMockedExpiration(t *testing.T) *mockedExpiration {
 // run executes the workflow to its end and returns its result and error.
 func (m *mockedExpiration) run(t *testing.T) (contract.ExpirationStatus, error) {
 	t.Helper()
-	m.env.ExecuteWorkflow(workflows.ExpirationWorkflow, m.in)
+	m.env.ExecuteWorkflow(workflows.ExpirationWorkflowV2Name, m.in)
 	if !m.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}

@@ -54,6 +54,19 @@ var (
 	SearchAttrBillingCycle = temporal.NewSearchAttributeKeyKeyword("KooflowBillingCycle")
 )
 
+// The expiration workflow's registered names. ExpirationWorkflow runs under both: new
+// expiries start as ExpirationWorkflowV2, whose executions take every change at its newest
+// version without asking (no version marker, and so no TemporalChangeVersion
+// search-attribute upsert: a visibility write on the server per expiry), while executions
+// started as ExpirationWorkflow keep replaying the version markers their histories
+// recorded. The name is fixed for an execution's life, so the branch is deterministic.
+// (The pattern is Temporal's "new workflow type" versioning. A worker must know the new
+// name before a starter uses it: upgrade workers before webhooks, docs/production.md.)
+const (
+	ExpirationWorkflowName   = "ExpirationWorkflow"
+	ExpirationWorkflowV2Name = "ExpirationWorkflowV2"
+)
+
 // expirationActivities is how the expiration workflow names its activities: methods of
 // a nil *activities.Expiration, resolved by name on the worker (typed references).
 var expirationActivities *activities.Expiration
@@ -154,11 +167,11 @@ type expiration struct {
 	retryUpdates workflow.Channel
 	// retryPending is true from an accepted retry Update until the wait takes it.
 	retryPending bool
-	// current is version 1 of "current-versions": every change below at its newest version,
-	// behind one marker, so a new execution records one version marker and one
-	// TemporalChangeVersion search-attribute upsert (a visibility write on the server)
-	// instead of one per change. Executions started before it take each change's own
-	// marker, as their histories recorded.
+	// current: every change below at its newest version. An ExpirationWorkflowV2
+	// execution is current without a marker; an ExpirationWorkflow execution is current
+	// at version 1 of "current-versions" (one marker and one TemporalChangeVersion upsert
+	// for every change); executions started before that take each change's own marker,
+	// as their histories recorded.
 	current bool
 	// honourCancel ends the expiration as cancelled when its workflow is asked to cancel
 	// (version 1 of "cancellation"); executions that began before ignored the request.
@@ -178,7 +191,8 @@ func newExpiration(ctx workflow.Context, in contract.ExpirationInput) (*expirati
 	// Version 1 runs the store bookkeeping (record, freeze, state changes) as local
 	// activities: quick database writes that need no task of their own on the server,
 	// which doubled throughput in the burst benchmark (BENCHMARKS.md).
-	e.current = workflow.GetVersion(ctx, "current-versions", workflow.DefaultVersion, 1) == 1
+	e.current = workflow.GetInfo(ctx).WorkflowType.Name == ExpirationWorkflowV2Name ||
+		workflow.GetVersion(ctx, "current-versions", workflow.DefaultVersion, 1) == 1
 	e.localBookkeeping = e.current || workflow.GetVersion(ctx, "local-bookkeeping", workflow.DefaultVersion, 1) == 1
 	e.bookkeepingCtx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})
 	e.localCtx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: bookkeepingRetry})

@@ -56,7 +56,13 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) run(t *testing.T) contract.ExpirationStatus {
 	t.Helper()
-	f.env.ExecuteWorkflow(workflows.ExpirationWorkflow, f.input)
+	return f.runAs(t, workflows.ExpirationWorkflowV2Name)
+}
+
+// runAs runs the expiration under one of its registered workflow type names.
+func (f *fixture) runAs(t *testing.T, workflowType string) contract.ExpirationStatus {
+	t.Helper()
+	f.env.ExecuteWorkflow(workflowType, f.input)
 	if !f.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
@@ -102,6 +108,18 @@ func (f *fixture) assertNotifiedOnce(t *testing.T) {
 func TestHappyPath(t *testing.T) {
 	f := newFixture(t)
 	status := f.run(t)
+	if status.State != store.StateReserved || status.Attempts != 1 || status.Rounds != 1 {
+		t.Fatalf("status = %+v", status)
+	}
+	f.assertNotifiedOnce(t)
+}
+
+// TestAnExpiryStartedUnderTheFirstNameStillRuns: during an upgrade a webhook of the
+// release before may still start ExpirationWorkflow; the new worker runs it (through its
+// "current-versions" marker) to the same end.
+func TestAnExpiryStartedUnderTheFirstNameStillRuns(t *testing.T) {
+	f := newFixture(t)
+	status := f.runAs(t, workflows.ExpirationWorkflowName)
 	if status.State != store.StateReserved || status.Attempts != 1 || status.Rounds != 1 {
 		t.Fatalf("status = %+v", status)
 	}
@@ -333,7 +351,7 @@ func TestRetryUpdateAnswersTruthfully(t *testing.T) {
 func (f *fixture) cancelledRun(t *testing.T, delay time.Duration) {
 	t.Helper()
 	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, delay)
-	f.env.ExecuteWorkflow(workflows.ExpirationWorkflow, f.input)
+	f.env.ExecuteWorkflow(workflows.ExpirationWorkflowV2Name, f.input)
 	if !f.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
