@@ -38,6 +38,7 @@ var assets embed.FS
 type Store interface {
 	CountExpirations(ctx context.Context) (store.ExpirationCounts, error)
 	Backlog(ctx context.Context) (store.IntentBacklog, error)
+	ActiveExpirations(ctx context.Context) (int, error)
 	CountDeliveries(ctx context.Context, since time.Time) (map[string]int, error)
 	LastCompletedRun(ctx context.Context) (store.ReconciliationRun, bool, error)
 	KooDriveHealth(ctx context.Context) ([]store.KooDriveHealth, error)

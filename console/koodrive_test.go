@@ -191,3 +191,55 @@ func TestOverviewAsksAboutAFrozenTenant(t *testing.T) {
 		t.Errorf("needs attention: %q; want the frozen tenant", alerts)
 	}
 }
+
+// TestOverviewTellsAMovingQueueFromAStuckOne: the overview says how many expiries
+// Temporal is working on beside the queue, and an old queue is put on the Needs attention
+// list in the words that fit: one that moves as Temporal finishes (a month end at the
+// admission cap) or one nothing moves (Temporal or the webhook down).
+func TestOverviewTellsAMovingQueueFromAStuckOne(t *testing.T) {
+	w := newWorld(t) // its two expiries' start intents are queued from now
+	viewer := w.signIn(t, "vera", console.RoleViewer)
+	w.advance(15 * time.Minute)
+	overview := func() (string, []string) {
+		t.Helper()
+		resp, body := w.do(t, http.MethodGet, "/", nil, viewer)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("overview answered %d: %s", resp.StatusCode, body)
+		}
+		var alerts []string
+		if m := alertsSection.FindStringSubmatch(body); m != nil {
+			for _, li := range alertItem.FindAllStringSubmatch(m[1], -1) {
+				if strings.Contains(li[1], "waited") {
+					alerts = append(alerts, html.UnescapeString(li[1]))
+				}
+			}
+		}
+		return html.UnescapeString(body), alerts
+	}
+	body, alerts := overview()
+	if !strings.Contains(body, "Temporal is working on 0 now") {
+		t.Errorf("the overview does not say Temporal works on none:\n%s", body)
+	}
+	if len(alerts) != 1 || !strings.Contains(alerts[0], "waited 15m0s for Temporal, which is working on none: is Temporal or the webhook down?") {
+		t.Errorf("a stuck queue: %q", alerts)
+	}
+
+	ctx := context.Background()
+	claimed, err := w.store.ClaimIntents(ctx, store.ClaimOptions{Owner: "test", Limit: 1, Lease: time.Minute})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim = %v, %v", claimed, err)
+	}
+	if err := w.store.SetExpirationState(ctx, claimed[0].WorkflowID, store.StateAccepted, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.CompleteIntents(ctx, store.OutcomeStarted, claimed[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	body, alerts = overview()
+	if !strings.Contains(body, "Temporal is working on 1 now") {
+		t.Errorf("the overview does not say Temporal works on one:\n%s", body)
+	}
+	if len(alerts) != 1 || !strings.Contains(alerts[0], "which is working on 1: a queue that moves as those finish") {
+		t.Errorf("a moving queue: %q", alerts)
+	}
+}

@@ -71,6 +71,11 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 		c.storeFailed(w, r, sess, err)
 		return
 	}
+	active, err := c.cfg.Store.ActiveExpirations(ctx)
+	if err != nil {
+		c.storeFailed(w, r, sess, err)
+		return
+	}
 	delivered, err := c.cfg.Store.CountDeliveries(ctx, c.cfg.Now().Add(-time.Hour))
 	if err != nil {
 		c.storeFailed(w, r, sess, err)
@@ -102,11 +107,16 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess session)
 		alerts = append(alerts, fmt.Sprintf("%d expiry(ies) held: KooGallery and the registry disagree (warns after 5 minutes)", n))
 	}
 	if !backlog.Oldest.IsZero() && c.cfg.Now().Sub(backlog.Oldest) > 10*time.Minute {
-		alerts = append(alerts, fmt.Sprintf("the oldest accepted expiry has waited %s for Temporal", c.cfg.Now().Sub(backlog.Oldest).Round(time.Second)))
+		waited := c.cfg.Now().Sub(backlog.Oldest).Round(time.Second)
+		if active > 0 {
+			alerts = append(alerts, fmt.Sprintf("the oldest accepted expiry has waited %s for Temporal, which is working on %d: a queue that moves as those finish (is KooDrive answering?)", waited, active))
+		} else {
+			alerts = append(alerts, fmt.Sprintf("the oldest accepted expiry has waited %s for Temporal, which is working on none: is Temporal or the webhook down?", waited))
+		}
 	}
 	alerts = append(alerts, kooDriveAlerts...)
 	c.render(w, r, http.StatusOK, "overview", &sess, map[string]any{
-		"States": states, "Backlog": backlog, "Deliveries": deliveries, "Run": run, "Ran": ran, "Alerts": alerts,
+		"States": states, "Backlog": backlog, "Active": active, "DefaultMaxActive": starter.DefaultMaxActive, "Deliveries": deliveries, "Run": run, "Ran": ran, "Alerts": alerts,
 		"KooDrive": kooDrive,
 	})
 }
