@@ -9,6 +9,7 @@ import (
 
 	"github.com/kooflow/kooflow/devapp"
 	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 )
 
@@ -98,5 +99,39 @@ func (e *env) expectQueued(instances ...string) {
 		if got[i] != store.IntentStart+":"+id {
 			e.t.Fatalf("queued %v, want the starts of %v", got, instances)
 		}
+	}
+}
+
+// TestAStartedExpiryTemporalNoLongerHasFreesItsPlace: an expiry whose start was delivered
+// but whose workflow Temporal no longer has (deleted, or lost with a restored database)
+// would hold a place under the admission cap for ever; the sweep of expiries silent for
+// longer than VanishedAfter asks Temporal, records it as ended outside kooflow, and the
+// place is free. A queued expiry Temporal never had is left to the relay.
+func TestAStartedExpiryTemporalNoLongerHasFreesItsPlace(t *testing.T) {
+	e := newEnvWith(t, func(o *devapp.Options) { o.NoRelay = true })
+	ctx := context.Background()
+	ids := e.importInstances("vanished", 2)
+	for _, id := range ids {
+		e.expectAccepted(id)
+	}
+	claimed, err := e.app.Store.ClaimIntents(ctx, store.ClaimOptions{Owner: "test", Limit: 1, Lease: time.Minute})
+	if err != nil || len(claimed) != 1 || claimed[0].Subject != ids[0] {
+		t.Fatalf("claim = %+v, %v", claimed, err)
+	}
+	// Its start was delivered, as the store records it, but Temporal has no such workflow.
+	if err := e.app.Store.CompleteIntents(ctx, store.OutcomeStarted, claimed[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitActive(1)
+	found, err := starter.SweepVanished(ctx, e.app.Client, e.app.Store, time.Now().Add(time.Minute))
+	if err != nil || len(found) != 1 || found[0].WorkflowID != expiryID(ids[0]) || found[0].Status != "NotFound" {
+		t.Fatalf("sweep found %+v, %v; want %s not found", found, err, expiryID(ids[0]))
+	}
+	e.waitActive(0)
+	if rec, err := e.app.Store.Expiration(ctx, expiryID(ids[0])); err != nil || rec.State != store.StateTerminated {
+		t.Fatalf("the vanished expiry: %+v, %v; want terminated", rec, err)
+	}
+	if d, err := starter.CheckExpiration(ctx, e.app.Client, e.app.Store, expiryID(ids[1])); err != nil || d != nil {
+		t.Fatalf("the queued expiry: drift %+v, %v; want none", d, err)
 	}
 }

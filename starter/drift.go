@@ -57,7 +57,10 @@ func CheckExpiration(ctx context.Context, c client.Client, st *store.Store, work
 	switch {
 	case errors.As(err, &notFound):
 		if rec.State == store.StateAccepted {
-			return nil, nil // queued: the relay starts it
+			started, err := st.ExpirationStarted(ctx, workflowID)
+			if err != nil || !started {
+				return nil, err // queued: the relay starts it
+			}
 		}
 		return markDrift(ctx, st, workflowID, "NotFound", time.Time{})
 	case err != nil:
@@ -156,6 +159,8 @@ func RunDriftSweep(ctx context.Context, c client.Client, st *store.Store, logger
 	for {
 		started := time.Now()
 		found, err := SweepDrift(ctx, c, st, since)
+		vanished, vErr := SweepVanished(ctx, c, st, started.Add(-VanishedAfter))
+		found, err = append(found, vanished...), errors.Join(err, vErr)
 		for _, d := range found {
 			logger.Warn("expiration closed in Temporal outside kooflow; recorded", "workflowId", d.WorkflowID, "temporalStatus", d.Status, "state", d.State)
 		}
@@ -170,6 +175,34 @@ func RunDriftSweep(ctx context.Context, c client.Client, st *store.Store, logger
 		case <-time.After(DriftSweepEvery):
 		}
 	}
+}
+
+// VanishedAfter is how long an expiry counted as Temporal's may show no sign of life
+// (no state change, or a start that never began) before the sweep asks Temporal whether
+// its workflow still exists: twice the one-hour rule, within which a round moves it.
+const VanishedAfter = 2 * time.Hour
+
+// SweepVanished asks Temporal about the expiries the admission cap counts that have shown
+// no sign of life since before (store.StaleActiveExpirations, at most 500 a sweep): one
+// whose workflow Temporal no longer has — deleted, or lost with a restored database — is
+// recorded as drift, so it neither holds a place under the cap for ever nor looks alive
+// to operators. Visibility cannot find these: a deleted workflow leaves no record.
+func SweepVanished(ctx context.Context, c client.Client, st *store.Store, before time.Time) ([]Drift, error) {
+	ids, err := st.StaleActiveExpirations(ctx, before, 500)
+	if err != nil {
+		return nil, err
+	}
+	var found []Drift
+	for _, id := range ids {
+		d, err := CheckExpiration(ctx, c, st, id)
+		if err != nil {
+			return found, err
+		}
+		if d != nil {
+			found = append(found, *d)
+		}
+	}
+	return found, nil
 }
 
 // Restart starts the workflow of a terminated or cancelled expiration again, under the

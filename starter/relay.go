@@ -188,7 +188,7 @@ func (r *Relay) pass(ctx context.Context, subject string, backoff time.Duration)
 		room := r.MaxActive - active
 		res.held = room <= 0
 		if res.held {
-			claim.Kind = store.IntentStop
+			claim.StopsOnly = true
 		} else {
 			claim.Limit = min(claim.Limit, room)
 		}

@@ -182,6 +182,10 @@ func consolePlanCases(s *Store) []planCase {
 		// The relay's admission count, before every pass: both its counts by index.
 		planCase{name: "ActiveExpirations, freezing and notifying", query: activeSQL, reads: []access{byIndex("expirations", "expirations_state_list")}},
 		planCase{name: "ActiveExpirations, started and still accepted", query: activeSQL, reads: []access{byIndex("expirations", "expirations_admitted")}},
+		planCase{name: "StaleActiveExpirations, freezing and notifying", query: staleActiveSQL, args: []any{formatTime(since), formatTime(since), 500},
+			reads: []access{byIndex("expirations", "expirations_state_list")}, sorts: true},
+		planCase{name: "StaleActiveExpirations, started and still accepted", query: staleActiveSQL, args: []any{formatTime(since), formatTime(since), 500},
+			reads: []access{byIndex("expirations", "expirations_admitted")}, sorts: true},
 		planCase{name: "Backlog", query: backlogSQL, args: []any{IntentPending}, reads: []access{byIndex("intake_intents", "intake_intents_state")}},
 		planCase{name: "CountDeliveries", query: countDeliveriesSQL, args: []any{formatTime(since)},
 			reads: []access{byIndex("deliveries", "deliveries_received")}, sorts: true},

@@ -358,9 +358,11 @@ type ClaimOptions struct {
 	Lease time.Duration
 	// Subject, when set, claims only that subject's intents (the operator CLI).
 	Subject string
-	// Kind, when set, claims only intents of that kind: a relay at its admission cap
-	// still delivers stops (they end work), but no new start.
-	Kind string
+	// StopsOnly claims only stops and the starts a pending stop of the same subject
+	// overtook: what a relay at its admission cap may still deliver, since neither
+	// starts new work (an overtaken start is settled as overtaken, or as existing if an
+	// earlier attempt reached Temporal, never started).
+	StopsOnly bool
 }
 
 // ClaimIntents leases the oldest deliverable intents: pending, available now, and each
@@ -381,9 +383,9 @@ func (s *Store) ClaimIntents(ctx context.Context, o ClaimOptions) ([]Intent, err
 			query += " AND subject = ?"
 			args = append(args, o.Subject)
 		}
-		if o.Kind != "" {
-			query += " AND kind = ?"
-			args = append(args, o.Kind)
+		if o.StopsOnly {
+			query += ` AND (kind = ? OR EXISTS (SELECT 1 FROM intake_intents s WHERE s.subject = i.subject AND s.kind = ? AND s.state = ? AND s.id > i.id))`
+			args = append(args, IntentStop, IntentStop, IntentPending)
 		}
 		query += ` AND NOT EXISTS (SELECT 1 FROM intake_intents j WHERE j.subject = i.subject AND j.state = ? AND j.id < i.id)
  ORDER BY id LIMIT ?`
@@ -463,6 +465,52 @@ func (s *Store) CompleteIntents(ctx context.Context, outcome string, ids ...int6
 // (The index's definition in migration 0013 names 'accepted' too.)
 const activeSQL = `SELECT (SELECT COUNT(*) FROM expirations WHERE state IN ('` + StateFreezing + `', '` + StateNotifying + `'))
  + (SELECT COUNT(*) FROM expirations WHERE state = '` + StateAccepted + `' AND started_at <> '')`
+
+// staleActiveSQL lists expiries counted as Temporal's whose last sign of life is older
+// than a bound (both arguments), oldest first; each half reads its index in order.
+const staleActiveSQL = `SELECT workflow_id, updated_at AS since FROM expirations
+ WHERE state IN ('` + StateFreezing + `', '` + StateNotifying + `') AND updated_at < ?
+ UNION ALL
+ SELECT workflow_id, started_at AS since FROM expirations WHERE state = '` + StateAccepted + `' AND started_at <> '' AND started_at < ?
+ ORDER BY since LIMIT ?`
+
+// StaleActiveExpirations lists, oldest first, at most limit expiries that
+// ActiveExpirations counts but whose workflow has shown no sign of life since before: no
+// state change since, or started before and never begun. A round of KooDrive attempts
+// moves an expiry within the hour, so these are the ones to ask Temporal about: a
+// workflow deleted in Temporal would otherwise hold a place under the admission cap for
+// ever.
+func (s *Store) StaleActiveExpirations(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	cutoff := formatTime(before)
+	rows, err := s.db.QueryContext(ctx, s.rebind(staleActiveSQL), cutoff, cutoff, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list stale active expirations: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id, since string
+		if err := rows.Scan(&id, &since); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// ExpirationStarted reports whether the relay (or an operator's restart) delivered the
+// start of workflowID: Temporal has, or had, its workflow.
+func (s *Store) ExpirationStarted(ctx context.Context, workflowID string) (bool, error) {
+	var started string
+	err := s.db.QueryRowContext(ctx, s.rebind("SELECT started_at FROM expirations WHERE workflow_id = ?"), workflowID).Scan(&started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("expiration %s: %w", workflowID, ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("expiration %s: %w", workflowID, err)
+	}
+	return started != "", nil
+}
 
 // ActiveExpirations counts the expiries Temporal is working on now: those whose start the
 // relay delivered and whose workflow has not yet reserved, stalled or ended them (states
