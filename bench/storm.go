@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -34,7 +33,6 @@ import (
 	"github.com/kooflow/kooflow/devstack/devstacktest"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/registry"
-	"github.com/kooflow/kooflow/starter"
 	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/wiring"
 )
@@ -436,9 +434,9 @@ func (s *storm) drain() error {
 		return err
 	}
 	defer app.Stop()
-	admission := "admission cap " + strconv.Itoa(cmp.Or(s.maxActive, starter.DefaultMaxActive))
-	if s.maxActive < 0 {
-		admission = "no admission cap"
+	admission := "no admission cap"
+	if n := app.Relay.Cap(); n > 0 {
+		admission = "admission cap " + strconv.Itoa(n)
 	}
 	fmt.Printf("\nstorm: %d expirations through the webhook at concurrency %d (kooflow dev in this process, Temporal on %s, %s)\n",
 		s.m, s.c, app.Stack.Persistence(), admission)

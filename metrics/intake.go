@@ -57,7 +57,7 @@ func (m *Metrics) RegisterIntake(st *store.Store) *Intake {
 	return in
 }
 
-// SetAdmissionCap reports the relay's admission cap; 0 or less: none. A nil *Intake does
+// SetAdmissionCap reports the relay's admission cap (starter.Relay.Cap); 0: none. A nil *Intake does
 // nothing.
 func (in *Intake) SetAdmissionCap(n int) {
 	if in == nil {

@@ -106,6 +106,12 @@ func (r *Relay) init() {
 	})
 }
 
+// Cap is the admission cap the relay applies, its default filled in; 0 when it has none.
+func (r *Relay) Cap() int {
+	r.init()
+	return max(r.MaxActive, 0)
+}
+
 // Nudge wakes the relay now: something was just committed. It never blocks.
 func (r *Relay) Nudge() {
 	r.init()

@@ -1,7 +1,6 @@
 package wiring
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -222,7 +221,7 @@ func (p *Parts) StartIntake(ctx context.Context, c client.Client, ready *Readine
 	in := &Intake{Relay: &starter.Relay{Store: p.Store, Client: c, Owner: cfg.RelayOwner, Logger: p.logger,
 		Observe: intakeMetrics.ObserveRelay, MaxActive: cfg.MaxActive, Admission: intakeMetrics.ObserveAdmission}}
 	if !cfg.NoRelay {
-		intakeMetrics.SetAdmissionCap(cmp.Or(cfg.MaxActive, starter.DefaultMaxActive))
+		intakeMetrics.SetAdmissionCap(in.Relay.Cap())
 	}
 	in.Intake = &starter.Intake{Store: p.Store, Nudge: in.Relay.Nudge, NotifyWindow: cfg.NotifyWindow}
 	router := webhook.NewRouter(webhook.Config{
