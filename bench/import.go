@@ -48,9 +48,10 @@ func runImport(args []string) error {
 }
 
 // importsChecked runs the import's measurements and checks that the refused file changed
-// nothing: the counts of subscriptions and history events are the same before and after.
+// nothing: the counts of subscriptions, history events and import records are the same
+// before and after.
 func (s *storm) importsChecked() error {
-	var before [2]int64
+	var before [3]int64
 	s.afterFirstImports = func() error {
 		var err error
 		before, err = s.registryCounts()
@@ -64,26 +65,26 @@ func (s *storm) importsChecked() error {
 		return err
 	}
 	if after != before {
-		return fmt.Errorf("the refused import changed the registry: %d subscriptions and %d events before, %d and %d after",
-			before[0], before[1], after[0], after[1])
+		return fmt.Errorf("the refused import changed the registry: %d subscriptions, %d events, %d import records before, %d, %d, %d after",
+			before[0], before[1], before[2], after[0], after[1], after[2])
 	}
-	fmt.Printf("  refused import changed nothing: %d subscriptions, %d history events before and after\n", after[0], after[1])
+	fmt.Printf("  refused import changed nothing: %d subscriptions, %d history events, %d import records before and after\n", after[0], after[1], after[2])
 	return nil
 }
 
-// registryCounts counts the store's subscriptions and history events.
-func (s *storm) registryCounts() ([2]int64, error) {
+// registryCounts counts the store's subscriptions, history events and import records.
+func (s *storm) registryCounts() ([3]int64, error) {
 	driver, source := "pgx", s.dsn
 	if rest, ok := strings.CutPrefix(s.dsn, "sqlite:"); ok {
 		driver, source = "sqlite", "file:"+rest
 	}
 	db, err := sql.Open(driver, source)
 	if err != nil {
-		return [2]int64{}, fmt.Errorf("open the store to count its rows: %w", err)
+		return [3]int64{}, fmt.Errorf("open the store to count its rows: %w", err)
 	}
 	defer db.Close()
-	var c [2]int64
-	if err := db.QueryRow("SELECT (SELECT COUNT(*) FROM subscriptions), (SELECT COUNT(*) FROM subscription_events)").Scan(&c[0], &c[1]); err != nil {
+	var c [3]int64
+	if err := db.QueryRow("SELECT (SELECT COUNT(*) FROM subscriptions), (SELECT COUNT(*) FROM subscription_events), (SELECT COUNT(*) FROM registry_imports)").Scan(&c[0], &c[1], &c[2]); err != nil {
 		return c, fmt.Errorf("count the registry: %w", err)
 	}
 	return c, nil

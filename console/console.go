@@ -64,7 +64,7 @@ type Operator interface {
 	RetryEach(ctx context.Context, workflowIDs []string, asked string) ([]starter.RetryResult, error)
 	Expire(ctx context.Context, instanceID string, test bool) (starter.Verdict, store.Acceptance, error)
 	Replay(ctx context.Context, eventID string, isExpiry func(store.SmartHubEvent) bool) (starter.Verdict, store.Acceptance, error)
-	ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string) (store.ImportStats, error)) (store.ImportStats, error)
+	ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string, store.ImportOrigin) (store.ImportStats, error)) (store.ImportStats, error)
 	Reconcile(ctx context.Context, in contract.ReconciliationInput, force bool) (client.WorkflowRun, error)
 	SetSchedulePaused(ctx context.Context, paused bool, note string) error
 	DescribeSchedule(ctx context.Context) (*client.ScheduleDescription, []starter.ScheduleRun, error)

@@ -91,8 +91,9 @@ func (c *Console) importRegistry(w http.ResponseWriter, r *http.Request, sess se
 	progress := c.newProgressPage(w, header.Filename, sess)
 	op := c.cfg.Operator(c.actor(r, sess))
 	name := fmt.Sprintf("%s (uploaded, %d bytes)", header.Filename, header.Size)
-	stats, err := op.ImportRegistry(r.Context(), name, func(ctx context.Context, st *store.Store, _ string) (store.ImportStats, error) {
-		stats, err := registry.Import(ctx, st, tmp.Name(), registry.Options{Progress: progress.show})
+	stats, err := op.ImportRegistry(r.Context(), name, func(ctx context.Context, st *store.Store, _ string, origin store.ImportOrigin) (store.ImportStats, error) {
+		origin.Source = header.Filename // the operator's file, not the console's copy of it
+		stats, err := registry.Import(ctx, st, tmp.Name(), registry.Options{Progress: progress.show, Origin: origin})
 		var rows *registry.ImportError
 		if errors.As(err, &rows) {
 			rows.File = header.Filename // the operator's file, not the console's copy of it

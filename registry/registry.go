@@ -76,6 +76,8 @@ type Progress struct {
 type Options struct {
 	// Progress, when set, is called as the import advances.
 	Progress func(Progress)
+	// Origin is who runs the import and from which file, recorded with it.
+	Origin store.ImportOrigin
 }
 
 // Import validates path (.csv or .xlsx) in one streaming pass, then upserts its rows into
@@ -97,7 +99,7 @@ func Import(ctx context.Context, st *store.Store, path string, opts Options) (st
 			opts.Progress(Progress{Phase: p.Phase, Rows: p.Done, Total: p.Total, Fraction: f})
 		}
 	}
-	stats, err := st.ImportSubscriptions(ctx, Rows(path), store.ImportOptions{Total: n, Progress: progress})
+	stats, err := st.ImportSubscriptions(ctx, Rows(path), store.ImportOptions{Total: n, Progress: progress, Origin: opts.Origin})
 	var conflict *store.ImportConflictError
 	if errors.As(err, &conflict) {
 		ierr := &ImportError{File: path, Total: conflict.Total}

@@ -43,7 +43,7 @@ func TestImportCSV(t *testing.T) {
 	}
 	st := storetest.OpenSQLite(t)
 	stats, err := registry.Import(context.Background(), st, path, registry.Options{})
-	if err != nil || stats != (store.ImportStats{Inserted: 2}) {
+	if err != nil || stats != (store.ImportStats{ImportID: 1, Inserted: 2}) {
 		t.Fatalf("Import = %+v, %v", stats, err)
 	}
 	sub, err := st.SubscriptionByInstance(context.Background(), "inst-1")
@@ -220,27 +220,28 @@ func TestImport200kRows(t *testing.T) {
 			return "pkg-50GB"
 		})
 		var phases []string
-		stats, err := registry.Import(ctx, st, first, registry.Options{Progress: func(p registry.Progress) {
+		origin := store.ImportOrigin{Actor: "alice", Via: "cli", Source: "first.csv"}
+		stats, err := registry.Import(ctx, st, first, registry.Options{Origin: origin, Progress: func(p registry.Progress) {
 			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 				phases = append(phases, p.Phase)
 			}
 		}})
-		if err != nil || stats != (store.ImportStats{Inserted: n}) {
+		if err != nil || stats != (store.ImportStats{ImportID: 1, Inserted: n}) {
 			t.Fatalf("first import = %+v, %v", stats, err)
 		}
 		if got := strings.Join(phases, ","); got != "validating,staging,checking,applying" {
 			t.Errorf("phases = %s", got)
 		}
 		stats, err = registry.Import(ctx, st, second, registry.Options{})
-		if err != nil || stats != (store.ImportStats{Updated: n / 10, Unchanged: n - n/10}) {
+		if err != nil || stats != (store.ImportStats{ImportID: 2, Updated: n / 10, Unchanged: n - n/10}) {
 			t.Fatalf("second import = %+v, %v", stats, err)
 		}
 		for i := 0; i < n; i += 9973 {
 			id := fmt.Sprintf("%07d", i)
 			wantPackage := "pkg-50GB"
-			wantEvents := "imported"
+			wantEvents := "imported (import 1 of first.csv by alice via cli)"
 			if i%10 == 0 {
-				wantPackage, wantEvents = "pkg-200GB", "imported|updated (changed packageId)"
+				wantPackage, wantEvents = "pkg-200GB", wantEvents+"|updated (changed packageId; import 2)"
 			}
 			var sub store.Subscription
 			if i%3 == 2 {

@@ -384,15 +384,21 @@ func (o *Operator) DescribeSchedule(ctx context.Context) (*client.ScheduleDescri
 }
 
 // ImportRegistry imports a registry file through importFile (registry.Import, all rows
-// or none) and records it: the file, and what changed or why it was refused.
-func (o *Operator) ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string) (store.ImportStats, error)) (store.ImportStats, error) {
+// or none), handing it the origin the registry records the import with (this operator
+// and path), and records it in the audit log: the file, and what changed or why it was
+// refused.
+func (o *Operator) ImportRegistry(ctx context.Context, path string, importFile func(context.Context, *store.Store, string, store.ImportOrigin) (store.ImportStats, error)) (store.ImportStats, error) {
 	var stats store.ImportStats
 	err := o.audited(ctx, "registry import", path, func(r *auditRecord) error {
 		var err error
-		if stats, err = importFile(ctx, o.Store, path); err != nil {
+		origin := store.ImportOrigin{Actor: o.Actor.Name, Via: o.Actor.Via, Source: path}
+		if stats, err = importFile(ctx, o.Store, path, origin); err != nil {
 			return err
 		}
 		r.detail = fmt.Sprintf("%d inserted, %d updated, %d unchanged", stats.Inserted, stats.Updated, stats.Unchanged)
+		if stats.ImportID != 0 {
+			r.detail = fmt.Sprintf("import %d: %s", stats.ImportID, r.detail)
+		}
 		return nil
 	})
 	return stats, err

@@ -26,6 +26,10 @@ type ImportRow struct {
 
 // ImportStats counts what an import did.
 type ImportStats struct {
+	// ImportID numbers the import in the registry's record of imports (0 when it
+	// changed nothing): the subscriptions it created and the updates it made name it in
+	// their history.
+	ImportID int64
 	Inserted int
 	// Updated counts existing subscriptions the import changed.
 	Updated int
@@ -49,8 +53,21 @@ type ImportProgress struct {
 	Total int
 }
 
+// ImportOrigin says who ran an import and from what, for the registry's record of it
+// (table registry_imports) and the history of every subscription it created or changed.
+type ImportOrigin struct {
+	// Actor is who ran it: an operating-system user, or the console's signed-in operator.
+	Actor string
+	// Via is the door it came through: "cli" or "console".
+	Via string
+	// Source names the file.
+	Source string
+}
+
 // ImportOptions tune ImportSubscriptions.
 type ImportOptions struct {
+	// Origin is recorded with the import.
+	Origin ImportOrigin
 	// Total is the number of rows the source will yield, when known (for progress).
 	Total int
 	// Progress, when set, is called as the import advances, from the importing goroutine.
@@ -100,12 +117,9 @@ func (e *ImportConflictError) Error() string {
 const (
 	stagingTable = "kooflow_import"
 	matchTable   = "kooflow_match"
+	// feedTable reads the rows being staged on SQLite (importfeed.go).
+	feedTable = "kooflow_feed"
 )
-
-// stagingBatch is how many rows one multi-row INSERT stages on SQLite. The driver binds
-// parameters in time quadratic in their number, so a few hundred per statement is the
-// sweet spot (measured: 32 rows of 10 beat 8, 128 and 500).
-const stagingBatch = 32
 
 // importer carries one import's state.
 type importer struct {
@@ -193,7 +207,9 @@ func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (I
 // when it has one, otherwise by its gIccid and packageCode, otherwise by its orderId;
 // rows naming nothing known are inserted ("imported" in the history), rows that change a
 // subscription update it ("updated", naming the changed fields), rows equal to the
-// registry change nothing. Status and freeze state are kept.
+// registry change nothing. Status and freeze state are kept. The import itself is recorded
+// once, with opts.Origin and its counts; a subscription's history names the import that
+// created it and each that changed it.
 //
 // The rows are first staged (SQLite: multi-row INSERTs into a temporary table;
 // PostgreSQL: COPY), then checked as sets: two rows naming the same subscription, or a
@@ -251,6 +267,7 @@ func (im *importer) runSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq
 	for _, q := range []string{
 		"DROP TABLE IF EXISTS temp." + stagingTable,
 		"DROP TABLE IF EXISTS temp." + matchTable,
+		"DROP TABLE IF EXISTS temp." + feedTable,
 		`CREATE TEMP TABLE ` + stagingTable + ` (line INTEGER PRIMARY KEY, ` + stagingColumnTypes + `)`,
 		`CREATE TEMP TABLE ` + matchTable + ` (line INTEGER PRIMARY KEY, ` + matchColumnTypes + `)`,
 	} {
@@ -307,53 +324,30 @@ func (im *importer) writeTx(ctx context.Context, conn *sql.Conn, fn func(tx *sql
 	return nil
 }
 
-// stageSQLite inserts the rows into the staging table, stagingBatch rows a statement.
+// stageSQLite streams the rows into the staging table in one statement, reading them
+// through an import feed (importfeed.go).
 func (im *importer) stageSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) error {
-	placeholders := "(" + strings.Repeat("?, ", len(stagingColumns)-1) + "?)"
-	insert := func(n int) string {
-		return "INSERT OR ROLLBACK INTO temp." + stagingTable + " (" + strings.Join(stagingColumns, ", ") + ") VALUES " +
-			strings.Repeat(placeholders+", ", n-1) + placeholders
+	next, stop := iter.Pull2(rows)
+	defer stop()
+	src := &copySource{im: im, next: next}
+	token, remove := openImportFeed(src)
+	defer remove()
+	if _, err := conn.ExecContext(ctx, "CREATE VIRTUAL TABLE temp."+feedTable+" USING "+importFeedModule+"("+token+")"); err != nil {
+		return fmt.Errorf("open the rows to stage: %w", err)
 	}
-	full, err := conn.PrepareContext(ctx, insert(stagingBatch))
+	columns := strings.Join(stagingColumns, ", ")
+	_, err := conn.ExecContext(ctx, "INSERT OR ROLLBACK INTO temp."+stagingTable+" ("+columns+") SELECT "+columns+" FROM temp."+feedTable)
+	if src.err != nil {
+		return src.err
+	}
 	if err != nil {
-		return fmt.Errorf("prepare staging insert: %w", err)
+		return fmt.Errorf("stage rows up to line %d: %w", im.maxLine, err)
 	}
-	defer full.Close()
-	args := make([]any, 0, stagingBatch*len(stagingColumns))
-	n := 0
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		var err error
-		if n == stagingBatch {
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = conn.ExecContext(ctx, insert(n), args...)
-		}
-		if err != nil {
-			return fmt.Errorf("stage rows up to line %d: %w", im.maxLine, err)
-		}
-		args, n = args[:0], 0
-		im.progress(PhaseStaging, im.staged)
-		return nil
+	if _, err := conn.ExecContext(ctx, "DROP TABLE temp."+feedTable); err != nil {
+		return fmt.Errorf("close the staged rows' feed: %w", err)
 	}
-	for r, err := range rows {
-		if err != nil {
-			return err
-		}
-		if err := im.note(r); err != nil {
-			return err
-		}
-		args = stageValues(r, args)
-		n++
-		if n == stagingBatch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+	im.progress(PhaseStaging, im.staged)
+	return nil
 }
 
 // runPostgres stages with COPY inside the import's transaction.
@@ -482,7 +476,7 @@ func (im *importer) checkAndApply(ctx context.Context, tx *sql.Tx) (ImportStats,
 	if im.s.dialect == sqlite {
 		// A unique violation rolls the whole transaction back (see orRollback); the
 		// caller checks everything in a new one.
-		if err := im.apply(ctx, tx, stats); err != nil {
+		if err := im.apply(ctx, tx, &stats); err != nil {
 			return ImportStats{}, err
 		}
 		return stats, nil
@@ -490,7 +484,7 @@ func (im *importer) checkAndApply(ctx context.Context, tx *sql.Tx) (ImportStats,
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT kooflow_apply"); err != nil {
 		return ImportStats{}, fmt.Errorf("savepoint before the apply: %w", err)
 	}
-	if err := im.apply(ctx, tx, stats); err != nil {
+	if err := im.apply(ctx, tx, &stats); err != nil {
 		if !isUniqueViolation(err) {
 			return ImportStats{}, err
 		}
@@ -804,78 +798,53 @@ func (im *importer) targetsIncrease(ctx context.Context, tx *sql.Tx) (bool, erro
 	return true, nil
 }
 
-// apply writes the checked rows, a batch of lines at a time: updates of changed
-// subscriptions, inserts of new ones, and one history event for each.
-func (im *importer) apply(ctx context.Context, tx *sql.Tx, stats ImportStats) error {
+// apply records the import when it changes the registry (its row in registry_imports,
+// whose id stats gets; an import of unchanged rows writes nothing) and writes the checked
+// rows, a batch of lines at a time: updates of changed subscriptions,
+// each with an "updated" history event naming the import, and inserts of new ones, which
+// name it in imported_by (their "imported" history comes from there: no event row each).
+func (im *importer) apply(ctx context.Context, tx *sql.Tx, stats *ImportStats) error {
+	if stats.Inserted+stats.Updated == 0 {
+		return nil
+	}
 	s := im.s
+	o := im.opts.Origin
+	id, err := s.insertID(ctx, tx, `INSERT INTO registry_imports (at, actor, via, source, inserted, updated, unchanged)
+ VALUES (?, ?, ?, ?, ?, ?, ?)`, im.now, storable(o.Actor), storable(o.Via), storable(o.Source), stats.Inserted, stats.Updated, stats.Unchanged)
+	if err != nil {
+		return fmt.Errorf("record the import: %w", err)
+	}
+	stats.ImportID = id
 	update := s.rebind(`UPDATE` + s.orRollback() + ` subscriptions SET instance_id = COALESCE(r.instance_id, subscriptions.instance_id), order_id = r.order_id,
  carrier_user_id = r.carrier_user_id, package_id = r.package_id, carrier_order_id = r.carrier_order_id,
  carrier_order_time = r.carrier_order_time, expire_time = r.expire_time,
  g_iccid = COALESCE(r.g_iccid, subscriptions.g_iccid), package_code = COALESCE(r.package_code, subscriptions.package_code), updated_at = ?
  FROM ` + matchTable + ` m JOIN ` + stagingTable + ` r ON r.line = m.line
  WHERE subscriptions.id = m.target_id AND m.changes <> '' AND m.line BETWEEN ? AND ?`)
-	updated := s.rebind(`INSERT` + s.orRollback() + ` INTO subscription_events (subscription_id, at, event, detail)
- SELECT target_id, ?, 'updated', 'changed ' || substr(changes, 3) FROM ` + matchTable + `
+	updated := s.rebind(`INSERT` + s.orRollback() + ` INTO subscription_events (subscription_id, at, event, detail, import_id)
+ SELECT target_id, ?, 'updated', 'changed ' || substr(changes, 3), ? FROM ` + matchTable + `
  WHERE target_id IS NOT NULL AND changes <> '' AND line BETWEEN ? AND ? ORDER BY line`)
-	const columns = `instance_id, order_id, carrier_user_id, package_id, carrier_order_id, carrier_order_time, expire_time,
- g_iccid, package_code, status, frozen_period, created_at, updated_at`
-	const values = `r.instance_id, r.order_id, r.carrier_user_id, r.package_id, r.carrier_order_id, r.carrier_order_time,
- r.expire_time, r.g_iccid, r.package_code, 'active', '', ?, ?`
 	// The staged rows that name no existing subscription.
-	const newRows = stagingTable + ` r LEFT JOIN ` + matchTable + ` m ON m.line = r.line
- WHERE m.target_id IS NULL AND r.line BETWEEN ? AND ?`
-	var insert, imported string
-	var base int64
-	if s.dialect == postgres {
-		// The sequence hands out the ids, so concurrent inserts elsewhere never collide.
-		insert = s.rebind(`WITH ins AS (INSERT INTO subscriptions (` + columns + `)
- SELECT ` + values + ` FROM ` + newRows + ` ORDER BY r.line RETURNING id)
- INSERT INTO subscription_events (subscription_id, at, event, detail) SELECT id, ?, 'imported', '' FROM ins ORDER BY id`)
-	} else {
-		// The import holds SQLite's write lock, and AUTOINCREMENT hands out ids after the
-		// largest ever used: a batch's new subscriptions are exactly the ids above the
-		// largest before it, so their history events come from that range of the table
-		// (a rowid range scan) instead of a second pass over the staged rows.
-		err := tx.QueryRowContext(ctx, `SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'subscriptions'), 0),
- COALESCE((SELECT MAX(id) FROM subscriptions), 0))`).Scan(&base)
-		if err != nil {
-			return fmt.Errorf("read the registry's last id: %w", err)
-		}
-		insert = `INSERT OR ROLLBACK INTO subscriptions (` + columns + `)
- SELECT ` + values + ` FROM ` + newRows + ` ORDER BY r.line`
-		imported = `INSERT OR ROLLBACK INTO subscription_events (subscription_id, at, event, detail)
- SELECT id, ?, 'imported', '' FROM subscriptions WHERE id > ? ORDER BY id`
-	}
+	insert := s.rebind(`INSERT` + s.orRollback() + ` INTO subscriptions (instance_id, order_id, carrier_user_id, package_id, carrier_order_id,
+ carrier_order_time, expire_time, g_iccid, package_code, status, frozen_period, created_at, updated_at, imported_by)
+ SELECT r.instance_id, r.order_id, r.carrier_user_id, r.package_id, r.carrier_order_id, r.carrier_order_time,
+ r.expire_time, r.g_iccid, r.package_code, 'active', '', ?, ?, ?
+ FROM ` + stagingTable + ` r LEFT JOIN ` + matchTable + ` m ON m.line = r.line
+ WHERE m.target_id IS NULL AND r.line BETWEEN ? AND ? ORDER BY r.line`)
 	return im.batches(func(lo, hi int) error {
 		if stats.Updated > 0 {
 			if _, err := tx.ExecContext(ctx, update, im.now, lo, hi); err != nil {
 				return fmt.Errorf("update subscriptions of lines %d-%d: %w", lo, hi, concurrentHint(err))
 			}
-			if _, err := tx.ExecContext(ctx, updated, im.now, lo, hi); err != nil {
+			if _, err := tx.ExecContext(ctx, updated, im.now, id, lo, hi); err != nil {
 				return fmt.Errorf("record updated events of lines %d-%d: %w", lo, hi, err)
 			}
 		}
-		if stats.Inserted == 0 {
-			return nil
-		}
-		if s.dialect == postgres {
-			if _, err := tx.ExecContext(ctx, insert, im.now, im.now, lo, hi, im.now); err != nil {
+		if stats.Inserted > 0 {
+			if _, err := tx.ExecContext(ctx, insert, im.now, im.now, id, lo, hi); err != nil {
 				return fmt.Errorf("insert subscriptions of lines %d-%d: %w", lo, hi, concurrentHint(err))
 			}
-			return nil
 		}
-		res, err := tx.ExecContext(ctx, insert, im.now, im.now, lo, hi)
-		if err != nil {
-			return fmt.Errorf("insert subscriptions of lines %d-%d: %w", lo, hi, err)
-		}
-		if _, err := tx.ExecContext(ctx, imported, im.now, base); err != nil {
-			return fmt.Errorf("record imported events of lines %d-%d: %w", lo, hi, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("count subscriptions inserted from lines %d-%d: %w", lo, hi, err)
-		}
-		base += n
 		return nil
 	}, PhaseApplying)
 }

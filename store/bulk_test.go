@@ -80,21 +80,21 @@ func TestBulkInsertRecordsImported(t *testing.T) {
 			store.Subscription{GIccid: "8986001", PackageCode: "PK1", CarrierUserID: "u2", PackageID: "p2"},
 			store.Subscription{OrderID: "o3", CarrierUserID: "u3", PackageID: "p3"},
 		)
-		if stats != (store.ImportStats{Inserted: 3}) {
+		if stats != (store.ImportStats{ImportID: 1, Inserted: 3}) {
 			t.Fatalf("stats = %+v", stats)
 		}
 		sub, err := s.SubscriptionByInstance(ctx, "i1")
 		if err != nil || sub.OrderID != "o1" || sub.CarrierOrderID != "co1" || !sub.ExpireTime.Equal(expire) || sub.Status != store.StatusActive {
 			t.Fatalf("i1 = %+v, %v", sub, err)
 		}
-		if got := storetest.History(t, s, sub.ID); got != "imported" {
+		if got := storetest.History(t, s, sub.ID); got != "imported (import 1)" {
 			t.Fatalf("events of i1 = %v", got)
 		}
 		sim, err := s.SubscriptionBySIM(ctx, "8986001", "PK1")
 		if err != nil || sim.InstanceID != "" || sim.CarrierUserID != "u2" {
 			t.Fatalf("SIM = %+v, %v", sim, err)
 		}
-		if got := storetest.History(t, s, sim.ID); got != "imported" {
+		if got := storetest.History(t, s, sim.ID); got != "imported (import 1)" {
 			t.Fatalf("events of the SIM = %v", got)
 		}
 		if _, err := s.SubscriptionByOrder(ctx, "o3"); err != nil {
@@ -102,7 +102,7 @@ func TestBulkInsertRecordsImported(t *testing.T) {
 		}
 		// New rows into a registry that is no longer empty take the matching path.
 		stats = mustImport(t, s, store.Subscription{InstanceID: "i4", CarrierUserID: "u4", PackageID: "p4"})
-		if stats != (store.ImportStats{Inserted: 1}) {
+		if stats != (store.ImportStats{ImportID: 2, Inserted: 1}) {
 			t.Fatalf("second import: %+v", stats)
 		}
 		i4, err := s.SubscriptionByInstance(ctx, "i4")
@@ -126,7 +126,7 @@ func TestBulkUpdateKeepsStateAndNamesChangedFields(t *testing.T) {
 			store.Subscription{InstanceID: "i1", OrderID: "o1", CarrierUserID: "u1b", PackageID: "p1", ExpireTime: later},
 			store.Subscription{GIccid: "8986001", PackageCode: "PK1", CarrierUserID: "u2", PackageID: "p2b", InstanceID: ""},
 		)
-		if stats != (store.ImportStats{Updated: 2}) {
+		if stats != (store.ImportStats{ImportID: 2, Updated: 2}) {
 			t.Fatalf("stats = %+v", stats)
 		}
 		after, _ := s.SubscriptionByInstance(ctx, "i1")
@@ -134,7 +134,7 @@ func TestBulkUpdateKeepsStateAndNamesChangedFields(t *testing.T) {
 			after.Status != store.StatusFrozen || after.FrozenPeriod != store.PeriodOf(before) {
 			t.Fatalf("after = %+v", after)
 		}
-		want := "imported|frozen (period " + store.PeriodOf(before) + ")|updated (changed carrierUserId, expireTime)"
+		want := "imported (import 1)|frozen (period " + store.PeriodOf(before) + ")|updated (changed carrierUserId, expireTime; import 2)"
 		if got := storetest.History(t, s, after.ID); got != want {
 			t.Fatalf("events = %v, want %v", got, want)
 		}
@@ -146,13 +146,13 @@ func TestBulkUpdateKeepsStateAndNamesChangedFields(t *testing.T) {
 		// instance keeps the SIM it does not name.
 		stats = mustImport(t, s, store.Subscription{GIccid: "8986001", PackageCode: "PK1", CarrierUserID: "u2", PackageID: "p2b", OrderID: "o2"},
 			store.Subscription{InstanceID: "i1", OrderID: "o1", CarrierUserID: "u1b", PackageID: "p1", ExpireTime: later, GIccid: "8986009", PackageCode: "PK9"})
-		if stats != (store.ImportStats{Updated: 2}) {
+		if stats != (store.ImportStats{ImportID: 3, Updated: 2}) {
 			t.Fatalf("third import: %+v", stats)
 		}
 		if got, _ := s.SubscriptionBySIM(ctx, "8986009", "PK9"); got.ID != after.ID {
 			t.Fatalf("i1 did not take SIM 8986009: %+v", got)
 		}
-		if got := storetest.History(t, s, after.ID); !strings.HasSuffix(got, "|updated (changed gIccid, packageCode)") {
+		if got := storetest.History(t, s, after.ID); !strings.HasSuffix(got, "|updated (changed gIccid, packageCode; import 3)") {
 			t.Fatalf("events = %v", got)
 		}
 	})
@@ -194,12 +194,12 @@ func TestBulkMixedInsertUpdateUnchanged(t *testing.T) {
 			store.Subscription{GIccid: "8986001", PackageCode: "PK1", CarrierUserID: "u3b", PackageID: "p3"}, // updated
 			store.Subscription{GIccid: "8986002", PackageCode: "PK1", CarrierUserID: "u5", PackageID: "p5"},  // inserted
 		)
-		if err != nil || stats != (store.ImportStats{Inserted: 2, Updated: 2, Unchanged: 1}) {
+		if err != nil || stats != (store.ImportStats{ImportID: 2, Inserted: 2, Updated: 2, Unchanged: 1}) {
 			t.Fatalf("stats = %+v, %v", stats, err)
 		}
 		for _, c := range []struct{ instance, iccid, want string }{
-			{"i1", "", "imported"}, {"i2", "", "imported|updated (changed packageId)"}, {"i3", "", "imported"},
-			{"", "8986001", "imported|updated (changed carrierUserId)"}, {"", "8986002", "imported"},
+			{"i1", "", "imported (import 1)"}, {"i2", "", "imported (import 1)|updated (changed packageId; import 2)"}, {"i3", "", "imported (import 2)"},
+			{"", "8986001", "imported (import 1)|updated (changed carrierUserId; import 2)"}, {"", "8986002", "imported (import 2)"},
 		} {
 			var sub store.Subscription
 			var err error
@@ -363,6 +363,61 @@ func TestBulkLinesMustIncrease(t *testing.T) {
 		}
 		if dump := registryDump(t, s); dump != "" {
 			t.Fatalf("wrote %s", dump)
+		}
+	})
+}
+
+// TestImportIsRecordedOnceWithWhoRanIt: an import that changes the registry is one row of
+// registry_imports with its origin and counts, not a history row per subscription, and a
+// subscription's history names it; an import that changes nothing, and a refused one,
+// leave no record.
+func TestImportIsRecordedOnceWithWhoRanIt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		rows := []store.Subscription{
+			{InstanceID: "i1", CarrierUserID: "u1", PackageID: "p1"},
+			{InstanceID: "i2", CarrierUserID: "u2", PackageID: "p2"},
+			{GIccid: "8986001", PackageCode: "PK1", CarrierUserID: "u3", PackageID: "p3"},
+		}
+		origin := store.ImportOrigin{Actor: "alice", Via: "console", Source: "registry-2026-12.csv"}
+		stats, err := importRows(t, s, store.ImportOptions{Origin: origin}, rows...)
+		if err != nil || stats != (store.ImportStats{ImportID: 1, Inserted: 3}) {
+			t.Fatalf("import = %+v, %v", stats, err)
+		}
+		if n := s.RowsForTest(t, "subscription_events"); n != 0 {
+			t.Errorf("%d history rows written for 3 imported subscriptions, want 0 (the import's record says it)", n)
+		}
+		if n := s.RowsForTest(t, "registry_imports"); n != 1 {
+			t.Errorf("%d import records, want 1", n)
+		}
+		sub, err := s.SubscriptionByInstance(ctx, "i2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := s.Events(ctx, sub.ID)
+		if err != nil || len(events) != 1 {
+			t.Fatalf("events = %+v, %v", events, err)
+		}
+		if e := events[0]; e.Event != "imported" || e.ImportID != 1 || e.Detail != "import 1 of registry-2026-12.csv by alice via console" || e.At.IsZero() {
+			t.Errorf("imported event = %+v", e)
+		}
+		if stats := mustImport(t, s, rows...); stats != (store.ImportStats{Unchanged: 3}) {
+			t.Errorf("unchanged import = %+v, want no import id", stats)
+		}
+		_, err = importRows(t, s, store.ImportOptions{Origin: origin},
+			store.Subscription{InstanceID: "i4", CarrierUserID: "u4", PackageID: "p4", GIccid: "8986001", PackageCode: "PK1"})
+		wantConflict(t, err, map[int]string{1: "belongs to subscription"})
+		if n := s.RowsForTest(t, "registry_imports"); n != 1 {
+			t.Errorf("%d import records after an unchanged and a refused import, want still 1", n)
+		}
+		stats, err = importRows(t, s, store.ImportOptions{Origin: store.ImportOrigin{Actor: "bob", Via: "cli", Source: "fix.csv"}},
+			store.Subscription{InstanceID: "i2", CarrierUserID: "u2", PackageID: "p2-big"})
+		if err != nil || stats.ImportID != 2 || stats.Updated != 1 {
+			t.Fatalf("update = %+v, %v", stats, err)
+		}
+		want := "imported (import 1 of registry-2026-12.csv by alice via console)|updated (changed packageId; import 2 of fix.csv by bob via cli)"
+		if got := storetest.History(t, s, sub.ID); got != want {
+			t.Errorf("history = %s\nwant       %s", got, want)
 		}
 	})
 }

@@ -33,3 +33,13 @@ func (s *Store) ConnForTest(ctx context.Context) (*sql.Conn, error) { return s.d
 // SetNowForTest makes the store stamp what it records (history events, runs) with now's
 // times instead of the clock's.
 func (s *Store) SetNowForTest(now func() time.Time) { s.now = now }
+
+// RowsForTest counts the rows of table.
+func (s *Store) RowsForTest(t testing.TB, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := s.db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}

@@ -5,14 +5,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // Event is one entry of a subscription's history.
 type Event struct {
-	At     time.Time
-	Event  string
+	At time.Time
+	// Event names what happened: imported, updated, frozen, unfrozen, released, renewed, ….
+	Event string
+	// Detail says more, in words.
 	Detail string
+	// ImportID is the registry import that made the event, 0 for any other.
+	ImportID int64
 }
 
 const subscriptionColumns = `id, COALESCE(instance_id, ''), order_id, carrier_user_id, package_id, carrier_order_id,
@@ -122,22 +127,54 @@ func (s *Store) Freeze(ctx context.Context, subscriptionID int64, period string,
 	return changed, nil
 }
 
-// Events returns a subscription's history, oldest first.
+// Events returns a subscription's history, oldest first: "imported" first when a registry
+// import created it (recorded with the import since migration 14, as an event row before),
+// then its history rows. An event a registry import made names the import, its file and
+// who ran it in Detail.
 func (s *Store) Events(ctx context.Context, subscriptionID int64) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind("SELECT at, event, detail FROM subscription_events WHERE subscription_id = ? ORDER BY id"), subscriptionID)
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT 0 AS kind, s.id AS seq, i.at, 'imported' AS event, '' AS detail,
+ i.id, i.actor, i.via, i.source
+ FROM subscriptions s JOIN registry_imports i ON i.id = s.imported_by WHERE s.id = ?
+ UNION ALL
+ SELECT 1, e.id, e.at, e.event, e.detail, COALESCE(i.id, 0), COALESCE(i.actor, ''), COALESCE(i.via, ''), COALESCE(i.source, '')
+ FROM subscription_events e LEFT JOIN registry_imports i ON i.id = e.import_id WHERE e.subscription_id = ?
+ ORDER BY kind, seq`), subscriptionID, subscriptionID)
 	if err != nil {
 		return nil, fmt.Errorf("events of subscription %d: %w", subscriptionID, err)
 	}
 	defer rows.Close()
 	var events []Event
 	for rows.Next() {
-		var e Event
-		var at string
-		if err := rows.Scan(&at, &e.Event, &e.Detail); err != nil {
-			return nil, err
+		var (
+			e                  Event
+			kind, seq          int64
+			at                 string
+			actor, via, source string
+		)
+		if err := rows.Scan(&kind, &seq, &at, &e.Event, &e.Detail, &e.ImportID, &actor, &via, &source); err != nil {
+			return nil, fmt.Errorf("events of subscription %d: %w", subscriptionID, err)
 		}
 		e.At = parseTime(at)
+		if e.ImportID != 0 {
+			e.Detail = strings.TrimPrefix(e.Detail+"; "+describeImport(e.ImportID, actor, via, source), "; ")
+		}
 		events = append(events, e)
 	}
 	return events, rows.Err()
+}
+
+// describeImport names a registry import for a history line: "import 12 of registry.csv
+// by alice via cli", leaving out what was not recorded.
+func describeImport(id int64, actor, via, source string) string {
+	d := fmt.Sprintf("import %d", id)
+	if source != "" {
+		d += " of " + source
+	}
+	if actor != "" {
+		d += " by " + actor
+	}
+	if via != "" {
+		d += " via " + via
+	}
+	return d
 }

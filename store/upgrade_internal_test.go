@@ -102,3 +102,37 @@ func upgradeSQLiteFrom(t *testing.T, version int, statements ...string) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestUpgradeKeepsTheImportedHistoryOfEarlierReleases opens a store as the release before
+// migration 14 left it, whose imports wrote an "imported" history row per subscription:
+// that history is kept as it was, and a later import's update follows it, naming the
+// import.
+func TestUpgradeKeepsTheImportedHistoryOfEarlierReleases(t *testing.T) {
+	ctx := context.Background()
+	s := upgradeSQLiteFrom(t, 13,
+		`INSERT INTO subscriptions (instance_id, carrier_user_id, package_id, created_at, updated_at)
+ VALUES ('old-i', 'u', 'p', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
+		`INSERT INTO subscription_events (subscription_id, at, event, detail)
+ SELECT id, '2026-01-01T00:00:00.000Z', 'imported', '' FROM subscriptions`,
+	)
+	stats, err := s.ImportSubscriptions(ctx, func(yield func(ImportRow, error) bool) {
+		yield(ImportRow{Line: 1, Subscription: Subscription{InstanceID: "old-i", CarrierUserID: "u", PackageID: "p2"}}, nil)
+	}, ImportOptions{Origin: ImportOrigin{Actor: "carol", Via: "cli", Source: "delta.csv"}})
+	if err != nil || stats.ImportID != 1 || stats.Updated != 1 {
+		t.Fatalf("import after the upgrade = %+v, %v", stats, err)
+	}
+	sub, err := s.SubscriptionByInstance(ctx, "old-i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.Events(ctx, sub.ID)
+	if err != nil || len(events) != 2 {
+		t.Fatalf("events = %+v, %v", events, err)
+	}
+	if e := events[0]; e.Event != "imported" || e.Detail != "" || e.ImportID != 0 || !e.At.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("the earlier release's imported event = %+v", e)
+	}
+	if e := events[1]; e.Event != "updated" || e.Detail != "changed packageId; import 1 of delta.csv by carol via cli" || e.ImportID != 1 {
+		t.Errorf("the update = %+v", e)
+	}
+}

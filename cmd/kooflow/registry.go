@@ -27,6 +27,8 @@ func newRegistryCommand() *cobra.Command {
 A row is identified by instanceId, or by gIccid+packageCode, or by orderId; carrierUserId and
 packageId are required. Existing subscriptions are updated (history "updated", naming the
 changed fields), new ones inserted (history "imported"), rows equal to the registry left alone.
+The import is numbered and recorded with who ran it and the file; each subscription's history
+(kooflow status) names the import that created or changed it.
 
 The file is read twice, streaming: the first pass checks every row on its own and lists every
 bad one; the second stages the rows and refuses the file if rows repeat a subscription or
@@ -48,7 +50,8 @@ file writes nothing. On a terminal, a progress line shows rows/s and the time le
 			}
 			started := time.Now()
 			op := &starter.Operator{Store: st, Actor: starter.CLIActor()}
-			stats, err := op.ImportRegistry(cmd.Context(), args[0], func(ctx context.Context, st *store.Store, path string) (store.ImportStats, error) {
+			stats, err := op.ImportRegistry(cmd.Context(), args[0], func(ctx context.Context, st *store.Store, path string, origin store.ImportOrigin) (store.ImportStats, error) {
+				opts.Origin = origin
 				return registry.Import(ctx, st, path, opts)
 			})
 			if opts.Progress != nil {
@@ -57,8 +60,12 @@ file writes nothing. On a terminal, a progress line shows rows/s and the time le
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %s: %d inserted, %d updated, %d unchanged (%.1f s)\n",
-				args[0], stats.Inserted, stats.Updated, stats.Unchanged, time.Since(started).Seconds())
+			as := ""
+			if stats.ImportID != 0 {
+				as = fmt.Sprintf(" as import %d", stats.ImportID)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %s%s: %d inserted, %d updated, %d unchanged (%.1f s)\n",
+				args[0], as, stats.Inserted, stats.Updated, stats.Unchanged, time.Since(started).Seconds())
 			return nil
 		},
 	}

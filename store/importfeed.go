@@ -1,0 +1,122 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"modernc.org/sqlite/vtab"
+)
+
+// An import streams its rows into SQLite through a virtual table (module importFeedModule):
+// `INSERT INTO staging SELECT * FROM feed` pulls each row from the import's source as
+// SQLite asks for it. The driver's other way in, binding a multi-row INSERT's parameters,
+// searches the argument list for each of its hundreds of parameters and ran a third of a
+// million-row import's staging; the feed hands SQLite each value once.
+//
+// The module is registered with the driver for every connection the process opens (the
+// driver has no other way); a feed table exists only on the import's connection, for the
+// one statement that reads it, and names its rows by a token the import registers here.
+
+const importFeedModule = "kooflow_import_feed"
+
+func init() {
+	if err := vtab.RegisterModule(nil, importFeedModule, importFeedTables{}); err != nil {
+		panic(fmt.Sprintf("register SQLite module %s: %v", importFeedModule, err))
+	}
+}
+
+// importFeeds are the rows sources of imports under way, by token.
+var importFeeds = struct {
+	sync.Mutex
+	next int64
+	m    map[string]*copySource
+}{m: map[string]*copySource{}}
+
+// openImportFeed makes src readable as `CREATE VIRTUAL TABLE … USING kooflow_import_feed(token)`
+// until the returned func removes it.
+func openImportFeed(src *copySource) (token string, remove func()) {
+	importFeeds.Lock()
+	defer importFeeds.Unlock()
+	importFeeds.next++
+	token = "feed" + strconv.FormatInt(importFeeds.next, 10)
+	importFeeds.m[token] = src
+	return token, func() {
+		importFeeds.Lock()
+		defer importFeeds.Unlock()
+		delete(importFeeds.m, token)
+	}
+}
+
+// importFeedTables implements the module: a table's one argument is a feed's token.
+type importFeedTables struct{}
+
+func (importFeedTables) Create(ctx vtab.Context, args []string) (vtab.Table, error) {
+	return importFeedTables{}.Connect(ctx, args)
+}
+
+func (importFeedTables) Connect(ctx vtab.Context, args []string) (vtab.Table, error) {
+	if len(args) != 4 {
+		return nil, fmt.Errorf("%s takes one argument, a feed's token; got %d", importFeedModule, len(args)-3)
+	}
+	importFeeds.Lock()
+	src := importFeeds.m[args[3]]
+	importFeeds.Unlock()
+	if src == nil {
+		return nil, fmt.Errorf("%s: no import feed %q", importFeedModule, args[3])
+	}
+	if err := ctx.Declare("CREATE TABLE x (" + strings.Join(stagingColumns, ", ") + ")"); err != nil {
+		return nil, err
+	}
+	return &importFeedTable{src: src}, nil
+}
+
+// importFeedTable is a feed's rows, to be read once, in order.
+type importFeedTable struct {
+	src  *copySource
+	read bool
+}
+
+// BestIndex offers the one plan there is: every row, in the source's order.
+func (t *importFeedTable) BestIndex(info *vtab.IndexInfo) error {
+	info.EstimatedCost = 1e9
+	info.EstimatedRows = 1e6
+	return nil
+}
+
+func (t *importFeedTable) Open() (vtab.Cursor, error) { return &importFeedCursor{t: t}, nil }
+
+func (t *importFeedTable) Disconnect() error { return nil }
+
+func (t *importFeedTable) Destroy() error { return nil }
+
+// errFeedReadTwice: a source streams, so its rows can be read only once.
+var errFeedReadTwice = errors.New(importFeedModule + ": the import's rows were already read")
+
+type importFeedCursor struct {
+	t   *importFeedTable
+	eof bool
+}
+
+func (c *importFeedCursor) Filter(int, string, []vtab.Value) error {
+	if c.t.read {
+		return errFeedReadTwice
+	}
+	c.t.read = true
+	return c.Next()
+}
+
+func (c *importFeedCursor) Next() error {
+	c.eof = !c.t.src.Next()
+	return c.t.src.err
+}
+
+func (c *importFeedCursor) Eof() bool { return c.eof }
+
+func (c *importFeedCursor) Column(col int) (vtab.Value, error) { return c.t.src.vals[col], nil }
+
+func (c *importFeedCursor) Rowid() (int64, error) { return c.t.src.vals[0].(int64), nil }
+
+func (c *importFeedCursor) Close() error { return nil }
