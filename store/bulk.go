@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -176,7 +177,13 @@ func (im *importer) note(r ImportRow) error {
 
 // stageValues are a row's staging columns, in stagingColumns order.
 func stageValues(r ImportRow, into []any) []any {
-	return append(into, int64(r.Line), nullable(r.InstanceID), r.OrderID, r.CarrierUserID, r.PackageID, r.CarrierOrderID,
+	return registryValues(r, append(into, int64(r.Line)))
+}
+
+// registryValues are a row's columns of the registry, in stagingColumns order after line
+// (and firstLoadColumns order).
+func registryValues(r ImportRow, into []any) []any {
+	return append(into, nullable(r.InstanceID), r.OrderID, r.CarrierUserID, r.PackageID, r.CarrierOrderID,
 		r.CarrierOrderTime, formatTime(r.ExpireTime), nullable(r.GIccid), nullable(r.PackageCode))
 }
 
@@ -211,28 +218,46 @@ func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (I
 // once, with opts.Origin and its counts; a subscription's history names the import that
 // created it and each that changed it.
 //
-// The rows are first staged (SQLite: multi-row INSERTs into a temporary table;
+// Into an empty registry every row is new: the rows stream straight into it (firstload.go),
+// and the registry's unique indexes catch rows repeating an identity. Otherwise, or when
+// they did, the rows are staged (SQLite: through a virtual table into a temporary table;
 // PostgreSQL: COPY), then checked as sets: two rows naming the same subscription, or a
 // row whose gIccid/packageCode or orderId belongs to another subscription than the one
 // its identity names, refuse the whole import with an *ImportConflictError listing every
 // such row. Only then are the rows applied, in batches of set-based statements inside one
 // transaction. Lines must increase from row to row. An error from rows stops the import
-// and nothing is applied.
+// and nothing is applied. rows may be ranged over twice (a first load that met a repeated
+// identity is staged again to say which rows).
 func (s *Store) ImportSubscriptions(ctx context.Context, rows iter.Seq2[ImportRow, error], opts ImportOptions) (ImportStats, error) {
 	if opts.ApplyBatch <= 0 {
 		opts.ApplyBatch = 50_000
 	}
-	im := &importer{s: s, opts: opts, now: s.stamp()}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return ImportStats{}, fmt.Errorf("import subscriptions: %w", err)
 	}
 	defer conn.Close()
-	var stats ImportStats
-	if s.dialect == postgres {
-		stats, err = im.runPostgres(ctx, conn, rows)
-	} else {
-		stats, err = im.runSQLite(ctx, conn, rows)
+	if s.dialect == sqlite {
+		// The connection is closed afterwards instead of returned to the pool: that
+		// deletes its temporary database, staged rows and all, at once, where dropping
+		// the staging tables visited every page of them (1 s of a million-row import's
+		// 18 s of CPU), and it takes the import's page cache size with it.
+		defer conn.Raw(func(any) error { return driver.ErrBadConn })
+		for _, db := range []string{"main", "temp"} {
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA %s.cache_size = -%d", db, importCacheKiB)); err != nil {
+				return ImportStats{}, fmt.Errorf("import subscriptions: set %s cache size: %w", db, err)
+			}
+		}
+	}
+	im := &importer{s: s, opts: opts, now: s.stamp()}
+	stats, loaded, err := im.loadIntoEmpty(ctx, conn, rows)
+	if err == nil && !loaded {
+		im = &importer{s: s, opts: opts, now: im.now}
+		if s.dialect == postgres {
+			stats, err = im.runPostgres(ctx, conn, rows)
+		} else {
+			stats, err = im.runSQLite(ctx, conn, rows)
+		}
 	}
 	if err != nil {
 		var conflict *ImportConflictError
@@ -252,18 +277,7 @@ const importCacheKiB = 8 << 10
 
 // runSQLite stages on the import's own connection before taking the write lock, so
 // other writers (the webhook) wait only for the checks and the apply.
-//
-// The connection is closed afterwards instead of returned to the pool: that deletes its
-// temporary database, staged rows and all, at once, where dropping the staging tables
-// visited every page of them (1 s of a million-row import's 18 s of CPU), and it takes
-// the import's page cache size with it.
 func (im *importer) runSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) (ImportStats, error) {
-	defer conn.Raw(func(any) error { return driver.ErrBadConn })
-	for _, db := range []string{"main", "temp"} {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA %s.cache_size = -%d", db, importCacheKiB)); err != nil {
-			return ImportStats{}, fmt.Errorf("set %s cache size: %w", db, err)
-		}
-	}
 	for _, q := range []string{
 		"DROP TABLE IF EXISTS temp." + stagingTable,
 		"DROP TABLE IF EXISTS temp." + matchTable,
@@ -404,12 +418,17 @@ func (im *importer) runPostgres(ctx context.Context, conn *sql.Conn, rows iter.S
 	return stats, nil
 }
 
-// copySource feeds pgx's CopyFrom from the pulled row iterator.
+// copySource feeds pgx's CopyFrom, or SQLite's import feed, from the pulled row
+// iterator, noting each row and reporting progress every 10,000.
 type copySource struct {
 	im   *importer
 	next func() (ImportRow, error, bool)
-	vals []any
-	err  error
+	// values renders a row (stageValues unless set), and phase names the work the rows
+	// are read for (PhaseStaging unless set).
+	values func(ImportRow, []any) []any
+	phase  string
+	vals   []any
+	err    error
 }
 
 func (c *copySource) Next() bool {
@@ -424,9 +443,13 @@ func (c *copySource) Next() bool {
 		c.err = err
 		return false
 	}
-	c.vals = stageValues(r, c.vals[:0])
+	if c.values != nil {
+		c.vals = c.values(r, c.vals[:0])
+	} else {
+		c.vals = stageValues(r, c.vals[:0])
+	}
 	if c.im.staged%10_000 == 0 {
-		c.im.progress(PhaseStaging, c.im.staged)
+		c.im.progress(cmp.Or(c.phase, PhaseStaging), c.im.staged)
 	}
 	return true
 }
@@ -808,11 +831,9 @@ func (im *importer) apply(ctx context.Context, tx *sql.Tx, stats *ImportStats) e
 		return nil
 	}
 	s := im.s
-	o := im.opts.Origin
-	id, err := s.insertID(ctx, tx, `INSERT INTO registry_imports (at, actor, via, source, inserted, updated, unchanged)
- VALUES (?, ?, ?, ?, ?, ?, ?)`, im.now, storable(o.Actor), storable(o.Via), storable(o.Source), stats.Inserted, stats.Updated, stats.Unchanged)
+	id, err := im.record(ctx, tx, *stats)
 	if err != nil {
-		return fmt.Errorf("record the import: %w", err)
+		return err
 	}
 	stats.ImportID = id
 	update := s.rebind(`UPDATE` + s.orRollback() + ` subscriptions SET instance_id = COALESCE(r.instance_id, subscriptions.instance_id), order_id = r.order_id,
@@ -847,6 +868,18 @@ func (im *importer) apply(ctx context.Context, tx *sql.Tx, stats *ImportStats) e
 		}
 		return nil
 	}, PhaseApplying)
+}
+
+// record writes the import's row in registry_imports, with its origin and stats, and
+// returns its id.
+func (im *importer) record(ctx context.Context, tx *sql.Tx, stats ImportStats) (int64, error) {
+	o := im.opts.Origin
+	id, err := im.s.insertID(ctx, tx, `INSERT INTO registry_imports (at, actor, via, source, inserted, updated, unchanged)
+ VALUES (?, ?, ?, ?, ?, ?, ?)`, im.now, storable(o.Actor), storable(o.Via), storable(o.Source), stats.Inserted, stats.Updated, stats.Unchanged)
+	if err != nil {
+		return 0, fmt.Errorf("record the import: %w", err)
+	}
+	return id, nil
 }
 
 // concurrentHint explains a unique violation the checks could not foresee: on

@@ -53,6 +53,27 @@ func registryDump(t *testing.T, s *store.Store) string {
 	return b.String()
 }
 
+// many returns n subscriptions, instances n0000, n0001, ….
+func many(n int) []store.Subscription {
+	subs := make([]store.Subscription, n)
+	for i := range subs {
+		subs[i] = store.Subscription{InstanceID: fmt.Sprintf("n%04d", i), CarrierUserID: "u", PackageID: "p"}
+	}
+	return subs
+}
+
+// failingAfter yields subs, as lines 2, 3, …, and then err.
+func failingAfter(subs []store.Subscription, err error) iter.Seq2[store.ImportRow, error] {
+	return func(yield func(store.ImportRow, error) bool) {
+		for i, sub := range subs {
+			if !yield(store.ImportRow{Line: i + 2, Subscription: sub}, nil) {
+				return
+			}
+		}
+		yield(store.ImportRow{}, err)
+	}
+}
+
 func wantConflict(t *testing.T, err error, want map[int]string) {
 	t.Helper()
 	var conflict *store.ImportConflictError
@@ -299,13 +320,6 @@ func TestBulkFailureMidApplyAppliesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *store.Store) {
 		mustImport(t, s, store.Subscription{InstanceID: "old", CarrierUserID: "u", PackageID: "p"})
 		before := registryDump(t, s)
-		many := func(n int) []store.Subscription {
-			var subs []store.Subscription
-			for i := range n {
-				subs = append(subs, store.Subscription{InstanceID: fmt.Sprintf("n%04d", i), CarrierUserID: "u", PackageID: "p"})
-			}
-			return subs
-		}
 		// A repeated new instance on the last row: its unique violation comes in the last
 		// of 100 apply batches, after 99 were written.
 		rows := append(many(1000), store.Subscription{InstanceID: "n0003", CarrierUserID: "u", PackageID: "p"})
@@ -331,14 +345,7 @@ func TestBulkFailureMidApplyAppliesNothing(t *testing.T) {
 			t.Fatal("a cancelled import left its first batches applied")
 		}
 		// The source fails half way: nothing is applied either.
-		_, err = s.ImportSubscriptions(context.Background(), func(yield func(store.ImportRow, error) bool) {
-			for i, sub := range many(600) {
-				if !yield(store.ImportRow{Line: i + 2, Subscription: sub}, nil) {
-					return
-				}
-			}
-			yield(store.ImportRow{}, errors.New("disk on fire"))
-		}, store.ImportOptions{})
+		_, err = s.ImportSubscriptions(context.Background(), failingAfter(many(600), errors.New("disk on fire")), store.ImportOptions{})
 		if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 			t.Fatalf("err = %v", err)
 		}
@@ -418,6 +425,53 @@ func TestImportIsRecordedOnceWithWhoRanIt(t *testing.T) {
 		want := "imported (import 1 of registry-2026-12.csv by alice via console)|updated (changed packageId; import 2 of fix.csv by bob via cli)"
 		if got := storetest.History(t, s, sub.ID); got != want {
 			t.Errorf("history = %s\nwant       %s", got, want)
+		}
+	})
+}
+
+// TestFirstLoadThatFailsLeavesNothing: rows loaded straight into an empty registry are
+// all or nothing like any import — a source failing half way, a cancellation during the
+// load, or a repeated identity on the last row leave the registry empty and no import
+// recorded; the repeated identity is named as the staged checks name it.
+func TestFirstLoadThatFailsLeavesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		empty := func(when string) {
+			t.Helper()
+			if dump := registryDump(t, s); dump != "" {
+				t.Fatalf("%s: the registry has %s", when, dump)
+			}
+			if n := s.RowsForTest(t, "registry_imports"); n != 0 {
+				t.Fatalf("%s: %d imports recorded", when, n)
+			}
+		}
+		_, err := s.ImportSubscriptions(context.Background(), failingAfter(many(15_000), errors.New("disk on fire")), store.ImportOptions{})
+		if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+			t.Fatalf("err = %v", err)
+		}
+		empty("after a source that failed")
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		loaded := 0
+		_, err = s.ImportSubscriptions(ctx, rowsOf(many(25_000)...), store.ImportOptions{Progress: func(p store.ImportProgress) {
+			if p.Phase == store.PhaseApplying && loaded == 0 {
+				loaded = p.Done
+				cancel()
+			}
+		}})
+		if !errors.Is(err, context.Canceled) || loaded == 0 || loaded == 25_000 {
+			t.Fatalf("err = %v after %d loaded rows, want context.Canceled part way", err, loaded)
+		}
+		empty("after a cancelled load")
+
+		rows := append(many(20_000), store.Subscription{InstanceID: "n0003", CarrierUserID: "u", PackageID: "p"})
+		_, err = importRows(t, s, store.ImportOptions{}, rows...)
+		wantConflict(t, err, map[int]string{20_001: "instanceId n0003 is already on row 4"})
+		empty("after a repeated identity")
+
+		stats, err := importRows(t, s, store.ImportOptions{}, many(3)...)
+		if err != nil || stats.Inserted != 3 || stats.ImportID == 0 {
+			t.Fatalf("a good load after them = %+v, %v", stats, err)
 		}
 	})
 }

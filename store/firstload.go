@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// A first load: into an empty registry every row of an import is new, so there is
+// nothing to match, compare or check against the registry, and staging the rows only to
+// insert them all would write and read them twice. They stream straight into the
+// registry instead (SQLite: INSERT … SELECT from the import feed; PostgreSQL: COPY),
+// with the import's record, in one transaction. Rows repeating an identity among
+// themselves are what remains to refuse: the registry's unique indexes stop the load at
+// the first, the transaction rolls back, and the caller imports the rows again through
+// staging, whose checks name every such row.
+
+// errNotFirstLoad ends a first load before it wrote anything: the registry has rows.
+var errNotFirstLoad = errors.New("the registry is not empty")
+
+// firstLoadColumns are the registry's columns a first load fills from each row, in
+// firstLoadValues order; created_at, updated_at and imported_by follow.
+const firstLoadColumns = `instance_id, order_id, carrier_user_id, package_id, carrier_order_id, carrier_order_time,
+ expire_time, g_iccid, package_code`
+
+// loadIntoEmpty inserts every row when the registry is empty. loaded is false, with
+// nothing written, when it is not, or when rows repeat an identity: the caller then
+// imports them through staging.
+func (im *importer) loadIntoEmpty(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) (stats ImportStats, loaded bool, err error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return ImportStats{}, false, fmt.Errorf("begin import transaction: %w", err)
+	}
+	defer tx.Rollback()
+	var registered bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM subscriptions)").Scan(&registered); err != nil {
+		return ImportStats{}, false, fmt.Errorf("look at the registry: %w", err)
+	}
+	if registered {
+		return ImportStats{}, false, nil
+	}
+	id, err := im.record(ctx, tx, ImportStats{})
+	if err != nil {
+		return ImportStats{}, false, err
+	}
+	next, stop := iter.Pull2(rows)
+	defer stop()
+	src := &copySource{im: im, next: next, phase: PhaseApplying}
+	if im.s.dialect == postgres {
+		err = im.copyIntoRegistry(ctx, conn, src, id)
+	} else {
+		err = im.feedIntoRegistry(ctx, tx, src, id)
+	}
+	switch {
+	case src.err != nil:
+		return ImportStats{}, false, src.err
+	case isUniqueViolation(err):
+		return ImportStats{}, false, nil
+	case err != nil:
+		return ImportStats{}, false, fmt.Errorf("insert subscriptions up to line %d: %w", im.maxLine, err)
+	case im.staged == 0:
+		return ImportStats{}, true, nil // the rolled-back record with them
+	}
+	stats = ImportStats{ImportID: id, Inserted: im.staged}
+	if _, err := tx.ExecContext(ctx, im.s.rebind("UPDATE registry_imports SET inserted = ? WHERE id = ?"), stats.Inserted, id); err != nil {
+		return ImportStats{}, false, fmt.Errorf("count the import's rows: %w", err)
+	}
+	im.progress(PhaseApplying, im.staged)
+	if err := tx.Commit(); err != nil {
+		return ImportStats{}, false, fmt.Errorf("commit import: %w", err)
+	}
+	return stats, true, nil
+}
+
+// feedIntoRegistry inserts src's rows on SQLite, through the import feed, in one
+// statement. A unique violation rolls the transaction back (OR ROLLBACK: no statement
+// journal for a million rows).
+func (im *importer) feedIntoRegistry(ctx context.Context, tx *sql.Tx, src *copySource, importID int64) error {
+	token, remove := openImportFeed(src)
+	defer remove()
+	if _, err := tx.ExecContext(ctx, "CREATE VIRTUAL TABLE temp."+feedTable+" USING "+importFeedModule+"("+token+")"); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO subscriptions (`+firstLoadColumns+`, status, frozen_period, created_at, updated_at, imported_by)
+ SELECT `+firstLoadColumns+`, 'active', '', ?, ?, ? FROM temp.`+feedTable, im.now, im.now, importID)
+	return err
+}
+
+// copyIntoRegistry COPYs src's rows into the registry on PostgreSQL, inside the import's
+// transaction (open on conn).
+func (im *importer) copyIntoRegistry(ctx context.Context, conn *sql.Conn, src *copySource, importID int64) error {
+	src.values = func(r ImportRow, into []any) []any {
+		return append(registryValues(r, into), im.now, im.now, importID)
+	}
+	columns := strings.Fields(strings.ReplaceAll(firstLoadColumns, ",", " "))
+	columns = append(columns, "created_at", "updated_at", "imported_by")
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("COPY needs a pgx connection, got %T", dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"subscriptions"}, columns, src)
+		return err
+	})
+}
