@@ -18,13 +18,13 @@ import (
 // by the database's own command-line loader (the floor) and by `kooflow registry import`
 // in a child process, into an empty store, then the same file again (every row
 // unchanged), then the file with one bad last row, which must be refused with nothing
-// changed. With -cpuprofile, one more import of the file into a fresh store runs in this
-// process under the CPU profiler.
+// changed. With -cpuprofile, one more import of the file into a fresh store, and one of
+// the same file again, run in this process under the CPU profiler.
 func runImport(args []string) error {
 	fs := newFlags("import")
 	n := fs.Int("n", 1_000_000, "registry rows")
 	storeDB := fs.String("store-db", "sqlite", "kooflow's store: sqlite, or a postgres:// server URL (fresh databases are created there and dropped after)")
-	cpuProfile := fs.String("cpuprofile", "", "also import the file into a fresh store in this process, writing a CPU profile of it here")
+	cpuProfile := fs.String("cpuprofile", "", "also import the file into a fresh store in this process, and again, writing CPU profiles of them here and here.again")
 	_ = fs.Parse(args)
 	dir, err := os.MkdirTemp("", "kooflow-bench-import-")
 	if err != nil {
@@ -91,7 +91,7 @@ func (s *storm) registryCounts() ([3]int64, error) {
 }
 
 // profileImport imports the CSV into a fresh store in this process under the CPU
-// profiler.
+// profiler, then again (every row unchanged) into a second profile, path + ".again".
 func (s *storm) profileImport(path string) error {
 	dsn := s.dsn
 	if s.dialect == "SQLite" {
@@ -105,6 +105,25 @@ func (s *storm) profileImport(path string) error {
 		return fmt.Errorf("open the profiled store: %w", err)
 	}
 	defer st.Close()
+	for _, run := range []struct{ what, path string }{{"import", path}, {"import of the same file again", path + ".again"}} {
+		if err := profiled(run.path, func() error {
+			start := time.Now()
+			stats, err := registry.Import(ctx, st, s.csv, registry.Options{})
+			if err != nil {
+				return fmt.Errorf("profiled %s: %w", run.what, err)
+			}
+			fmt.Printf("  profiled %s in this process: %.1f s, %d inserted, %d unchanged; CPU profile in %s\n",
+				run.what, time.Since(start).Seconds(), stats.Inserted, stats.Unchanged, run.path)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profiled runs fn under the CPU profiler, writing the profile to path.
+func profiled(path string, fn func() error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -113,14 +132,8 @@ func (s *storm) profileImport(path string) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
-	start := time.Now()
-	stats, err := registry.Import(ctx, st, s.csv, registry.Options{})
-	pprof.StopCPUProfile()
-	if err != nil {
-		return fmt.Errorf("profiled import: %w", err)
-	}
-	fmt.Printf("  profiled import in this process: %.1f s, %d inserted; CPU profile in %s\n", time.Since(start).Seconds(), stats.Inserted, path)
-	return nil
+	defer pprof.StopCPUProfile()
+	return fn()
 }
 
 func loadAverage() string {

@@ -454,8 +454,15 @@ func TestRegistryUploadAllOrNothing(t *testing.T) {
 		t.Fatalf("a refused file half-imported inst-9: %v", err)
 	}
 	resp, body = w.upload(t, admin, token, "good.csv", "instanceId,carrierUserId,packageId\ninst-9,user-9,pkg-9\n")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Imported: 1 inserted, 0 updated, 0 unchanged") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Imported as import 2 (each subscription it created or changed names it in its history): 1 inserted, 0 updated, 0 unchanged") {
 		t.Fatalf("good file: %d %s", resp.StatusCode, body)
+	}
+	// The subscription's history says who imported it, from which file (the operator's
+	// name for it, not the console's copy).
+	if sub, err := w.store.SubscriptionByInstance(context.Background(), "inst-9"); err != nil {
+		t.Fatal(err)
+	} else if h := storetest.History(t, w.store, sub.ID); h != "imported (import 2 of good.csv by ada via console)" {
+		t.Errorf("history of inst-9 = %s", h)
 	}
 	if resp, body := w.upload(t, admin, token, "registry.txt", "x"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "neither a .csv nor an .xlsx") {
 		t.Fatalf("a .txt upload: %d %s", resp.StatusCode, body)

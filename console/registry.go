@@ -165,7 +165,11 @@ func (p *progressPage) show(pr registry.Progress) {
 }
 
 func (p *progressPage) done(s store.ImportStats) {
-	fmt.Fprintf(p.w, "</ol><p class=\"ok\">Imported: %d inserted, %d updated, %d unchanged.</p>", s.Inserted, s.Updated, s.Unchanged)
+	as := ""
+	if s.ImportID != 0 {
+		as = fmt.Sprintf(" as import %d (each subscription it created or changed names it in its history)", s.ImportID)
+	}
+	fmt.Fprintf(p.w, "</ol><p class=\"ok\">Imported%s: %d inserted, %d updated, %d unchanged.</p>", as, s.Inserted, s.Updated, s.Unchanged)
 	p.end()
 }
 

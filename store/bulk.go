@@ -197,16 +197,22 @@ const (
 var stagingColumns = []string{"line", "instance_id", "order_id", "carrier_user_id", "package_id", "carrier_order_id",
 	"carrier_order_time", "expire_time", "g_iccid", "package_code"}
 
-// UpsertSubscriptions writes rows in one transaction, as ImportSubscriptions does; each
-// row's line is its 1-based position in rows.
+// UpsertSubscriptions writes rows in one transaction, as ImportSubscriptions does, with
+// no origin recorded; each row's line is its 1-based position in rows.
 func (s *Store) UpsertSubscriptions(ctx context.Context, rows []Subscription) (ImportStats, error) {
-	return s.ImportSubscriptions(ctx, func(yield func(ImportRow, error) bool) {
+	return s.ImportSubscriptions(ctx, SubscriptionRows(rows), ImportOptions{Total: len(rows)})
+}
+
+// SubscriptionRows yields rows for ImportSubscriptions, each row's line its 1-based
+// position in rows.
+func SubscriptionRows(rows []Subscription) iter.Seq2[ImportRow, error] {
+	return func(yield func(ImportRow, error) bool) {
 		for i, r := range rows {
 			if !yield(ImportRow{Line: i + 1, Subscription: r}, nil) {
 				return
 			}
 		}
-	}, ImportOptions{Total: len(rows)})
+	}
 }
 
 // ImportSubscriptions upserts a stream of subscriptions, all or nothing, in memory

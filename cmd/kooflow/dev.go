@@ -326,7 +326,8 @@ func seedDemo(ctx context.Context, st *store.Store, sandbox bool) (bool, error) 
 		for i := range demo {
 			demo[i].ExpireTime = time.Now().UTC().Truncate(24 * time.Hour)
 		}
-		if _, err := st.UpsertSubscriptions(ctx, demo); err != nil {
+		origin := store.ImportOrigin{Actor: "kooflow dev", Source: "the demo registry"}
+		if _, err := st.ImportSubscriptions(ctx, store.SubscriptionRows(demo), store.ImportOptions{Origin: origin}); err != nil {
 			return false, fmt.Errorf("seed the demo subscriptions: %w", err)
 		}
 	}

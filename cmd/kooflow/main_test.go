@@ -87,7 +87,7 @@ func TestRegistryImportThenStatus(t *testing.T) {
 	good := filepath.Join(dir, "reg.csv")
 	os.WriteFile(good, []byte("instanceId,carrierUserId,packageId,expireTime,gIccid,packageCode\ninst-1,user-1,pkg-1,20261031160000,,\n,user-9,pkg-9,,8986,PK9\n"), 0o644)
 	out, err := run(t, "registry", "import", good, "--data-dir", dir, "--create")
-	if err != nil || !strings.Contains(out, "2 inserted, 0 updated") {
+	if err != nil || !strings.Contains(out, "as import 1: 2 inserted, 0 updated") {
 		t.Fatalf("import: %q, %v", out, err)
 	}
 	bad := filepath.Join(dir, "bad.csv")
@@ -104,7 +104,9 @@ func TestRegistryImportThenStatus(t *testing.T) {
 		t.Fatalf("status of a SIM: %q, %v", out, err)
 	}
 	out, err = run(t, "status", "inst-1", "--data-dir", dir)
-	if err != nil || !strings.Contains(out, "status active, carrierUserId user-1") || !strings.Contains(out, "imported") {
+	// The history names the import: the file, and who ran it from the command line.
+	if err != nil || !strings.Contains(out, "status active, carrierUserId user-1") || !strings.Contains(out, "imported") ||
+		!strings.Contains(out, "import 1 of "+good+" by "+starter.CLIActor().Name+" via cli") {
 		t.Fatalf("status: %q, %v", out, err)
 	}
 }

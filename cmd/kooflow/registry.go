@@ -33,8 +33,9 @@ The import is numbered and recorded with who ran it and the file; each subscript
 The file is read twice, streaming: the first pass checks every row on its own and lists every
 bad one; the second stages the rows and refuses the file if rows repeat a subscription or
 clash with the registry (an instanceId whose gIccid or orderId belongs to another
-subscription), listing every such row. Only then is it applied, in one transaction. A refused
-file writes nothing. On a terminal, a progress line shows rows/s and the time left.`,
+subscription), listing every such row. Only then is it applied, in one transaction. Into an
+empty registry the second pass inserts the rows directly (and stages them after all if two
+repeat an identity, to list them). A refused file writes nothing. On a terminal, a progress line shows rows/s and the time left.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := sf.open(cmd.Context())
