@@ -29,8 +29,10 @@ type ImportRow struct {
 type ImportStats struct {
 	// ImportID numbers the import in the registry's record of imports (0 when it
 	// changed nothing): the subscriptions it created and the updates it made name it in
-	// their history.
+	// their history. Numbers increase; on PostgreSQL they may skip one an import that was
+	// refused or rolled back had drawn.
 	ImportID int64
+	// Inserted counts new subscriptions.
 	Inserted int
 	// Updated counts existing subscriptions the import changed.
 	Updated int
@@ -71,7 +73,9 @@ type ImportOptions struct {
 	Origin ImportOrigin
 	// Total is the number of rows the source will yield, when known (for progress).
 	Total int
-	// Progress, when set, is called as the import advances, from the importing goroutine.
+	// Progress, when set, is called as the import advances, one call at a time but not
+	// always from the caller's goroutine (pgx's COPY reads rows on its own), and on SQLite
+	// while the import's statement runs: it should return quickly.
 	Progress func(ImportProgress)
 	// ApplyBatch is how many file lines one apply statement covers (default 50,000).
 	ApplyBatch int
@@ -130,6 +134,10 @@ type importer struct {
 	staged int
 	// minLine and maxLine bound the staged lines, for batching the apply.
 	minLine, maxLine int
+	// firstLoadRead counts the rows a first load read before a unique index stopped it
+	// (0: there was none): the rows repeat an identity, and this import, ranging over
+	// them again, must find at least as many.
+	firstLoadRead int
 	// Which identities occur, so checks that cannot find anything are skipped.
 	withInstance, withSIM, withOrder, instanceAndSIM, orderAndOther int
 }
@@ -255,10 +263,10 @@ func (s *Store) ImportSubscriptions(ctx context.Context, rows iter.Seq2[ImportRo
 			}
 		}
 	}
-	im := &importer{s: s, opts: opts, now: s.stamp()}
-	stats, loaded, err := im.loadIntoEmpty(ctx, conn, rows)
+	first := &importer{s: s, opts: opts, now: s.stamp()}
+	stats, loaded, err := first.loadIntoEmpty(ctx, conn, rows)
 	if err == nil && !loaded {
-		im = &importer{s: s, opts: opts, now: im.now}
+		im := &importer{s: s, opts: opts, now: first.now, firstLoadRead: first.staged}
 		if s.dialect == postgres {
 			stats, err = im.runPostgres(ctx, conn, rows)
 		} else {
@@ -377,6 +385,9 @@ func (im *importer) runPostgres(ctx context.Context, conn *sql.Conn, rows iter.S
 		return ImportStats{}, fmt.Errorf("begin import transaction: %w", err)
 	}
 	defer tx.Rollback()
+	if err := im.serialize(ctx, tx); err != nil {
+		return ImportStats{}, err
+	}
 	// Joins of a million staged rows with the registry hash in memory rather than in
 	// batches on disk.
 	for _, q := range []string{
@@ -435,9 +446,20 @@ type copySource struct {
 	phase  string
 	vals   []any
 	err    error
+	// read is set once an import feed has started reading the rows, which stream once.
+	read bool
 }
 
-func (c *copySource) Next() bool {
+// Next pulls and notes the next row, and renders its values; false at the end or on an
+// error (Err). The rows' source (the file's parser, the progress callback) runs inside
+// SQLite's statement or on pgx's COPY goroutine: a panic in it becomes the import's
+// error instead of unwinding through SQLite or ending the process.
+func (c *copySource) Next() (more bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.err, more = fmt.Errorf("reading the import's rows panicked: %v", p), false
+		}
+	}()
 	r, err, ok := c.next()
 	if !ok {
 		return false
@@ -460,20 +482,33 @@ func (c *copySource) Next() bool {
 	return true
 }
 
+// Values are the current row's values.
 func (c *copySource) Values() ([]any, error) { return c.vals, nil }
 
+// Err is why Next returned false early: the source's error or a row out of order.
 func (c *copySource) Err() error { return c.err }
 
 // checkAndApply resolves every staged row against the registry, refuses the import if
 // any row conflicts, and applies the rest. It runs inside the import's transaction.
 func (im *importer) checkAndApply(ctx context.Context, tx *sql.Tx) (ImportStats, error) {
+	if im.staged < im.firstLoadRead {
+		return ImportStats{}, fmt.Errorf("the rows could not be read a second time (%d rows, %d the first time): "+
+			"a first load that meets a repeated identity ranges over them again", im.staged, im.firstLoadRead)
+	}
 	if im.staged == 0 {
 		return ImportStats{}, nil
 	}
 	im.progress(PhaseChecking, 0)
-	var registered bool
-	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM subscriptions)").Scan(&registered); err != nil {
-		return ImportStats{}, fmt.Errorf("look at the registry: %w", err)
+	registered, err := hasSubscriptions(ctx, tx)
+	if err != nil {
+		return ImportStats{}, err
+	}
+	if !registered && im.firstLoadRead > 0 {
+		// A first load met a repeated identity: find the rows now, before inserting
+		// them all a second time only to meet it again.
+		if err := im.check(ctx, tx, true); err != nil {
+			return ImportStats{}, err
+		}
 	}
 	stats := ImportStats{Inserted: im.staged}
 	// Into an empty registry every row is new: nothing to match or compare.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -472,6 +473,92 @@ func TestFirstLoadThatFailsLeavesNothing(t *testing.T) {
 		stats, err := importRows(t, s, store.ImportOptions{}, many(3)...)
 		if err != nil || stats.Inserted != 3 || stats.ImportID == 0 {
 			t.Fatalf("a good load after them = %+v, %v", stats, err)
+		}
+	})
+}
+
+// TestARefusedFirstLoadNamesTheRowsWithoutInsertingThemAgain: a first load stopped by a
+// repeated identity is staged and checked, and refused without a second insert of every
+// row (the phases say so); rows that cannot be ranged over a second time are an error,
+// not a silent empty import; a source that panics is an error, and nothing is written.
+func TestARefusedFirstLoadNamesTheRowsWithoutInsertingThemAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		rows := append(many(30), store.Subscription{InstanceID: "n0003", CarrierUserID: "u", PackageID: "p"})
+		var phases []string
+		_, err := importRows(t, s, store.ImportOptions{ApplyBatch: 10, Progress: func(p store.ImportProgress) {
+			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+				phases = append(phases, p.Phase)
+			}
+		}}, rows...)
+		wantConflict(t, err, map[int]string{32: "instanceId n0003 is already on row 5"})
+		if got := strings.Join(phases, ","); got != "staging,checking" {
+			t.Errorf("phases after the first load met the repeat = %s, want staging,checking (no second insert)", got)
+		}
+
+		once := false
+		oneShot := func(yield func(store.ImportRow, error) bool) {
+			if once {
+				return
+			}
+			once = true
+			rowsOf(rows...)(yield)
+		}
+		_, err = s.ImportSubscriptions(context.Background(), oneShot, store.ImportOptions{})
+		if err == nil || !strings.Contains(err.Error(), "could not be read a second time") {
+			t.Fatalf("a one-shot source after a refused first load: %v", err)
+		}
+
+		_, err = s.ImportSubscriptions(context.Background(), func(yield func(store.ImportRow, error) bool) {
+			for i, sub := range many(20) {
+				if i == 10 {
+					panic("parser bug")
+				}
+				if !yield(store.ImportRow{Line: i + 2, Subscription: sub}, nil) {
+					return
+				}
+			}
+		}, store.ImportOptions{})
+		if err == nil || !strings.Contains(err.Error(), "panicked: parser bug") {
+			t.Fatalf("a panicking source: %v", err)
+		}
+		if dump := registryDump(t, s); dump != "" {
+			t.Fatalf("the registry has %s", dump)
+		}
+		if n := s.RowsForTest(t, "registry_imports"); n != 0 {
+			t.Fatalf("%d imports recorded", n)
+		}
+	})
+}
+
+// TestConcurrentFirstLoadsOfTheSameRowsBothSucceed: two imports of the same subscriptions
+// in opposite orders, started together into an empty registry, run one after the other
+// (on PostgreSQL they would otherwise wait on each other's uncommitted rows until one was
+// aborted as a deadlock): one inserts every row, the other finds them all unchanged.
+func TestConcurrentFirstLoadsOfTheSameRowsBothSucceed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		forward := many(2_000)
+		backward := slices.Clone(forward)
+		slices.Reverse(backward)
+		results := make(chan store.ImportStats, 2)
+		errs := make(chan error, 2)
+		for _, rows := range [][]store.Subscription{forward, backward} {
+			go func() {
+				stats, err := s.ImportSubscriptions(context.Background(), rowsOf(rows...), store.ImportOptions{})
+				results <- stats
+				errs <- err
+			}()
+		}
+		var inserted, unchanged int
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("concurrent import: %v", err)
+			}
+			stats := <-results
+			inserted += stats.Inserted
+			unchanged += stats.Unchanged
+		}
+		if inserted != 2_000 || unchanged != 2_000 {
+			t.Fatalf("inserted %d, unchanged %d; want 2000 each (one import each)", inserted, unchanged)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -21,11 +20,8 @@ import (
 // the first, the transaction rolls back, and the caller imports the rows again through
 // staging, whose checks name every such row.
 
-// errNotFirstLoad ends a first load before it wrote anything: the registry has rows.
-var errNotFirstLoad = errors.New("the registry is not empty")
-
 // firstLoadColumns are the registry's columns a first load fills from each row, in
-// firstLoadValues order; created_at, updated_at and imported_by follow.
+// registryValues order; created_at, updated_at and imported_by follow.
 const firstLoadColumns = `instance_id, order_id, carrier_user_id, package_id, carrier_order_id, carrier_order_time,
  expire_time, g_iccid, package_code`
 
@@ -33,17 +29,21 @@ const firstLoadColumns = `instance_id, order_id, carrier_user_id, package_id, ca
 // nothing written, when it is not, or when rows repeat an identity: the caller then
 // imports them through staging.
 func (im *importer) loadIntoEmpty(ctx context.Context, conn *sql.Conn, rows iter.Seq2[ImportRow, error]) (stats ImportStats, loaded bool, err error) {
+	// Asked first outside a transaction: on SQLite a transaction takes the write lock,
+	// which an import into a registry with rows takes only after staging.
+	if registered, err := hasSubscriptions(ctx, conn); err != nil || registered {
+		return ImportStats{}, false, err
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return ImportStats{}, false, fmt.Errorf("begin import transaction: %w", err)
 	}
 	defer tx.Rollback()
-	var registered bool
-	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM subscriptions)").Scan(&registered); err != nil {
-		return ImportStats{}, false, fmt.Errorf("look at the registry: %w", err)
+	if err := im.serialize(ctx, tx); err != nil {
+		return ImportStats{}, false, err
 	}
-	if registered {
-		return ImportStats{}, false, nil
+	if registered, err := hasSubscriptions(ctx, tx); err != nil || registered {
+		return ImportStats{}, false, err
 	}
 	id, err := im.record(ctx, tx, ImportStats{})
 	if err != nil {
@@ -76,6 +76,36 @@ func (im *importer) loadIntoEmpty(ctx context.Context, conn *sql.Conn, rows iter
 		return ImportStats{}, false, fmt.Errorf("commit import: %w", err)
 	}
 	return stats, true, nil
+}
+
+// hasSubscriptions reports whether the registry has any row.
+func hasSubscriptions(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (bool, error) {
+	var registered bool
+	if err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM subscriptions)").Scan(&registered); err != nil {
+		return false, fmt.Errorf("look at the registry: %w", err)
+	}
+	return registered, nil
+}
+
+// importLockKey names the PostgreSQL advisory lock every import transaction takes first
+// (pg_advisory_xact_lock), so imports run one at a time: two first loads of files
+// sharing identities in different orders would otherwise wait on each other's
+// uncommitted index entries until PostgreSQL aborted one as a deadlock. ("kooflow" in
+// ASCII.)
+const importLockKey = 0x6b6f6f666c6f77
+
+// serialize waits on PostgreSQL until no other import runs (SQLite's write lock already
+// does that).
+func (im *importer) serialize(ctx context.Context, tx *sql.Tx) error {
+	if im.s.dialect != postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(importLockKey)); err != nil {
+		return fmt.Errorf("wait for other registry imports: %w", err)
+	}
+	return nil
 }
 
 // feedIntoRegistry inserts src's rows on SQLite, through the import feed, in one

@@ -53,10 +53,12 @@ func openImportFeed(src *copySource) (token string, remove func()) {
 // importFeedTables implements the module: a table's one argument is a feed's token.
 type importFeedTables struct{}
 
+// Create declares a feed table (CREATE VIRTUAL TABLE); it is Connect.
 func (importFeedTables) Create(ctx vtab.Context, args []string) (vtab.Table, error) {
 	return importFeedTables{}.Connect(ctx, args)
 }
 
+// Connect declares the staging columns of the feed args[3] names.
 func (importFeedTables) Connect(ctx vtab.Context, args []string) (vtab.Table, error) {
 	if len(args) != 4 {
 		return nil, fmt.Errorf("%s takes one argument, a feed's token; got %d", importFeedModule, len(args)-3)
@@ -75,8 +77,7 @@ func (importFeedTables) Connect(ctx vtab.Context, args []string) (vtab.Table, er
 
 // importFeedTable is a feed's rows, to be read once, in order.
 type importFeedTable struct {
-	src  *copySource
-	read bool
+	src *copySource
 }
 
 // BestIndex offers the one plan there is: every row, in the source's order.
@@ -86,37 +87,54 @@ func (t *importFeedTable) BestIndex(info *vtab.IndexInfo) error {
 	return nil
 }
 
-func (t *importFeedTable) Open() (vtab.Cursor, error) { return &importFeedCursor{t: t}, nil }
+// Open starts a cursor over the rows.
+func (t *importFeedTable) Open() (vtab.Cursor, error) { return &importFeedCursor{src: t.src}, nil }
 
+// Disconnect has nothing to release: the feed belongs to its import.
 func (t *importFeedTable) Disconnect() error { return nil }
 
+// Destroy has nothing to release either.
 func (t *importFeedTable) Destroy() error { return nil }
 
 // errFeedReadTwice: a source streams, so its rows can be read only once.
 var errFeedReadTwice = errors.New(importFeedModule + ": the import's rows were already read")
 
+// importFeedCursor reads a feed's source; its rowids count the rows from 1.
 type importFeedCursor struct {
-	t   *importFeedTable
-	eof bool
+	src   *copySource
+	rowid int64
+	eof   bool
 }
 
+// Filter starts the one scan a source allows.
 func (c *importFeedCursor) Filter(int, string, []vtab.Value) error {
-	if c.t.read {
+	if c.src.read {
 		return errFeedReadTwice
 	}
-	c.t.read = true
+	c.src.read = true
 	return c.Next()
 }
 
+// Next pulls the next row from the source.
 func (c *importFeedCursor) Next() error {
-	c.eof = !c.t.src.Next()
-	return c.t.src.err
+	c.eof = !c.src.Next()
+	c.rowid++
+	return c.src.err
 }
 
+// Eof reports whether the rows are done.
 func (c *importFeedCursor) Eof() bool { return c.eof }
 
-func (c *importFeedCursor) Column(col int) (vtab.Value, error) { return c.t.src.vals[col], nil }
+// Column returns the current row's value of column col (stagingColumns order).
+func (c *importFeedCursor) Column(col int) (vtab.Value, error) {
+	if col < 0 || col >= len(c.src.vals) {
+		return nil, fmt.Errorf("%s: no column %d", importFeedModule, col)
+	}
+	return c.src.vals[col], nil
+}
 
-func (c *importFeedCursor) Rowid() (int64, error) { return c.t.src.vals[0].(int64), nil }
+// Rowid numbers the rows in the order they were read.
+func (c *importFeedCursor) Rowid() (int64, error) { return c.rowid, nil }
 
+// Close ends the cursor; the source is its import's to stop.
 func (c *importFeedCursor) Close() error { return nil }

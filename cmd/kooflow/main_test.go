@@ -109,6 +109,10 @@ func TestRegistryImportThenStatus(t *testing.T) {
 		!strings.Contains(out, "import 1 of "+good+" by "+starter.CLIActor().Name+" via cli") {
 		t.Fatalf("status: %q, %v", out, err)
 	}
+	out, err = run(t, "status", "inst-1", "-o", "json", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, `"event": "imported"`) || !strings.Contains(out, `"importId": 1`) {
+		t.Fatalf("status -o json: %q, %v", out, err)
+	}
 }
 
 func TestMissingSecretsAreNamed(t *testing.T) {

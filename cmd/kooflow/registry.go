@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,8 +35,8 @@ The file is read twice, streaming: the first pass checks every row on its own an
 bad one; the second stages the rows and refuses the file if rows repeat a subscription or
 clash with the registry (an instanceId whose gIccid or orderId belongs to another
 subscription), listing every such row. Only then is it applied, in one transaction. Into an
-empty registry the second pass inserts the rows directly (and stages them after all if two
-repeat an identity, to list them). A refused file writes nothing. On a terminal, a progress line shows rows/s and the time left.`,
+empty registry the second pass inserts the rows directly; if two repeat an identity it stops,
+and a third pass stages and checks them to list every such row. A refused file writes nothing. On a terminal, a progress line shows rows/s and the time left.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := sf.open(cmd.Context())
@@ -52,6 +53,10 @@ repeat an identity, to list them). A refused file writes nothing. On a terminal,
 			started := time.Now()
 			op := &starter.Operator{Store: st, Actor: starter.CLIActor()}
 			stats, err := op.ImportRegistry(cmd.Context(), args[0], func(ctx context.Context, st *store.Store, path string, origin store.ImportOrigin) (store.ImportStats, error) {
+				// The history names the file long after: by its whole path, not as typed.
+				if abs, err := filepath.Abs(path); err == nil {
+					origin.Source = abs
+				}
 				opts.Origin = origin
 				return registry.Import(ctx, st, path, opts)
 			})

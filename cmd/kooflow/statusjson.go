@@ -94,6 +94,8 @@ type eventJSON struct {
 	At     time.Time `json:"at"`
 	Event  string    `json:"event"`
 	Detail string    `json:"detail,omitempty"`
+	// ImportID is the registry import that made the event, if one did.
+	ImportID int64 `json:"importId,omitempty"`
 }
 
 // expirationJSON is one expiration and where it stands, its last error whole.
@@ -213,7 +215,7 @@ func registryOf(sub *store.Subscription, history []store.Event) *registryJSON {
 		r.ExpireTime = &t
 	}
 	for _, e := range history {
-		r.History = append(r.History, eventJSON{At: e.At, Event: e.Event, Detail: e.Detail})
+		r.History = append(r.History, eventJSON{At: e.At, Event: e.Event, Detail: e.Detail, ImportID: e.ImportID})
 	}
 	return r
 }
