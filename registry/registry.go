@@ -1,9 +1,10 @@
 // Package registry imports the carrier's subscription registry from CSV or XLSX files,
 // all rows or none. The file is read twice, streaming, so memory does not grow with its
-// size: a first pass validates every row and reports every bad one before anything is
-// written; the second feeds the store's bulk import, which stages the rows, refuses the
-// whole file if rows repeat a subscription or clash with the registry (listing every
-// such row), and applies the rest in one transaction.
+// size: one pass validates every row and reports every bad one, nothing written then;
+// the other feeds the store's bulk import, which refuses the whole file if rows repeat a
+// subscription or clash with the registry (listing every such row), and applies the rest
+// in one transaction. For a CSV file the two passes run at the same time, the import
+// committing only once the validation found every row sound.
 package registry
 
 import (
@@ -80,26 +81,61 @@ type Options struct {
 	Origin store.ImportOrigin
 }
 
-// Import validates path (.csv or .xlsx) in one streaming pass, then upserts its rows into
-// st in one transaction. A file with invalid rows, rows naming one subscription twice, or
-// rows whose identities belong to different subscriptions is refused whole with an
-// *ImportError naming every such row; nothing is written then.
+// Import validates path (.csv or .xlsx) and upserts its rows into st in one transaction.
+// A file with invalid rows, rows naming one subscription twice, or rows whose identities
+// belong to different subscriptions is refused whole with an *ImportError naming every
+// such row; nothing is written then.
+//
+// A CSV file is validated on its own goroutine while its rows load, so the validation
+// pass costs no time of its own on a second core: the import commits only once the
+// validation found every row sound, and is cancelled the moment it finds one that is not.
+// An XLSX workbook, which excelize holds in memory, is validated first, so that only one
+// copy of it is open at a time.
 func Import(ctx context.Context, st *store.Store, path string, opts Options) (store.ImportStats, error) {
-	n, err := validate(path, opts.Progress)
-	if err != nil {
+	if strings.ToLower(filepath.Ext(path)) != ".csv" {
+		n, err := validate(path, opts.Progress)
+		if err != nil {
+			return store.ImportStats{}, err
+		}
+		return load(ctx, st, path, opts, n, nil)
+	}
+	loadCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	validated := make(chan struct{})
+	var invalid error
+	go func() {
+		defer close(validated)
+		if _, invalid = validate(path, nil); invalid != nil {
+			cancel(invalid)
+		}
+	}()
+	waitValid := func() error {
+		<-validated
+		return invalid
+	}
+	stats, err := load(loadCtx, st, path, opts, 0, waitValid)
+	// Bad rows are the answer whenever there are any, whatever stopped the load.
+	if err := waitValid(); err != nil {
 		return store.ImportStats{}, err
 	}
+	return stats, err
+}
+
+// load feeds path's rows to the store's bulk import: total is how many there are (0:
+// not known yet), confirm whether the import may commit.
+func load(ctx context.Context, st *store.Store, path string, opts Options, total int, confirm func() error) (store.ImportStats, error) {
+	rows := &fileRows{path: path}
 	var progress func(store.ImportProgress)
 	if opts.Progress != nil {
 		progress = func(p store.ImportProgress) {
-			f := -1.0
+			f := rows.fraction() // while the rows are read and their number is not known
 			if p.Total > 0 {
 				f = float64(p.Done) / float64(p.Total)
 			}
 			opts.Progress(Progress{Phase: p.Phase, Rows: p.Done, Total: p.Total, Fraction: f})
 		}
 	}
-	stats, err := st.ImportSubscriptions(ctx, Rows(path), store.ImportOptions{Total: n, Progress: progress, Origin: opts.Origin})
+	stats, err := st.ImportSubscriptions(ctx, rows.all, store.ImportOptions{Total: total, Progress: progress, Origin: opts.Origin, Confirm: confirm})
 	var conflict *store.ImportConflictError
 	if errors.As(err, &conflict) {
 		ierr := &ImportError{File: path, Total: conflict.Total}
@@ -159,30 +195,46 @@ func validate(path string, progress func(Progress)) (int, error) {
 }
 
 // Rows streams the subscriptions of a validated file, each with its row number. A row
-// that is no longer valid (the file changed since it was validated) ends the stream with
-// an error, so nothing is applied.
-func Rows(path string) iter.Seq2[store.ImportRow, error] {
-	return func(yield func(store.ImportRow, error) bool) {
-		src, err := open(path)
-		if err != nil {
-			yield(store.ImportRow{}, err)
-			return
-		}
-		defer src.close()
-		stopped := errors.New("stopped")
-		err = src.each(func(row int, sub store.Subscription, reasons []string) error {
-			if len(reasons) > 0 {
-				return fmt.Errorf("%s changed since it was validated: row %d: %s", path, row, strings.Join(reasons, "; "))
-			}
-			if !yield(store.ImportRow{Line: row, Subscription: sub}, nil) {
-				return stopped
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, stopped) {
-			yield(store.ImportRow{}, err)
-		}
+// that is not valid (the file changed since it was validated, or is being validated at
+// the same time) ends the stream with an error, so nothing is applied.
+func Rows(path string) iter.Seq2[store.ImportRow, error] { return (&fileRows{path: path}).all }
+
+// fileRows streams a file's rows and says how far into the file it is.
+type fileRows struct {
+	path string
+	// src is the file being read, once all has opened it.
+	src *source
+}
+
+func (f *fileRows) all(yield func(store.ImportRow, error) bool) {
+	src, err := open(f.path)
+	if err != nil {
+		yield(store.ImportRow{}, err)
+		return
 	}
+	defer src.close()
+	f.src = src
+	stopped := errors.New("stopped")
+	err = src.each(func(row int, sub store.Subscription, reasons []string) error {
+		if len(reasons) > 0 {
+			return fmt.Errorf("%s: row %d is not valid: %s", f.path, row, strings.Join(reasons, "; "))
+		}
+		if !yield(store.ImportRow{Line: row, Subscription: sub}, nil) {
+			return stopped
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, stopped) {
+		yield(store.ImportRow{}, err)
+	}
+}
+
+// fraction is the share of the file read so far, -1 when not known.
+func (f *fileRows) fraction() float64 {
+	if f.src == nil {
+		return -1
+	}
+	return f.src.fraction()
 }
 
 // source reads a registry file row by row.

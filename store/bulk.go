@@ -73,6 +73,10 @@ type ImportOptions struct {
 	Origin ImportOrigin
 	// Total is the number of rows the source will yield, when known (for progress).
 	Total int
+	// Confirm, when set, is called once every row has been read, before anything is
+	// committed: an error ends the import with nothing applied, and is returned. (A caller
+	// that checks the rows elsewhere, at the same time, says here whether they passed.)
+	Confirm func() error
 	// Progress, when set, is called as the import advances, one call at a time but not
 	// always from the caller's goroutine (pgx's COPY reads rows on its own), and on SQLite
 	// while the import's statement runs: it should return quickly.
@@ -142,14 +146,27 @@ type importer struct {
 	withInstance, withSIM, withOrder, instanceAndSIM, orderAndOther int
 }
 
+// progress reports done of the rows read (or of opts.Total, when it says more).
 func (im *importer) progress(phase string, done int) {
 	if im.opts.Progress != nil {
-		total := im.opts.Total
-		if phase != PhaseStaging || total == 0 {
-			total = max(total, im.staged)
-		}
-		im.opts.Progress(ImportProgress{Phase: phase, Done: done, Total: total})
+		im.opts.Progress(ImportProgress{Phase: phase, Done: done, Total: max(im.opts.Total, im.staged)})
 	}
+}
+
+// reading reports progress while the rows are still being read: of opts.Total, 0 when
+// the caller does not know how many there are.
+func (im *importer) reading(phase string) {
+	if im.opts.Progress != nil {
+		im.opts.Progress(ImportProgress{Phase: phase, Done: im.staged, Total: im.opts.Total})
+	}
+}
+
+// confirm asks opts.Confirm, if set, whether the import may commit.
+func (im *importer) confirm() error {
+	if im.opts.Confirm == nil {
+		return nil
+	}
+	return im.opts.Confirm()
 }
 
 func (im *importer) note(r ImportRow) error {
@@ -315,6 +332,10 @@ func (im *importer) runSQLite(ctx context.Context, conn *sql.Conn, rows iter.Seq
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return ImportStats{}, fmt.Errorf("commit staging: %w", err)
 	}
+	// Before the write lock is taken.
+	if err := im.confirm(); err != nil {
+		return ImportStats{}, err
+	}
 	var stats ImportStats
 	err := im.writeTx(ctx, conn, func(tx *sql.Tx) (err error) {
 		stats, err = im.checkAndApply(ctx, tx)
@@ -429,6 +450,9 @@ func (im *importer) runPostgres(ctx context.Context, conn *sql.Conn, rows iter.S
 	if err != nil {
 		return ImportStats{}, err
 	}
+	if err := im.confirm(); err != nil {
+		return ImportStats{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return ImportStats{}, fmt.Errorf("commit import: %w", err)
 	}
@@ -477,7 +501,7 @@ func (c *copySource) Next() (more bool) {
 		c.vals = stageValues(r, c.vals[:0])
 	}
 	if c.im.staged%10_000 == 0 {
-		c.im.progress(cmp.Or(c.phase, PhaseStaging), c.im.staged)
+		c.im.reading(cmp.Or(c.phase, PhaseStaging))
 	}
 	return true
 }

@@ -562,3 +562,27 @@ func TestConcurrentFirstLoadsOfTheSameRowsBothSucceed(t *testing.T) {
 		}
 	})
 }
+
+// TestAnImportNotConfirmedWritesNothing: ImportOptions.Confirm, asked once every row was
+// read, can stop a first load and a staged import alike, with its error and nothing
+// written.
+func TestAnImportNotConfirmedWritesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		notSound := errors.New("row 7 is not sound")
+		confirmed := 0
+		opts := store.ImportOptions{Confirm: func() error { confirmed++; return notSound }}
+		for _, when := range []string{"into an empty registry", "into a registry with rows"} {
+			before := registryDump(t, s)
+			if _, err := importRows(t, s, opts, many(50)...); !errors.Is(err, notSound) {
+				t.Fatalf("%s: err = %v, want the confirmation's", when, err)
+			}
+			if after := registryDump(t, s); after != before {
+				t.Fatalf("%s: an import not confirmed wrote:\nbefore %s\nafter  %s", when, before, after)
+			}
+			mustImport(t, s, store.Subscription{InstanceID: "other", CarrierUserID: "u", PackageID: "p"})
+		}
+		if confirmed != 2 {
+			t.Errorf("Confirm asked %d times, want once an import", confirmed)
+		}
+	})
+}

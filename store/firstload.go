@@ -72,6 +72,9 @@ func (im *importer) loadIntoEmpty(ctx context.Context, conn *sql.Conn, rows iter
 		return ImportStats{}, false, fmt.Errorf("count the import's rows: %w", err)
 	}
 	im.progress(PhaseApplying, im.staged)
+	if err := im.confirm(); err != nil {
+		return ImportStats{}, false, err
+	}
 	if err := tx.Commit(); err != nil {
 		return ImportStats{}, false, fmt.Errorf("commit import: %w", err)
 	}

@@ -31,12 +31,14 @@ changed fields), new ones inserted (history "imported"), rows equal to the regis
 The import is numbered and recorded with who ran it and the file; each subscription's history
 (kooflow status) names the import that created or changed it.
 
-The file is read twice, streaming: the first pass checks every row on its own and lists every
-bad one; the second stages the rows and refuses the file if rows repeat a subscription or
-clash with the registry (an instanceId whose gIccid or orderId belongs to another
-subscription), listing every such row. Only then is it applied, in one transaction. Into an
-empty registry the second pass inserts the rows directly; if two repeat an identity it stops,
-and a third pass stages and checks them to list every such row. A refused file writes nothing. On a terminal, a progress line shows rows/s and the time left.`,
+The file is read twice, streaming: one pass checks every row on its own and lists every bad
+one; the other stages the rows and refuses the file if rows repeat a subscription or clash
+with the registry (an instanceId whose gIccid or orderId belongs to another subscription),
+listing every such row. Only then is it applied, in one transaction. For a CSV file the two
+passes run at the same time, and nothing commits unless every row is sound. Into an empty
+registry the rows are inserted directly; if two repeat an identity that stops, and a third
+pass stages and checks them to list every such row. A refused file writes nothing. On a
+terminal, a progress line shows rows/s and the time left.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := sf.open(cmd.Context())
