@@ -43,3 +43,29 @@ func (s *Store) RowsForTest(t testing.TB, table string) int64 {
 	}
 	return n
 }
+
+// RegistryIndexesForTest lists the definitions of the registry table's indexes, sorted.
+func (s *Store) RegistryIndexesForTest(t testing.TB) []string {
+	t.Helper()
+	query := "SELECT COALESCE(sql, name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'subscriptions'"
+	if s.dialect == postgres {
+		query = "SELECT indexdef FROM pg_indexes WHERE tablename = 'subscriptions'"
+	}
+	rows, err := s.db.Query(query + " ORDER BY 1")
+	if err != nil {
+		t.Fatalf("list the registry's indexes: %v", err)
+	}
+	defer rows.Close()
+	var defs []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		defs = append(defs, d)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return defs
+}
