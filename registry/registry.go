@@ -25,7 +25,10 @@ import (
 )
 
 // Columns is the header a registry file may carry, matched case-insensitively.
-var Columns = []string{"instanceId", "orderId", "carrierUserId", "packageId", "carrierOrderId",
+var Columns = columnNames[:]
+
+// columnNames are Columns, in the order of the col constants.
+var columnNames = [...]string{"instanceId", "orderId", "carrierUserId", "packageId", "carrierOrderId",
 	"carrierOrderTime", "expireTime", "gIccid", "packageCode"}
 
 // MaxReportedRows bounds how many bad rows an ImportError lists; the rest are counted.
@@ -380,8 +383,22 @@ func (s *source) each(fn func(row int, sub store.Subscription, reasons []string)
 
 // parser turns cells into a subscription by the header's column order.
 type parser struct {
-	index map[string]int
+	// at is where each of Columns is in a row, -1 when the header lacks it.
+	at [len(columnNames)]int
 }
+
+// The positions of Columns, for parser.at.
+const (
+	colInstanceID = iota
+	colOrderID
+	colCarrierUserID
+	colPackageID
+	colCarrierOrderID
+	colCarrierOrderTime
+	colExpireTime
+	colGIccid
+	colPackageCode
+)
 
 func newParser(file string, header []string) (*parser, error) {
 	index := map[string]int{}
@@ -404,7 +421,14 @@ func newParser(file string, header []string) (*parser, error) {
 			return nil, fmt.Errorf("%s: the header lacks the required column %s", file, required)
 		}
 	}
-	return &parser{index: index}, nil
+	p := &parser{}
+	for i, c := range Columns {
+		p.at[i] = -1
+		if j, ok := index[c]; ok {
+			p.at[i] = j
+		}
+	}
+	return p, nil
 }
 
 // validID reports whether v is 1-64 letters, digits or . _ : - (checked byte by byte:
@@ -426,17 +450,17 @@ func validID(v string) bool {
 
 // parse reads one row and says everything wrong with it on its own.
 func (p *parser) parse(row []string) (store.Subscription, []string) {
-	get := func(col string) string {
-		j, ok := p.index[col]
-		if !ok || j >= len(row) {
+	get := func(col int) string {
+		j := p.at[col]
+		if j < 0 || j >= len(row) {
 			return ""
 		}
 		return strings.TrimSpace(row[j])
 	}
 	sub := store.Subscription{
-		InstanceID: get("instanceId"), OrderID: get("orderId"), CarrierUserID: get("carrierUserId"),
-		PackageID: get("packageId"), CarrierOrderID: get("carrierOrderId"), CarrierOrderTime: get("carrierOrderTime"),
-		GIccid: get("gIccid"), PackageCode: get("packageCode"),
+		InstanceID: get(colInstanceID), OrderID: get(colOrderID), CarrierUserID: get(colCarrierUserID),
+		PackageID: get(colPackageID), CarrierOrderID: get(colCarrierOrderID), CarrierOrderTime: get(colCarrierOrderTime),
+		GIccid: get(colGIccid), PackageCode: get(colPackageCode),
 	}
 	var reasons []string
 	if sub.InstanceID == "" && (sub.GIccid == "" || sub.PackageCode == "") && sub.OrderID == "" {
@@ -457,7 +481,7 @@ func (p *parser) parse(row []string) (store.Subscription, []string) {
 			reasons = append(reasons, fmt.Sprintf("%s %q must be 1-64 letters, digits or . _ : -", f.name, f.value))
 		}
 	}
-	if v := get("expireTime"); v != "" {
+	if v := get(colExpireTime); v != "" {
 		t, err := ParseTime(v)
 		if err != nil {
 			reasons = append(reasons, err.Error())
@@ -476,11 +500,42 @@ func isBlank(row []string) bool {
 	return true
 }
 
+// parseDigits reads the first layout, yyyyMMddHHmmss (KooGallery's and most registry
+// files'), without time.Parse, which interprets the layout on every call; ok is false
+// when v is not 14 digits or names no real time (time.Parse then says why).
+func parseDigits(v string) (time.Time, bool) {
+	if len(v) != 14 {
+		return time.Time{}, false
+	}
+	n := func(from, to int) int {
+		x := 0
+		for _, c := range v[from:to] {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			x = x*10 + int(c-'0')
+		}
+		return x
+	}
+	year, month, day, hour, minute, second := n(0, 4), n(4, 6), n(6, 8), n(8, 10), n(10, 12), n(12, 14)
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, second, 0, time.UTC)
+	if t.Day() != day { // the 31st of a shorter month, February 29th of a common year
+		return time.Time{}, false
+	}
+	return t, true
+}
+
 // timeLayouts are the expiry formats a registry file may use; all are read as UTC.
 var timeLayouts = []string{"20060102150405", time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
 
 // ParseTime reads an expiry time in any of the accepted layouts.
 func ParseTime(v string) (time.Time, error) {
+	if t, ok := parseDigits(v); ok {
+		return t, nil
+	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, v); err == nil {
 			return t.UTC(), nil

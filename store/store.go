@@ -212,12 +212,43 @@ func (s *Store) insertID(ctx context.Context, q execer, query string, args ...an
 
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
-// formatTime renders t in the sortable UTC text form every table uses.
+// formatTime renders t in the sortable UTC text form every table uses (timeLayout). It
+// writes the digits itself: time.Format, which interprets the layout on every call, was
+// half a second of a million-row import.
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(timeLayout)
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(timeLayout)
+	}
+	hour, minute, second := t.Clock()
+	var b [len(timeLayout)]byte
+	putDigits(b[0:4], year)
+	b[4] = '-'
+	putDigits(b[5:7], int(month))
+	b[7] = '-'
+	putDigits(b[8:10], day)
+	b[10] = 'T'
+	putDigits(b[11:13], hour)
+	b[13] = ':'
+	putDigits(b[14:16], minute)
+	b[16] = ':'
+	putDigits(b[17:19], second)
+	b[19] = '.'
+	putDigits(b[20:23], t.Nanosecond()/int(time.Millisecond))
+	b[23] = 'Z'
+	return string(b[:])
+}
+
+// putDigits writes v's last len(into) decimal digits into into, zero-padded.
+func putDigits(into []byte, v int) {
+	for i := len(into) - 1; i >= 0; i-- {
+		into[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 func parseTime(s string) time.Time {
