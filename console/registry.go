@@ -157,8 +157,11 @@ func (p *progressPage) show(pr registry.Progress) {
 	}
 	p.phase, p.last = pr.Phase, time.Now()
 	line := fmt.Sprintf("%s: %d rows", pr.Phase, pr.Rows)
-	if pr.Total > 0 {
+	switch {
+	case pr.Total > 0:
 		line = fmt.Sprintf("%s: %d of %d rows", pr.Phase, pr.Rows, pr.Total)
+	case pr.Fraction >= 0 && pr.Fraction <= 1: // rows still being read: how far into the file
+		line = fmt.Sprintf("%s: %d rows, %.0f%% of the file", pr.Phase, pr.Rows, 100*pr.Fraction)
 	}
 	fmt.Fprintf(p.w, "<li>%s</li>\n", escape(line))
 	p.flush()

@@ -91,12 +91,13 @@ type Options struct {
 //
 // A CSV file is validated on its own goroutine while its rows load, so the validation
 // pass costs no time of its own on a second core: the import commits only once the
-// validation found every row sound, and is cancelled the moment it finds one that is not.
+// validation found every row sound, and is cancelled at the first row that is not (the
+// validation reads on, to list every bad row).
 // An XLSX workbook, which excelize holds in memory, is validated first, so that only one
 // copy of it is open at a time.
 func Import(ctx context.Context, st *store.Store, path string, opts Options) (store.ImportStats, error) {
 	if strings.ToLower(filepath.Ext(path)) != ".csv" {
-		n, err := validate(path, opts.Progress)
+		n, err := validate(ctx, path, opts.Progress, nil)
 		if err != nil {
 			return store.ImportStats{}, err
 		}
@@ -108,7 +109,17 @@ func Import(ctx context.Context, st *store.Store, path string, opts Options) (st
 	var invalid error
 	go func() {
 		defer close(validated)
-		if _, invalid = validate(path, nil); invalid != nil {
+		// The parser runs here, off the caller's goroutine: a panic in it is the import's
+		// error, not the end of the process (the console's, say).
+		defer func() {
+			if p := recover(); p != nil {
+				invalid = fmt.Errorf("validating %s panicked: %v", path, p)
+				cancel(invalid)
+			}
+		}()
+		// The load stops at the first bad row; the validation reads on to list them all.
+		_, invalid = validate(ctx, path, nil, func() { cancel(errBadRows) })
+		if invalid != nil {
 			cancel(invalid)
 		}
 	}()
@@ -157,9 +168,14 @@ func load(ctx context.Context, st *store.Store, path string, opts Options, total
 // identities), returning how many rows it would import, or an *ImportError listing the
 // bad rows. Rows that repeat a subscription, or clash with the registry, are found by
 // Import, which needs the registry.
-func Validate(path string) (int, error) { return validate(path, nil) }
+func Validate(path string) (int, error) { return validate(context.Background(), path, nil, nil) }
 
-func validate(path string, progress func(Progress)) (int, error) {
+// errBadRows stops a load whose file the validation found a bad row in.
+var errBadRows = errors.New("the file has invalid rows")
+
+// validate reads path once, checking every row; it calls firstBad, if set, at the first
+// bad row, and stops early only when ctx ends.
+func validate(ctx context.Context, path string, progress func(Progress), firstBad func()) (int, error) {
 	src, err := open(path)
 	if err != nil {
 		return 0, err
@@ -171,7 +187,15 @@ func validate(path string, progress func(Progress)) (int, error) {
 		last  time.Time
 	)
 	err = src.each(func(row int, sub store.Subscription, reasons []string) error {
+		if (valid+ierr.Total)%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		if len(reasons) > 0 {
+			if ierr.Total == 0 && firstBad != nil {
+				firstBad()
+			}
 			ierr.Total++
 			if len(ierr.Rows) < MaxReportedRows {
 				ierr.Rows = append(ierr.Rows, RowError{Row: row, Reason: strings.Join(reasons, "; ")})

@@ -46,6 +46,8 @@ const (
 	PhaseStaging  = "staging"
 	PhaseChecking = "checking"
 	PhaseApplying = "applying"
+	// PhaseIndexing: a first load on PostgreSQL builds the registry's indexes.
+	PhaseIndexing = "indexing"
 )
 
 // ImportProgress says how far an import is. Done and Total count rows; Total is 0 when
@@ -73,9 +75,9 @@ type ImportOptions struct {
 	Origin ImportOrigin
 	// Total is the number of rows the source will yield, when known (for progress).
 	Total int
-	// Confirm, when set, is called once every row has been read, before anything is
-	// committed: an error ends the import with nothing applied, and is returned. (A caller
-	// that checks the rows elsewhere, at the same time, says here whether they passed.)
+	// Confirm, when set, is called after the rows were read and before any commit: an
+	// error ends the import with nothing applied, and is returned. (A caller that checks
+	// the rows elsewhere, at the same time, says here whether they passed.)
 	Confirm func() error
 	// Progress, when set, is called as the import advances, one call at a time but not
 	// always from the caller's goroutine (pgx's COPY reads rows on its own), and on SQLite

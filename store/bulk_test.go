@@ -500,7 +500,8 @@ func TestARefusedFirstLoadNamesTheRowsWithoutInsertingThemAgain(t *testing.T) {
 			}
 		}}, rows...)
 		wantConflict(t, err, map[int]string{32: "instanceId n0003 is already on row 5"})
-		if got := strings.Join(phases, ","); got != "staging,checking" {
+		// (On PostgreSQL the first load got as far as building the indexes again.)
+		if got := strings.TrimPrefix(strings.Join(phases, ","), "applying,indexing,"); got != "staging,checking" {
 			t.Errorf("phases after the first load met the repeat = %s, want staging,checking (no second insert)", got)
 		}
 
@@ -594,4 +595,46 @@ func TestAnImportNotConfirmedWritesNothing(t *testing.T) {
 			t.Errorf("Confirm asked %d times, want once an import", confirmed)
 		}
 	})
+}
+
+// TestAFirstLoadKeptWaitingForTheRegistryLoadsIntoTheIndexedTable: on PostgreSQL a first
+// load drops the registry's indexes under an exclusive lock; while a long query holds
+// the registry, it does not queue every other statement behind its wait, but loads into
+// the indexed table after a second, leaving the indexes as they were.
+func TestAFirstLoadKeptWaitingForTheRegistryLoadsIntoTheIndexedTable(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		if b.Name != "postgres" {
+			continue
+		}
+		t.Run(b.Name, func(t *testing.T) {
+			s := storetest.Open(t, b.DSN(t))
+			ctx := context.Background()
+			indexes := strings.Join(s.RegistryIndexesForTest(t), "\n")
+			conn, err := s.ConnForTest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			reader, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reader.Rollback()
+			var n int
+			if err := reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM subscriptions").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			// The reader keeps its lock until after the import: an import that waited for
+			// it would end at this deadline instead.
+			importCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			stats, err := s.ImportSubscriptions(importCtx, rowsOf(many(100)...), store.ImportOptions{})
+			if err != nil || stats.Inserted != 100 {
+				t.Fatalf("a first load beside a reader = %+v, %v", stats, err)
+			}
+			if got := strings.Join(s.RegistryIndexesForTest(t), "\n"); got != indexes {
+				t.Errorf("the registry's indexes after the load:\n%s\nwant\n%s", got, indexes)
+			}
+		})
+	}
 }

@@ -49,7 +49,7 @@ func (s *Store) RegistryIndexesForTest(t testing.TB) []string {
 	t.Helper()
 	query := "SELECT COALESCE(sql, name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'subscriptions'"
 	if s.dialect == postgres {
-		query = "SELECT indexdef FROM pg_indexes WHERE tablename = 'subscriptions'"
+		query = "SELECT indexdef FROM pg_indexes WHERE tablename = 'subscriptions' AND schemaname = current_schema()"
 	}
 	rows, err := s.db.Query(query + " ORDER BY 1")
 	if err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -16,8 +17,9 @@ import (
 // insert them all would write and read them twice. They stream straight into the
 // registry instead (SQLite: INSERT … SELECT from the import feed; PostgreSQL: COPY),
 // with the import's record, in one transaction. Rows repeating an identity among
-// themselves are what remains to refuse: the registry's unique indexes stop the load at
-// the first, the transaction rolls back, and the caller imports the rows again through
+// themselves are what remains to refuse: the registry's unique indexes refuse them (on
+// SQLite at the first such row; on PostgreSQL when the indexes are built again after the
+// COPY), the transaction rolls back, and the caller imports the rows again through
 // staging, whose checks name every such row.
 
 // firstLoadColumns are the registry's columns a first load fills from each row, in
@@ -71,7 +73,6 @@ func (im *importer) loadIntoEmpty(ctx context.Context, conn *sql.Conn, rows iter
 	if _, err := tx.ExecContext(ctx, im.s.rebind("UPDATE registry_imports SET inserted = ? WHERE id = ?"), stats.Inserted, id); err != nil {
 		return ImportStats{}, false, fmt.Errorf("count the import's rows: %w", err)
 	}
-	im.progress(PhaseApplying, im.staged)
 	if err := im.confirm(); err != nil {
 		return ImportStats{}, false, err
 	}
@@ -122,6 +123,9 @@ func (im *importer) feedIntoRegistry(ctx context.Context, tx *sql.Tx, src *copyS
 	}
 	_, err := tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO subscriptions (`+firstLoadColumns+`, status, frozen_period, created_at, updated_at, imported_by)
  SELECT `+firstLoadColumns+`, 'active', '', ?, ?, ? FROM temp.`+feedTable, im.now, im.now, importID)
+	if err == nil {
+		im.progress(PhaseApplying, im.staged)
+	}
 	return err
 }
 
@@ -132,8 +136,10 @@ func (im *importer) feedIntoRegistry(ctx context.Context, tx *sql.Tx, src *copyS
 // COPY and five index builds 5.1 s, the same rows into the indexed table 6.0–9.2 s). The
 // unique ones, built again, refuse rows repeating an identity as the load would have.
 //
-// Dropping an index locks the registry (ACCESS EXCLUSIVE) until the commit: a webhook
-// reading it waits for the first load, which has nothing to show it before then anyway.
+// Dropping an index locks the registry (ACCESS EXCLUSIVE) from then until the commit:
+// every statement on it waits for the first load, which has nothing to show before then.
+// When the lock is not granted within deferLockTimeout (a long query holds the registry),
+// or the indexes cannot be dropped, the rows are COPYed into the indexed table instead.
 func (im *importer) copyIntoRegistry(ctx context.Context, conn *sql.Conn, tx *sql.Tx, src *copySource, importID int64) error {
 	rebuild, err := deferIndexes(ctx, tx)
 	if err != nil {
@@ -155,6 +161,10 @@ func (im *importer) copyIntoRegistry(ctx context.Context, conn *sql.Conn, tx *sq
 	if err != nil {
 		return err
 	}
+	im.progress(PhaseApplying, im.staged)
+	if len(rebuild) > 0 {
+		im.progress(PhaseIndexing, im.staged)
+	}
 	for _, q := range rebuild {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("build the registry's index again (%s): %w", q, err)
@@ -163,10 +173,19 @@ func (im *importer) copyIntoRegistry(ctx context.Context, conn *sql.Conn, tx *sq
 	return nil
 }
 
+// deferLockTimeout bounds how long a first load waits for the registry's exclusive lock
+// before it loads into the indexed table instead: while it waits, every other statement
+// on the registry queues behind it.
+const deferLockTimeout = "1s"
+
 // deferIndexes drops, inside tx, the registry's unique constraints and its indexes other
 // than the primary key (which the history's and the expirations' foreign keys need), and
 // returns the statements that build them again, read from the database's own catalog so
-// they are exactly what the migrations made.
+// they are exactly what the migrations made. It leaves alone what it could not rebuild as
+// it was: a constraint a foreign key references, an index not valid or not ready (a
+// CREATE INDEX CONCURRENTLY failed or under way: then nothing is dropped), the replica
+// identity's or the clustering index. When the lock or a drop fails, it rolls back to
+// where it began and returns no statements: the load keeps the indexes.
 func deferIndexes(ctx context.Context, tx *sql.Tx) (rebuild []string, err error) {
 	type object struct{ name, definition string }
 	read := func(query string) ([]object, error) {
@@ -185,18 +204,32 @@ func deferIndexes(ctx context.Context, tx *sql.Tx) (rebuild []string, err error)
 		}
 		return objects, rows.Err()
 	}
-	constraints, err := read(`SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
- WHERE conrelid = 'subscriptions'::regclass AND contype = 'u' ORDER BY conname`)
+	var unsettled bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index
+ WHERE indrelid = 'subscriptions'::regclass AND NOT (indisvalid AND indisready AND indislive))`).Scan(&unsettled); err != nil {
+		return nil, fmt.Errorf("read the registry's indexes: %w", err)
+	}
+	if unsettled {
+		return nil, nil
+	}
+	const rebuildable = `NOT i.indisreplident AND NOT i.indisclustered`
+	constraints, err := read(`SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_index i ON i.indexrelid = c.conindid
+ WHERE c.conrelid = 'subscriptions'::regclass AND c.contype = 'u' AND ` + rebuildable + `
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid) ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
 	indexes, err := read(`SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
- WHERE i.indrelid = 'subscriptions'::regclass AND NOT i.indisprimary
+ WHERE i.indrelid = 'subscriptions'::regclass AND NOT i.indisprimary AND ` + rebuildable + `
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
-	var drop []string
+	if len(constraints)+len(indexes) == 0 {
+		return nil, nil
+	}
+	drop := []string{"SAVEPOINT kooflow_defer_indexes", "SET LOCAL lock_timeout = '" + deferLockTimeout + "'",
+		"LOCK TABLE subscriptions IN ACCESS EXCLUSIVE MODE"}
 	for _, c := range constraints {
 		name := pgx.Identifier{c.name}.Sanitize()
 		drop = append(drop, "ALTER TABLE subscriptions DROP CONSTRAINT "+name)
@@ -206,9 +239,13 @@ func deferIndexes(ctx context.Context, tx *sql.Tx) (rebuild []string, err error)
 		drop = append(drop, "DROP INDEX "+i.name) // regclass text: quoted and qualified as needed
 		rebuild = append(rebuild, i.definition)
 	}
-	for _, q := range drop {
+	for _, q := range append(drop, "RESET lock_timeout", "RELEASE SAVEPOINT kooflow_defer_indexes") {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return nil, fmt.Errorf("drop the registry's index for the load (%s): %w", q, err)
+			// Not granted in time, or not ours to drop: load into the indexed table.
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT kooflow_defer_indexes"); rerr != nil {
+				return nil, fmt.Errorf("drop the registry's indexes for the load (%s): %w", q, errors.Join(err, rerr))
+			}
+			return nil, nil
 		}
 	}
 	return rebuild, nil

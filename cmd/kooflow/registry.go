@@ -36,8 +36,9 @@ one; the other stages the rows and refuses the file if rows repeat a subscriptio
 with the registry (an instanceId whose gIccid or orderId belongs to another subscription),
 listing every such row. Only then is it applied, in one transaction. For a CSV file the two
 passes run at the same time, and nothing commits unless every row is sound. Into an empty
-registry the rows are inserted directly; if two repeat an identity that stops, and a third
-pass stages and checks them to list every such row. A refused file writes nothing. On a
+registry the rows are inserted directly; if two repeat an identity the registry's unique
+indexes refuse them, nothing is kept, and a third pass stages and checks the rows to list
+every such row. A refused file writes nothing. On a
 terminal, a progress line shows rows/s and the time left.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
