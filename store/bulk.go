@@ -381,13 +381,13 @@ func (im *importer) stageSQLite(ctx context.Context, conn *sql.Conn, rows iter.S
 	next, stop := iter.Pull2(rows)
 	defer stop()
 	src := &copySource{im: im, next: next}
-	token, remove := openImportFeed(src)
-	defer remove()
-	if _, err := conn.ExecContext(ctx, "CREATE VIRTUAL TABLE temp."+feedTable+" USING "+importFeedModule+"("+token+")"); err != nil {
-		return fmt.Errorf("open the rows to stage: %w", err)
+	remove, err := openImportFeed(ctx, conn, src)
+	if err != nil {
+		return err
 	}
+	defer remove()
 	columns := strings.Join(stagingColumns, ", ")
-	_, err := conn.ExecContext(ctx, "INSERT OR ROLLBACK INTO temp."+stagingTable+" ("+columns+") SELECT "+columns+" FROM temp."+feedTable)
+	_, err = conn.ExecContext(ctx, "INSERT OR ROLLBACK INTO temp."+stagingTable+" ("+columns+") SELECT "+columns+" FROM temp."+feedTable)
 	if src.err != nil {
 		return src.err
 	}

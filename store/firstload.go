@@ -116,12 +116,12 @@ func (im *importer) serialize(ctx context.Context, tx *sql.Tx) error {
 // statement. A unique violation rolls the transaction back (OR ROLLBACK: no statement
 // journal for a million rows).
 func (im *importer) feedIntoRegistry(ctx context.Context, tx *sql.Tx, src *copySource, importID int64) error {
-	token, remove := openImportFeed(src)
-	defer remove()
-	if _, err := tx.ExecContext(ctx, "CREATE VIRTUAL TABLE temp."+feedTable+" USING "+importFeedModule+"("+token+")"); err != nil {
+	remove, err := openImportFeed(ctx, tx, src)
+	if err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO subscriptions (`+firstLoadColumns+`, status, frozen_period, created_at, updated_at, imported_by)
+	defer remove()
+	_, err = tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO subscriptions (`+firstLoadColumns+`, status, frozen_period, created_at, updated_at, imported_by)
  SELECT `+firstLoadColumns+`, 'active', '', ?, ?, ? FROM temp.`+feedTable, im.now, im.now, importID)
 	if err == nil {
 		im.progress(PhaseApplying, im.staged)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,19 +36,24 @@ var importFeeds = struct {
 	m    map[string]*copySource
 }{m: map[string]*copySource{}}
 
-// openImportFeed makes src readable as `CREATE VIRTUAL TABLE … USING kooflow_import_feed(token)`
-// until the returned func removes it.
-func openImportFeed(src *copySource) (token string, remove func()) {
+// openImportFeed makes src's rows readable on q's connection as the table temp.feedTable
+// until the returned func forgets src (the table goes with the import's connection).
+func openImportFeed(ctx context.Context, q execer, src *copySource) (remove func(), err error) {
 	importFeeds.Lock()
-	defer importFeeds.Unlock()
 	importFeeds.next++
-	token = "feed" + strconv.FormatInt(importFeeds.next, 10)
+	token := "feed" + strconv.FormatInt(importFeeds.next, 10)
 	importFeeds.m[token] = src
-	return token, func() {
+	importFeeds.Unlock()
+	remove = func() {
 		importFeeds.Lock()
 		defer importFeeds.Unlock()
 		delete(importFeeds.m, token)
 	}
+	if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE temp."+feedTable+" USING "+importFeedModule+"("+token+")"); err != nil {
+		remove()
+		return nil, fmt.Errorf("open the import's rows to SQLite: %w", err)
+	}
+	return remove, nil
 }
 
 // importFeedTables implements the module: a table's one argument is a feed's token.
